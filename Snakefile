@@ -1,0 +1,20 @@
+# irlens workflow: BEIR data -> retrieval evaluation -> (later stages) -> figures, tables, report.
+# Thin by design: all logic lives in the irlens package; rules call `irlens <subcommand>`.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/retrieval.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,6 @@
+"""Model resolution (HF id → verified local folder or hub snapshot) and loading."""
+
+from irlens.models.resolve import KNOWN_LOCAL, ResolvedModel, resolve_model
+from irlens.models.encoder import load_bi_encoder
+
+__all__ = ["KNOWN_LOCAL", "ResolvedModel", "load_bi_encoder", "resolve_model"]

@@ -1,0 +1,5 @@
+"""Tables and figures for the report."""
+
+from irlens.report.tables import retrieval_table
+
+__all__ = ["retrieval_table"]

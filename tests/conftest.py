@@ -1,0 +1,79 @@
+"""Shared fixtures: tiny BEIR folders and tiny randomly initialised models (no hub, no big weights)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_BEIR = REPO.parent / "shared" / "data" / "beir"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def write_beir_folder(folder: Path, corpus: dict, queries: dict, qrels: dict[str, list[tuple]], crlf: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    nl = "\r\n" if crlf else "\n"
+    with open(folder / "corpus.jsonl", "w", newline="") as fh:
+        for did, (title, text) in corpus.items():
+            fh.write(json.dumps({"_id": did, "title": title, "text": text, "metadata": {}}) + nl)
+    with open(folder / "queries.jsonl", "w", newline="") as fh:
+        for qid, text in queries.items():
+            fh.write(json.dumps({"_id": qid, "text": text}) + nl)
+    (folder / "qrels").mkdir(exist_ok=True)
+    for split, rows in qrels.items():
+        with open(folder / "qrels" / f"{split}.tsv", "w", newline="") as fh:
+            fh.write("query-id\tcorpus-id\tscore" + nl)
+            for q, d, s in rows:
+                fh.write(f"{q}\t{d}\t{s}{nl}")
+    return folder
+
+
+@pytest.fixture
+def tiny_beir(tmp_path) -> Path:
+    """A 6-document, 3-query dataset with CRLF qrels (as the official BEIR files have)."""
+    corpus = {
+        "d1": ("Cats", "Cats purr and sleep a lot."),
+        "d2": ("Dogs", "Dogs bark at the mailman."),
+        "d3": ("", "Birds sing in the morning."),
+        "d4": ("Fish", "Fish swim in water all day."),
+        "d5": ("Cats and dogs", "Cats and dogs can live together."),
+        "6": ("Numbers", "A document whose id collides with a query id."),
+    }
+    queries = {"q1": "why do cats purr", "q2": "dog barking", "6": "fish in water"}
+    qrels = {"test": [("q1", "d1", 1), ("q1", "d5", 2), ("q2", "d2", 1), ("6", "d4", 1)], "train": [("q2", "d5", 1)]}
+    return write_beir_folder(tmp_path / "mirror" / "tiny", corpus, queries, qrels, crlf=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_st_model(tmp_path_factory) -> Path:
+    """A 2-layer, hidden-32 BERT sentence-transformers model with mean pooling, saved to a temp folder.
+
+    Uses the WordPiece vocabulary of the packaged all-MiniLM-L6-v2 (no network needed).
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertConfig, BertModel
+
+    from irlens.models import resolve_model
+
+    src = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2", allow_hub=False).path)
+    hf_dir = tmp_path_factory.mktemp("tiny-bert-hf")
+    for f in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (src / f).is_file():
+            shutil.copy(src / f, hf_dir / f)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    BertModel(cfg).save_pretrained(hf_dir)
+    word = Transformer(str(hf_dir), max_seq_length=64)
+    pool = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+    st = SentenceTransformer(modules=[word, pool], device="cpu")
+    out = tmp_path_factory.mktemp("tiny-st")
+    st.save(str(out))
+    return out

@@ -1,0 +1,84 @@
+"""The real Snakemake workflow on the smoke preset, end to end, in a temporary copy of the repo."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, SHARED_BEIR
+
+pytestmark = pytest.mark.workflow
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    if not SHARED_BEIR.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs ../shared/data/beir beside the repository")
+        pytest.skip("../shared/data/beir not present")
+    wd = tmp_path_factory.mktemp("wf")
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, wd / name)
+    for name in ("workflow", "presets", "envs"):
+        shutil.copytree(REPO / name, wd / name)
+    (wd / "ci.yaml").write_text(yaml.safe_dump({"data": {"mirrors": [str(SHARED_BEIR)]}}))
+    return wd
+
+
+def smk(wd, *args, check=True):
+    cmd = SNAKEMAKE + ["--cores", "2", "--configfile", "presets/smoke.yaml", "ci.yaml", *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    p = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, env=env)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}")
+    return p
+
+
+def test_lint_is_clean():
+    p = subprocess.run(SNAKEMAKE + ["--lint"], cwd=REPO, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Congratulations" in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_smoke_end_to_end(workdir):
+    smk(workdir)
+    with open(workdir / "reports/tables/retrieval.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["dataset"], r["retriever"]) for r in rows} == {(d, r) for d in ("scifact", "nfcorpus") for r in ("minilm", "bm25")}
+    for r in rows:
+        assert 0.0 < float(r["nDCG@10"]) <= 1.0, r
+        assert r["model"] in ("sentence-transformers/all-MiniLM-L6-v2", "bm25")
+    for sub in ("data/scifact/manifest.json", "embeddings/minilm/scifact/corpus.npy", "retrieval/nfcorpus/bm25/per_query.tsv"):
+        assert (workdir / "results" / sub).is_file()
+    assert (workdir / "results/logs/encode/minilm/scifact/corpus.log").stat().st_size > 0
+
+
+def test_second_run_does_nothing(workdir):
+    p = smk(workdir, "--dry-run")
+    assert "Nothing to be done" in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_deleting_one_output_rebuilds_only_dependents(workdir):
+    (workdir / "results/retrieval/scifact/bm25/run.trec").unlink()
+    p = smk(workdir, "--dry-run")
+    out = p.stdout + p.stderr
+    jobs = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
+            jobs[parts[0]] = int(parts[1])
+    assert jobs == {"retrieve_bm25": 1, "evaluate": 1, "retrieval_table": 1}, out
+    smk(workdir)
+    assert "Nothing to be done" in smk(workdir, "--dry-run").stdout + smk(workdir, "--dry-run").stderr
+
+
+def test_report_contains_the_table(workdir):
+    smk(workdir, "--report", "report.html")
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "retrieval" in html.lower() and "all-MiniLM-L6-v2" in html

@@ -1,0 +1,103 @@
+# Shared helpers: config validation, the irlens command, input functions, final targets.
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+envvars:
+    "PATH",
+
+# Rules call `irlens`. Outside conda, an activated environment's console script wins; failing that,
+# the one beside the interpreter running Snakemake (shell rules see PATH, not the interpreter).
+# Under --use-conda / --sdm conda, workflow/bin/irlens runs this checkout's package with the env's python.
+_SHIM = str(Path(workflow.basedir, "workflow", "bin"))
+if "conda" in str(getattr(workflow.deployment_settings, "deployment_method", "")).lower():
+    os.environ["PATH"] = os.pathsep.join([_SHIM, os.environ.get("PATH", "")])
+elif not shutil.which("irlens"):
+    os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), os.path.dirname(sys.executable), _SHIM])
+
+DATASETS = list(config["datasets"])
+DENSE = list(config["retrieval"]["dense"])
+RETRIEVERS = DENSE + (["bm25"] if config["retrieval"].get("bm25", {}).get("enabled", True) else [])
+
+for _m in DENSE:
+    if _m not in config["models"]:
+        raise ValueError(f"config: retrieval.dense names '{_m}', which is not a key of models")
+
+# Names used in paths are plain identifiers; constraining wildcards keeps path parsing unambiguous.
+wildcard_constraints:
+    dataset="|".join(map(re.escape, DATASETS)) if DATASETS else "[^/]+",
+    model="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    retriever="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    side="corpus|queries",
+
+
+def dataset_source_files(wildcards):
+    """Files of the first local mirror holding the dataset (so edits there trigger a rebuild)."""
+    for mirror in config["data"]["mirrors"]:
+        folder = Path(mirror) / wildcards.dataset
+        if (folder / "corpus.jsonl").is_file():
+            files = [folder / "corpus.jsonl", folder / "queries.jsonl"]
+            files += [folder / "qrels" / f"{s}.tsv" for s in config["datasets"][wildcards.dataset]["splits"]]
+            return [str(f) for f in files if f.is_file()]
+    return []
+
+
+def data_args(wildcards):
+    d = config["data"]
+    args = [f"--mirror {m}" for m in d["mirrors"]]
+    args.append(f"--download-dir {d['download_dir']}")
+    irds = (d.get("ir_datasets") or {}).get(wildcards.dataset)
+    if irds:
+        args.append(f"--irds {irds}")
+    args += [f"--split {s}" for s in config["datasets"][wildcards.dataset]["splits"]]
+    sub = d.get("subsample")
+    if sub:
+        args.append(f"--subsample-queries {sub['queries']} --subsample-distractors {sub.get('distractors', 0)} --seed {config['seed']}")
+    return " ".join(args)
+
+
+def model_cfg(name):
+    return config["models"][name]
+
+
+def encode_args(wildcards):
+    m = model_cfg(wildcards.model)
+    enc = config["retrieval"].get("encode", {})
+    args = [
+        f"--model {m['id']}",
+        f"--device {config['retrieval'].get('device', 'auto')}",
+        f"--max-tokens {enc.get('max_tokens', 16384)} --max-batch {enc.get('max_batch', 256)}",
+    ]
+    args += [f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])]
+    if m.get("max_seq_length"):
+        args.append(f"--max-seq-length {m['max_seq_length']}")
+    return " ".join(args)
+
+
+def eval_split(wildcards):
+    return config["datasets"][wildcards.dataset]["eval_split"]
+
+
+def retriever_label(wildcards):
+    r = wildcards.retriever
+    if r == "bm25":
+        b = config["retrieval"].get("bm25", {})
+        return f"--model bm25 --backend 'bm25s lucene k1={b.get('k1', 0.9)} b={b.get('b', 0.4)} stemmer={b.get('stemmer', 'english')}'"
+    m = model_cfg(r)
+    return f"--model {m['id']} --backend 'exact dense {m.get('score', 'cos')}'"
+
+
+def metrics_files():
+    return expand("results/retrieval/{dataset}/{retriever}/metrics.json", dataset=DATASETS, retriever=RETRIEVERS)
+
+
+def final_targets():
+    return ["reports/tables/retrieval.md", "reports/tables/retrieval.csv"]
