@@ -100,4 +100,10 @@ def metrics_files():
 
 
 def final_targets():
-    return ["reports/tables/retrieval.md", "reports/tables/retrieval.csv"]
+    """Everything the pipeline keeps: deleting any of these rebuilds it and what depends on it."""
+    return (
+        expand("results/data/{dataset}/manifest.json", dataset=DATASETS)
+        + expand("results/embeddings/{model}/{dataset}/{side}.npy", model=DENSE, dataset=DATASETS, side=["corpus", "queries"])
+        + expand("results/retrieval/{dataset}/{retriever}/{f}", dataset=DATASETS, retriever=RETRIEVERS, f=["run.trec", "metrics.json", "per_query.tsv"])
+        + ["reports/tables/retrieval.md", "reports/tables/retrieval.csv"]
+    )
