@@ -1,0 +1,59 @@
+"""One set of pins: pyproject.toml, requirements.lock and envs/*.yaml agree."""
+
+import re
+import tomllib
+
+import yaml
+
+from conftest import REPO
+
+
+def lock():
+    pins = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def norm(spec):
+    name, version = spec.split("==")
+    return re.sub(r"[-_.]+", "-", name).lower(), version
+
+
+def test_pyproject_pins_are_exact_and_locked():
+    pp = tomllib.loads((REPO / "pyproject.toml").read_text())
+    specs = pp["project"]["dependencies"] + sum(pp["project"]["optional-dependencies"].values(), [])
+    pins = lock()
+    for spec in specs:
+        assert "==" in spec, f"pyproject.toml: {spec} is not an exact pin"
+        name, version = norm(spec)
+        assert pins.get(name) == version, f"{name}: pyproject {version} vs requirements.lock {pins.get(name)}"
+    assert pins["torch"] == "2.13.0"
+
+
+def test_conda_envs_pinned_and_agree_with_lock():
+    pins = lock()
+    envs = sorted((REPO / "envs").glob("*.yaml"))
+    assert envs
+    for env in envs:
+        spec = yaml.safe_load(env.read_text())
+        assert spec["channels"] == ["conda-forge", "nodefaults"], env
+        for dep in spec["dependencies"]:
+            if isinstance(dep, dict):
+                for p in dep["pip"]:
+                    name, version = norm(p)
+                    assert pins.get(name) == version, f"{env.name}: {p} vs requirements.lock {pins.get(name)}"
+            else:
+                assert re.fullmatch(r"[a-z0-9_.-]+=[0-9][0-9a-z.]*", dep), f"{env.name}: '{dep}' is not an exact conda pin"
+
+
+def test_every_rule_has_log_benchmark_threads_conda():
+    text = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
+    rules = re.split(r"\nrule (\w+):", text)[1:]
+    assert rules
+    for name, body in zip(rules[::2], rules[1::2]):
+        for key in ("log:", "benchmark:", "threads:", "conda:"):
+            assert key in body, f"rule {name} lacks {key}"
