@@ -27,6 +27,7 @@ def workdir(tmp_path_factory):
         shutil.copy(REPO / name, wd / name)
     for name in ("workflow", "presets", "envs"):
         shutil.copytree(REPO / name, wd / name)
+    (wd / "profiles").symlink_to("workflow/profiles")
     (wd / "ci.yaml").write_text(yaml.safe_dump({"data": {"mirrors": [str(SHARED_BEIR)]}}))
     return wd
 
@@ -79,6 +80,30 @@ def test_deleting_one_output_rebuilds_only_dependents(workdir):
     smk(workdir)
     p = smk(workdir, "--dry-run")
     assert "Nothing to be done" in p.stdout + p.stderr
+
+
+def test_kill_9_during_encoding_then_plain_rerun(workdir):
+    """kill -9 the whole snakemake process group mid-encoding; the same command completes the run
+    (the default profile sets rerun-incomplete) and the metrics are identical."""
+    import signal
+    import time
+
+    metrics = workdir / "results/retrieval/scifact/minilm/metrics.json"
+    before = metrics.read_text()
+    (workdir / "results/embeddings/minilm/scifact/corpus.npy").unlink()
+    log = workdir / "results/logs/encode/minilm/scifact/corpus.log"
+    log.unlink()
+    cmd = SNAKEMAKE + ["--cores", "2", "--configfile", "presets/smoke.yaml", "ci.yaml"]
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and "encoding" in log.read_text()):
+        time.sleep(0.1)
+    assert proc.poll() is None, "snakemake finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (workdir / "results/embeddings/minilm/scifact/corpus.npy").exists()
+    smk(workdir)
+    assert metrics.read_text() == before
 
 
 def test_report_contains_the_table(workdir):

@@ -54,33 +54,25 @@ def _iter_jsonl(path: Path):
             yield lineno, rec
 
 
-def read_corpus(path: str | Path) -> Corpus:
-    path = Path(path)
-    corpus: Corpus = {}
+def _read_records(path: Path, kind: str) -> dict[str, dict]:
+    out: dict[str, dict] = {}
     for lineno, rec in _iter_jsonl(path):
-        did = str(rec["_id"])
-        if did in corpus:
-            raise IrlensError(f"{path}:{lineno}: duplicate document id '{did}'")
-        text = rec.get("text")
-        if not isinstance(text, str):
-            raise IrlensError(f"{path}:{lineno}: document '{did}' has no string 'text'")
-        title = rec.get("title") or ""
-        corpus[did] = {"title": str(title), "text": text}
-    return corpus
+        rid = str(rec["_id"])
+        if rid in out:
+            raise IrlensError(f"{path}:{lineno}: duplicate {kind} id '{rid}'")
+        if not isinstance(rec.get("text"), str):
+            raise IrlensError(f"{path}:{lineno}: {kind} '{rid}' has no string 'text'")
+        out[rid] = rec
+    return out
+
+
+def read_corpus(path: str | Path) -> Corpus:
+    recs = _read_records(Path(path), "document")
+    return {d: {"title": str(r.get("title") or ""), "text": r["text"]} for d, r in recs.items()}
 
 
 def read_queries(path: str | Path) -> Queries:
-    path = Path(path)
-    queries: Queries = {}
-    for lineno, rec in _iter_jsonl(path):
-        qid = str(rec["_id"])
-        if qid in queries:
-            raise IrlensError(f"{path}:{lineno}: duplicate query id '{qid}'")
-        text = rec.get("text")
-        if not isinstance(text, str):
-            raise IrlensError(f"{path}:{lineno}: query '{qid}' has no string 'text'")
-        queries[qid] = text
-    return queries
+    return {q: r["text"] for q, r in _read_records(Path(path), "query").items()}
 
 
 def read_qrels(path: str | Path) -> Qrels:

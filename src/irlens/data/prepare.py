@@ -38,12 +38,7 @@ def prepare_dataset(
         checked = verify_sha256sums(folder.parent, name)
         source = {"kind": "mirror", "path": str(folder.resolve()), "sha256_verified_files": len(checked)}
         log.info("%s: local mirror %s (%d files sha256-verified)", name, folder, len(checked))
-        have = available_splits(folder)
-        want = have if splits is None else list(splits)
-        missing = [s for s in want if s not in have]
-        if missing:
-            raise IrlensError(f"{folder}/qrels: no split(s) {missing} for '{name}' (have {have}); fix config key datasets.{name}.splits")
-        ds = load_beir(folder, want)
+        ds = _load_splits(folder, name, splits)
     elif irds_id:
         log.info("%s: loading through ir_datasets id %s", name, irds_id)
         corpus, queries, qrels = load_ir_datasets(irds_id)
@@ -54,12 +49,7 @@ def prepare_dataset(
             raise IrlensError(f"dataset '{name}': not found in any mirror {list(map(str, mirrors))} and no download dir given")
         folder = download_beir(name, download_dir)
         source = {"kind": "beir-download", "path": str(folder.resolve())}
-        have = available_splits(folder)
-        want = have if splits is None else list(splits)
-        missing = [s for s in want if s not in have]
-        if missing:
-            raise IrlensError(f"{folder}/qrels: no split(s) {missing} for '{name}' (have {have}); fix config key datasets.{name}.splits")
-        ds = load_beir(folder, want)
+        ds = _load_splits(folder, name, splits)
 
     problems = _check_references(ds)
     if subsample:
@@ -80,6 +70,15 @@ def prepare_dataset(
     }
     write_json(out / "manifest.json", manifest)
     return manifest
+
+
+def _load_splits(folder: Path, name: str, splits: list[str] | None) -> BeirDataset:
+    have = available_splits(folder)
+    want = have if splits is None else list(splits)
+    missing = [s for s in want if s not in have]
+    if missing:
+        raise IrlensError(f"{folder}/qrels: no split(s) {missing} for '{name}' (have {have}); fix config key datasets.{name}.splits")
+    return load_beir(folder, want)
 
 
 def _check_references(ds: BeirDataset) -> dict:
