@@ -14,7 +14,7 @@ rule encode:
         "results/logs/encode/{model}/{dataset}/{side}.log",
     benchmark:
         "results/benchmarks/encode/{model}/{dataset}/{side}.tsv"
-    threads: workflow.cores
+    threads: config["retrieval"].get("encode", {}).get("threads", 8)
     resources:
         mem_mb=4000,
         runtime=240,
