@@ -82,14 +82,9 @@ def test_deleting_one_output_rebuilds_only_dependents(workdir):
     assert "Nothing to be done" in p.stdout + p.stderr
 
 
-def test_kill_9_during_encoding_then_plain_rerun(workdir):
-    """kill -9 the whole snakemake process group mid-encoding; the same command completes the run
-    (the default profile sets rerun-incomplete) and the metrics are identical."""
-    import signal
+def _start_and_wait_for_encoding(workdir):
     import time
 
-    metrics = workdir / "results/retrieval/scifact/minilm/metrics.json"
-    before = metrics.read_text()
     (workdir / "results/embeddings/minilm/scifact/corpus.npy").unlink()
     log = workdir / "results/logs/encode/minilm/scifact/corpus.log"
     log.unlink()
@@ -99,8 +94,31 @@ def test_kill_9_during_encoding_then_plain_rerun(workdir):
     while time.time() < deadline and not (log.is_file() and "encoding" in log.read_text()):
         time.sleep(0.1)
     assert proc.poll() is None, "snakemake finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    return proc
+
+
+@pytest.mark.parametrize("victim", ["encode-job", "snakemake-and-job"])
+def test_kill_9_during_encoding_then_rerun(workdir, victim):
+    """kill -9 mid-encoding, either the encoding job alone (OOM killer, scancel) or Snakemake with its
+    whole process group; the run then completes and the metrics are identical. Killing Snakemake
+    itself leaves its directory lock, which `snakemake --unlock` removes (Snakemake's own rule)."""
+    import signal
+
+    import psutil
+
+    metrics = workdir / "results/retrieval/scifact/minilm/metrics.json"
+    before = metrics.read_text()
+    proc = _start_and_wait_for_encoding(workdir)
+    if victim == "encode-job":
+        jobs = [c for c in psutil.Process(proc.pid).children(recursive=True) if "encode" in " ".join(c.cmdline())]
+        assert jobs
+        for c in jobs:
+            c.kill()
+        assert proc.wait(timeout=120) != 0
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        smk(workdir, "--unlock")
     assert not (workdir / "results/embeddings/minilm/scifact/corpus.npy").exists()
     smk(workdir)
     assert metrics.read_text() == before
