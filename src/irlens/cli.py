@@ -99,7 +99,7 @@ def _split_queries(data: Path, split: str):
     queries = read_queries(data / "queries.jsonl")
     qrels = read_qrels(data / "qrels" / f"{split}.tsv")
     qids = [q for q in qrels if q in queries]
-    return qids, queries
+    return qids, queries, qrels
 
 
 def cmd_retrieve(a: argparse.Namespace) -> None:
@@ -108,7 +108,7 @@ def cmd_retrieve(a: argparse.Namespace) -> None:
     from irlens.retrieval.trec import run_from_topk, write_run
 
     data = Path(a.data)
-    qids, queries = _split_queries(data, a.split)
+    qids, queries, _ = _split_queries(data, a.split)
     _set_threads(a.threads)
     if a.method == "dense":
         from irlens.retrieval.encode import load_embeddings
@@ -144,10 +144,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from irlens.retrieval.trec import read_run
 
     data = Path(a.data)
-    qids, _ = _split_queries(data, a.split)
-    from irlens.data.beir import read_qrels
-
-    qrels = read_qrels(data / "qrels" / f"{a.split}.tsv")
+    qids, _, qrels = _split_queries(data, a.split)
     qrels = {q: qrels[q] for q in qids}
     means, per_query = evaluate_run(qrels, read_run(a.run), ignore_identical_ids=not a.keep_identical_ids)
     write_json(a.out, {"dataset": a.dataset, "split": a.split, "retriever": a.retriever, "model": a.model or "", "backend": a.backend or "", "run": str(a.run), "metrics": means})

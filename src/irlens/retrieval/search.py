@@ -35,31 +35,37 @@ def dense_search(
         return torch.nn.functional.normalize(block, dim=1) if score == "cos" else block
 
     k = min(k, nd)
-    out_s = np.empty((nq, k), dtype=np.float32)
-    out_i = np.empty((nq, k), dtype=np.int64)
+    q_starts = range(0, nq, query_chunk)
+    best: dict[int, tuple] = {}  # query-chunk start -> (scores [bq, ≤k], indices [bq, ≤k])
     with torch.inference_mode():
-        for qs in range(0, nq, query_chunk):
-            qb = q[qs : qs + query_chunk]
-            best_s = best_i = None
-            for ds in range(0, nd, corpus_chunk):
-                s = qb @ corpus_block(ds).T  # [bq, bd]
+        # corpus blocks outermost: each block is read (and normalised) once, whatever the query count
+        for ds in range(0, nd, corpus_chunk):
+            block = corpus_block(ds)
+            for qs in q_starts:
+                s = q[qs : qs + query_chunk] @ block.T  # [bq, bd]
                 ts, ti = _topk_lowest_index(s, min(k, s.shape[1]))
                 ti = ti + ds
-                if best_s is None:
-                    best_s, best_i = ts, ti
-                else:
-                    # merge the running best with this chunk's best (≤ 2k candidates per row), exactly:
-                    # order by index, then stable sort by descending score
-                    cs, ci = torch.cat([best_s, ts], 1), torch.cat([best_i, ti], 1)
-                    ci, by_idx = torch.sort(ci, dim=1, stable=True)
-                    cs = torch.gather(cs, 1, by_idx)
-                    _, pos = torch.sort(-cs, dim=1, stable=True)
-                    pos = pos[:, :k]
-                    best_s, best_i = torch.gather(cs, 1, pos), torch.gather(ci, 1, pos)
-            bs, bi = best_s.numpy(), best_i.numpy()
-            out_s[qs : qs + len(bs)] = bs
-            out_i[qs : qs + len(bs)] = bi
+                if qs in best:
+                    # merge the running best with this block's best (≤ 2k candidates per row), exactly
+                    cs, ci = _order_by_score_then_index(torch.cat([best[qs][0], ts], 1), torch.cat([best[qs][1], ti], 1))
+                    ts, ti = cs[:, :k], ci[:, :k]
+                best[qs] = (ts, ti)
+    out_s = np.empty((nq, k), dtype=np.float32)
+    out_i = np.empty((nq, k), dtype=np.int64)
+    for qs, (bs, bi) in best.items():
+        out_s[qs : qs + len(bs)] = bs.numpy()
+        out_i[qs : qs + len(bs)] = bi.numpy()
     return out_s, out_i
+
+
+def _order_by_score_then_index(scores, indices):
+    """Sort each row by descending score, ties by ascending index (index sort, then stable score sort)."""
+    import torch
+
+    indices, by_idx = torch.sort(indices, dim=1, stable=True)
+    scores = torch.gather(scores, 1, by_idx)
+    _, pos = torch.sort(-scores, dim=1, stable=True)
+    return torch.gather(scores, 1, pos), torch.gather(indices, 1, pos)
 
 
 def _topk_lowest_index(s, k: int):
@@ -77,8 +83,4 @@ def _topk_lowest_index(s, k: int):
         _, order = torch.sort(-s[ambiguous], dim=1, stable=True)
         ti[ambiguous] = order[:, :k]
         ts[ambiguous] = torch.gather(s[ambiguous], 1, order[:, :k])
-    # order within the selection: score desc, index asc
-    ti, by_idx = torch.sort(ti, dim=1, stable=True)
-    ts = torch.gather(ts, 1, by_idx)
-    _, pos = torch.sort(-ts, dim=1, stable=True)
-    return torch.gather(ts, 1, pos), torch.gather(ti, 1, pos)
+    return _order_by_score_then_index(ts, ti)
