@@ -31,12 +31,28 @@ for _m in DENSE:
     if _m not in config["models"]:
         raise ValueError(f"config: retrieval.dense names '{_m}', which is not a key of models")
 
+IG = config.get("ig") or {}
+IG_MODELS = list(IG.get("models", []))
+IG_DATASETS = list(IG.get("datasets", []))
+IG_SHARDS = int(IG.get("shards", 1))
+for _m in IG_MODELS:
+    if _m not in DENSE:
+        raise ValueError(f"config: ig.models names '{_m}', which has no run; add it to retrieval.dense")
+for _d in IG_DATASETS:
+    if _d not in DATASETS:
+        raise ValueError(f"config: ig.datasets names '{_d}', which is not a key of datasets")
+if IG_MODELS and IG_DATASETS and len(DATASETS) < 2:
+    raise ValueError("config: the IG in-domain term table needs a reference corpus; configure at least two datasets")
+
 # Names used in paths are plain identifiers; constraining wildcards keeps path parsing unambiguous.
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)) if DATASETS else "[^/]+",
     model="[A-Za-z0-9][A-Za-z0-9_.-]*",
     retriever="[A-Za-z0-9][A-Za-z0-9_.-]*",
     side="corpus|queries",
+    shard=r"\d+",
+    nshards=r"\d+",
+    i=r"\d+",
 
 
 def dataset_source_files(wildcards):
@@ -95,6 +111,53 @@ def retriever_label(wildcards):
     return f"--model {m['id']} --backend 'exact dense {m.get('score', 'cos')}'"
 
 
+def ig_model_args(wildcards):
+    """Arguments shared by the IG commands: data, run, model and its score."""
+    m = model_cfg(wildcards.model)
+    args = [
+        f"--data results/data/{wildcards.dataset} --dataset {wildcards.dataset} --split {IG.get('split', 'test')}",
+        f"--run results/retrieval/{wildcards.dataset}/{wildcards.model}/run.trec",
+        f"--model {m['id']} --label {wildcards.model} --score {m.get('score', 'cos')}",
+        f"--device {config['retrieval'].get('device', 'auto')} --seed {config['seed']}",
+    ]
+    args += [f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])]
+    if m.get("max_seq_length"):
+        args.append(f"--max-seq-length {m['max_seq_length']}")
+    return " ".join(args)
+
+
+def ig_attribute_args(wildcards):
+    tol = IG.get("tol", 0.01)
+    return (
+        f"--queries {IG.get('queries', 6)} --top-k {IG.get('top_k', 10)} --sides {','.join(IG.get('sides', ['document', 'query']))} "
+        f"--baseline {IG.get('baseline', 'pad')} --method {IG.get('method', 'gauss-legendre')} --steps {IG.get('steps', 16)} "
+        + (f"--tol {tol} " if tol else "")
+        + f"--max-steps {IG.get('max_steps', 256)} --max-tokens {IG.get('max_tokens', 8192)}"
+    )
+
+
+def ig_shard_prefixes(wildcards):
+    return expand("results/ig/{model}/{dataset}/shards/{shard}-of-{n}", model=wildcards.model, dataset=wildcards.dataset, shard=range(IG_SHARDS), n=IG_SHARDS)
+
+
+def ig_heatmaps(model, dataset, ext="png"):
+    return [f"reports/figures/ig/{dataset}/heatmap-{model}-{i}.{ext}" for i in range(1, int(IG.get("view_queries", 3)) + 1)]
+
+
+def ig_targets():
+    if not (IG_MODELS and IG_DATASETS):
+        return []
+    out = []
+    for d in IG_DATASETS:
+        out += [f"results/ig/{m}/{d}/all.pairs.parquet" for m in IG_MODELS]
+        out += [f"reports/ig/{m}/{d}/views.html" for m in IG_MODELS]
+        out += [f"reports/tables/ig/baselines-{m}-{d}.md" for m in IG_MODELS]
+        out += [f"reports/figures/ig/{d}/wordcloud-{m}.png" for m in IG_MODELS]
+        out += [f"reports/figures/ig/{d}/wordcloud-diff-{m}.png" for m in IG_MODELS[1:]]
+    out += [f"reports/tables/ig/{t}.md" for t in ("completeness", "title_share", "domain_terms")]
+    return out
+
+
 def metrics_files():
     return expand("results/retrieval/{dataset}/{retriever}/metrics.json", dataset=DATASETS, retriever=RETRIEVERS)
 
@@ -106,4 +169,5 @@ def final_targets():
         + expand("results/embeddings/{model}/{dataset}/{side}.npy", model=DENSE, dataset=DATASETS, side=["corpus", "queries"])
         + expand("results/retrieval/{dataset}/{retriever}/{f}", dataset=DATASETS, retriever=RETRIEVERS, f=["run.trec", "metrics.json", "per_query.tsv"])
         + ["reports/tables/retrieval.md", "reports/tables/retrieval.csv"]
+        + ig_targets()
     )

@@ -240,6 +240,16 @@ class BiEncoderIG:
             for p, f in zip(self.model.parameters(), grad_flags):
                 p.requires_grad_(f)
 
+    def endpoint_scores(self, pairs: list[tuple[str, str]], side: str = "document") -> list[tuple[float, float]]:
+        """(s(x), s(x′)) for each pair: how far the baseline moves the score (forward passes only)."""
+        if side not in SIDES:
+            raise IrlensError(f"IG side '{side}': choose one of {', '.join(SIDES)}")
+        handle = self.emb.register_forward_hook(self._hook)
+        try:
+            return [(it["s"], it["s0"]) for it in (self._prepare(q, d, side) for q, d in pairs)]
+        finally:
+            handle.remove()
+
     # ---- internals ------------------------------------------------------------------------------
     def _prepare(self, query: str, document: str, side: str) -> dict:
         import torch
