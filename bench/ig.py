@@ -55,7 +55,8 @@ SIDES = ("document", "query")
 
 
 def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    load = os.getloadavg()[0]  # the CPU is shared: a high load explains slow, noisy timings
+    print(f"[{time.strftime('%H:%M:%S')} load {load:.1f}] {msg}", file=sys.stderr, flush=True)
 
 
 def load_pairs(folder: Path, n: int) -> list[dict]:

@@ -58,6 +58,16 @@ def test_smoke_end_to_end(workdir):
     for sub in ("data/scifact/manifest.json", "embeddings/minilm/scifact/corpus.npy", "retrieval/nfcorpus/bm25/per_query.tsv"):
         assert (workdir / "results" / sub).is_file()
     assert (workdir / "results/logs/encode/minilm/scifact/corpus.log").stat().st_size > 0
+    # IG stage: sharded attribution merged, tables, views, word clouds
+    import pandas as pd
+
+    pairs = pd.read_parquet(workdir / "results/ig/minilm/scifact/all.pairs.parquet")
+    assert len(pairs) == 2 * 3 * 2 and set(pairs["side"]) == {"document", "query"}
+    comp = pd.read_csv(workdir / "reports/tables/ig/completeness.csv")
+    assert (comp["pairs"] == 6).all() and (comp["max_rel_error"] < 0.05).all()
+    for f in ("reports/ig/minilm/scifact/views.html", "reports/figures/ig/scifact/heatmap-minilm-2.pdf", "reports/figures/ig/scifact/wordcloud-minilm.png",
+              "reports/tables/ig/title_share.md", "reports/tables/ig/domain_terms.csv", "reports/tables/ig/baselines-minilm-scifact.csv"):
+        assert (workdir / f).stat().st_size > 0, f
 
 
 def test_second_run_does_nothing(workdir):
@@ -85,8 +95,8 @@ def test_deleting_one_output_rebuilds_only_dependents(workdir):
 def _start_and_wait_for_encoding(workdir):
     import time
 
-    (workdir / "results/embeddings/minilm/scifact/corpus.npy").unlink()
-    log = workdir / "results/logs/encode/minilm/scifact/corpus.log"
+    (workdir / "results/embeddings/minilm/nfcorpus/corpus.npy").unlink()
+    log = workdir / "results/logs/encode/minilm/nfcorpus/corpus.log"
     log.unlink()
     cmd = SNAKEMAKE + ["--cores", "2", "--configfile", "presets/smoke.yaml", "ci.yaml"]
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -106,7 +116,7 @@ def test_kill_9_during_encoding_then_rerun(workdir, victim):
 
     import psutil
 
-    metrics = workdir / "results/retrieval/scifact/minilm/metrics.json"
+    metrics = workdir / "results/retrieval/nfcorpus/minilm/metrics.json"
     before = metrics.read_text()
     proc = _start_and_wait_for_encoding(workdir)
     if victim == "encode-job":
@@ -119,7 +129,7 @@ def test_kill_9_during_encoding_then_rerun(workdir, victim):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         smk(workdir, "--unlock")
-    assert not (workdir / "results/embeddings/minilm/scifact/corpus.npy").exists()
+    assert not (workdir / "results/embeddings/minilm/nfcorpus/corpus.npy").exists()
     smk(workdir)
     assert metrics.read_text() == before
 
@@ -128,3 +138,4 @@ def test_report_contains_the_table(workdir):
     smk(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "retrieval" in html.lower() and "all-MiniLM-L6-v2" in html
+    assert "IG (bi-encoders)" in html and "wordcloud-minilm.png" in html

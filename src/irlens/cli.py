@@ -190,8 +190,9 @@ def _ig_write(tables: dict, prefix: str) -> None:
             tables[name].to_parquet(tmp, index=False)
 
 
-def _ig_setup(a: argparse.Namespace):
-    """Dataset, run and model for an IG command."""
+def _ig_setup(a: argparse.Namespace, n_queries: int, k: int):
+    """Dataset, run, selected queries (checked against the data before the model loads) and model."""
+    from irlens.attribution.ranking import check_rankings, select_queries
     from irlens.data.beir import load_beir
     from irlens.models import load_bi_encoder
     from irlens.retrieval.trec import read_run
@@ -199,16 +200,18 @@ def _ig_setup(a: argparse.Namespace):
     _set_threads(a.threads)
     ds = load_beir(a.data, [a.split])
     run = read_run(a.run)
+    qids = select_queries(ds, a.split, run, n_queries, a.seed)
+    check_rankings(ds, run, qids, k)
     model, resolved = load_bi_encoder(a.model, a.local_dir or [], device=a.device, max_seq_length=a.max_seq_length)
-    return ds, run, model, resolved
+    return ds, run, qids, model, resolved
 
 
 def cmd_ig_attribute(a: argparse.Namespace) -> None:
     from irlens.attribution import BiEncoderIG
-    from irlens.attribution.ranking import attribute_rankings, select_queries, shard_of
+    from irlens.attribution.ranking import attribute_rankings, shard_of
 
-    ds, run, model, resolved = _ig_setup(a)
-    qids = shard_of(select_queries(ds, a.split, run, a.queries, a.seed), a.shard, a.shards)
+    ds, run, qids, model, _ = _ig_setup(a, a.queries, a.top_k)
+    qids = shard_of(qids, a.shard, a.shards)
     sides = tuple(s.strip() for s in a.sides.split(",") if s.strip())
     ig = BiEncoderIG(model, score=a.score, baseline=a.baseline, method=a.method, steps=a.steps, tol=a.tol, max_steps=a.max_steps, max_tokens=a.max_tokens)
     log.info("IG %s on %s: shard %d/%d = %d queries x top-%d, sides %s, baseline %s, %s %s steps%s", a.model, a.data, a.shard, a.shards, len(qids), a.top_k, sides, a.baseline, a.method, a.steps, f", adaptive to rel. error {a.tol}" if a.tol else "")
@@ -229,12 +232,11 @@ def cmd_ig_merge(a: argparse.Namespace) -> None:
 
 def cmd_ig_baselines(a: argparse.Namespace) -> None:
     from irlens.attribution.analysis import baseline_table
-    from irlens.attribution.ranking import select_queries, top_k
+    from irlens.attribution.ranking import top_k
     from irlens.data.beir import doc_text
     from irlens.report.tables import write_table
 
-    ds, run, model, _ = _ig_setup(a)
-    qids = select_queries(ds, a.split, run, a.pairs, a.seed)
+    ds, run, qids, model, _ = _ig_setup(a, a.pairs, 1)
     pairs = [(ds.queries[q], doc_text(ds.corpus[top_k(run, q, 1)[0][0]])) for q in qids]
     df = baseline_table(model, pairs, a.score, [b.strip() for b in a.baselines.split(",")])
     df.insert(0, "dataset", a.dataset)

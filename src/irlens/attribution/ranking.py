@@ -52,6 +52,18 @@ def top_k(run: dict, qid: str, k: int) -> list[tuple[str, float]]:
     return sorted(run[qid].items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
 
+def check_rankings(ds: BeirDataset, run: dict, qids: list[str], k: int) -> None:
+    """Every selected query and every top-``k`` document exists in the dataset (one clear error otherwise)."""
+    for qid in qids:
+        if qid not in ds.queries:
+            raise IrlensError(f"query id '{qid}' is not in the dataset's queries.jsonl")
+        if not ds.queries[qid].strip():
+            raise IrlensError(f"query '{qid}' has empty text in queries.jsonl; IG needs words to attribute")
+        for docid, _ in top_k(run, qid, k):
+            if docid not in ds.corpus:
+                raise IrlensError(f"run ranks document '{docid}' for query '{qid}', but it is not in corpus.jsonl; rebuild the run for this corpus")
+
+
 def attribute_rankings(
     ig: BiEncoderIG,
     ds: BeirDataset,
@@ -69,14 +81,10 @@ def attribute_rankings(
     from tqdm import tqdm
 
     labels = dict(labels or {})
+    check_rankings(ds, run, qids, k)
     pairs, words, tokens = [], [], []
     for qid in tqdm(qids, desc="IG queries", disable=not progress):
-        if qid not in ds.queries:
-            raise IrlensError(f"query id '{qid}' is not in the dataset's queries.jsonl")
         ranked = top_k(run, qid, k)
-        for docid, _ in ranked:
-            if docid not in ds.corpus:
-                raise IrlensError(f"run ranks document '{docid}' for query '{qid}', but it is not in corpus.jsonl; rebuild the run for this corpus")
         query = ds.queries[qid]
         texts = [doc_text(ds.corpus[d]) for d, _ in ranked]
         titles = [len(ds.corpus[d].get("title") or "") for d, _ in ranked]
