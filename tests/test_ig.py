@@ -76,9 +76,11 @@ def test_scores_match_the_model(tiny64):
 
 
 def test_pad_baseline_keeps_specials(tiny64):
+    import torch
+
     ig = BiEncoderIG(tiny64, baseline="pad")
     a = ig.attribute_pair(QUERY, DOC, side="query")
-    ids = __import__("torch").tensor(a.input_ids)
+    ids = torch.tensor(a.input_ids)
     b = ig._baseline_ids(ids, a.special).tolist()
     tok = tiny64.tokenizer
     assert b[0] == tok.cls_token_id and b[-1] == tok.sep_token_id
