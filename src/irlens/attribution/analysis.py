@@ -48,10 +48,10 @@ def completeness_summary(pairs: pd.DataFrame, tol: float = 0.01) -> pd.DataFrame
 def aggregate_words(words: pd.DataFrame, side: str = "document") -> pd.DataFrame:
     """Ranking-level scores per (model, dataset, word): Σ score over pairs, occurrences, pairs containing it."""
     w = words[(words["side"] == side) & (words["norm"] != "")]
-    g = w.groupby(GROUP + ["norm"], sort=True)
-    out = g.agg(score=("score", "sum"), count=("score", "size")).reset_index()
-    out["pairs"] = g.apply(lambda x: x[["qid", "docid"]].drop_duplicates().shape[0], include_groups=False).to_numpy()
-    return out
+    keys = GROUP + ["norm"]
+    out = w.groupby(keys, sort=True).agg(score=("score", "sum"), count=("score", "size"))
+    out["pairs"] = w.drop_duplicates(keys + ["qid", "docid"]).groupby(keys, sort=True).size()
+    return out.reset_index()
 
 
 def title_share(words: pd.DataFrame) -> pd.DataFrame:

@@ -33,6 +33,7 @@ On MiniLM the score moves mostly in the middle of the path (α ≈ 0.3–0.7), w
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -213,11 +214,7 @@ class BiEncoderIG:
         if side not in SIDES:
             raise IrlensError(f"IG side '{side}': choose one of {', '.join(SIDES)}")
         meta = meta or [{} for _ in pairs]
-        handle = self.emb.register_forward_hook(self._hook)
-        grad_flags = [p.requires_grad for p in self.model.parameters()]
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-        try:
+        with self._hooked():
             items = [self._prepare(q, d, side) for q, d in pairs]
             if self.tol is None:
                 grads = self._integrate([(i, 0.0, 1.0) for i in range(len(items))], items, self.steps)
@@ -236,22 +233,29 @@ class BiEncoderIG:
                 a.meta["converged"] = bool(converged[i] and (self.tol is None or a.rel_error <= self.tol))
                 out.append(a)
             return out
-        finally:
-            handle.remove()
-            for p, f in zip(self.model.parameters(), grad_flags):
-                p.requires_grad_(f)
 
     def endpoint_scores(self, pairs: list[tuple[str, str]], side: str = "document") -> list[tuple[float, float]]:
         """(s(x), s(x′)) for each pair: how far the baseline moves the score (forward passes only)."""
         if side not in SIDES:
             raise IrlensError(f"IG side '{side}': choose one of {', '.join(SIDES)}")
-        handle = self.emb.register_forward_hook(self._hook)
-        try:
+        with self._hooked():
             return [(it["s"], it["s0"]) for it in (self._prepare(q, d, side) for q, d in pairs)]
-        finally:
-            handle.remove()
 
     # ---- internals ------------------------------------------------------------------------------
+    @contextmanager
+    def _hooked(self):
+        """Embedding hook installed and parameter gradients off for the duration; both restored after."""
+        handle = self.emb.register_forward_hook(self._hook)
+        flags = [p.requires_grad for p in self.model.parameters()]
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            handle.remove()
+            for p, f in zip(self.model.parameters(), flags):
+                p.requires_grad_(f)
+
     def _prepare(self, query: str, document: str, side: str) -> dict:
         import torch
 

@@ -84,6 +84,7 @@ def attribute_rankings(
     check_rankings(ds, run, qids, k)
     pairs, words, tokens = [], [], []
     for qid in tqdm(qids, desc="IG queries", disable=not progress):
+        first = len(pairs)
         ranked = top_k(run, qid, k)
         query = ds.queries[qid]
         texts = [doc_text(ds.corpus[d]) for d, _ in ranked]
@@ -106,7 +107,7 @@ def attribute_rankings(
                     words.append({**key, **w})
                 for pos, (tok, (s, e), sp, sc) in enumerate(zip(a.tokens, a.offsets, a.special, a.scores)):
                     tokens.append({**key, "position": pos, "token": tok, "start": int(s), "end": int(e), "special": bool(sp), "score": float(sc)})
-        done = [p for p in pairs if p["qid"] == qid]
+        done = pairs[first:]
         log.info("query %s: %d pairs, max rel. completeness error %.2e, mean steps %.1f", qid, len(done), max(p["rel_error"] for p in done), np.mean([p["steps"] for p in done]))
     return {"pairs": pd.DataFrame(pairs), "words": pd.DataFrame(words), "tokens": pd.DataFrame(tokens)}
 
