@@ -211,6 +211,16 @@ def baseline_embeddings(kind: str, input_ids, embeddings, word_embedding, pad_to
     return torch.where(replace[..., None], filler, embeddings)
 
 
+def check_settings(baseline: str, rule: str, steps: int) -> None:
+    """One clear error for an unknown baseline or rule, or a step count the rule cannot use."""
+    if baseline not in BASELINES:
+        raise IrlensError(f"NIG baseline '{baseline}': choose one of {', '.join(BASELINES)}")
+    if rule not in RULES:
+        raise IrlensError(f"NIG rule '{rule}': choose one of {', '.join(RULES)}")
+    if int(steps) < 1 or (rule == "richardson" and int(steps) % 2):
+        raise IrlensError(f"NIG steps={steps}: need at least 1 (an even number for the richardson rule)")
+
+
 class CrossEncoderNIG:
     """NIG of every q/k/v/attention-output/FFN Linear output of an HF sequence-classification model.
 
@@ -232,12 +242,7 @@ class CrossEncoderNIG:
         components=COMPONENTS,
         progress: bool = False,
     ):
-        if baseline not in BASELINES:
-            raise IrlensError(f"NIG baseline '{baseline}': choose one of {', '.join(BASELINES)}")
-        if rule not in RULES:
-            raise IrlensError(f"NIG rule '{rule}': choose one of {', '.join(RULES)}")
-        if int(steps) < 1 or (rule == "richardson" and int(steps) % 2):
-            raise IrlensError(f"NIG steps={steps}: need at least 1 (an even number for the richardson rule)")
+        check_settings(baseline, rule, steps)
         self.model = model
         self.tokenizer = tokenizer
         self.relevant_label = int(relevant_label)
