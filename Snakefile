@@ -11,6 +11,7 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/retrieval.smk"
+include: "workflow/rules/cross_encoder.smk"
 include: "workflow/rules/ig.smk"
 include: "workflow/rules/report.smk"
 

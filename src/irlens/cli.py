@@ -473,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("--title-share", required=True, help="output prefix (.md and .csv)")
     it.add_argument("--domain", required=True, help="output prefix (.md, .csv and _vocabulary.csv)")
     it.set_defaults(func=cmd_ig_tables)
+
+    from irlens.cli_cross_encoder import add_parser as add_cross_encoder_parser
+
+    add_cross_encoder_parser(sub)
     return p
 
 

@@ -170,4 +170,94 @@ def final_targets():
         + expand("results/retrieval/{dataset}/{retriever}/{f}", dataset=DATASETS, retriever=RETRIEVERS, f=["run.trec", "metrics.json", "per_query.tsv"])
         + ["reports/tables/retrieval.md", "reports/tables/retrieval.csv"]
         + ig_targets()
+        + ce_targets()
     )
+
+
+# ----------------------------------------------------------------------------------- cross-encoder
+# A reranker the pipeline trains itself (cross_encoder.id null) or a given one (id = HF id / folder).
+CE = config.get("cross_encoder") or {}
+CE_NAME = CE.get("name", "minilm-ce")
+CE_TRAIN = CE.get("train") or {}
+CE_RERANK = CE.get("rerank") or {}
+CE_DATASETS = list(CE_RERANK.get("datasets", []))
+for _d in CE_DATASETS + ([CE_TRAIN["dataset"]] if CE and not CE.get("id") and "dataset" in CE_TRAIN else []):
+    if _d not in DATASETS:
+        raise ValueError(f"config: cross_encoder names dataset '{_d}', which is not a key of datasets")
+if CE and not CE.get("id") and CE_TRAIN.get("split", "train") not in config["datasets"][CE_TRAIN.get("dataset", "nfcorpus")]["splits"]:
+    raise ValueError(f"config: cross_encoder.train.split '{CE_TRAIN.get('split', 'train')}' is not kept for {CE_TRAIN.get('dataset', 'nfcorpus')} (datasets.<name>.splits)")
+
+
+def ce_trained():
+    """True when the pipeline trains the reranker (cross_encoder configured with id null)."""
+    return bool(CE) and not CE.get("id")
+
+
+def ce_model_folder():
+    return f"results/cross_encoder/{CE_NAME}/model"
+
+
+def ce_model_path():
+    """What `--model` gets for the cross-encoder: the trained folder, or the configured HF id/folder."""
+    return ce_model_folder() if ce_trained() else CE.get("id")
+
+
+def ce_model_input(wildcards=None):
+    """The trained folder as an input dependency ([] when a given reranker is used)."""
+    return [ce_model_folder()] if ce_trained() else []
+
+
+def ce_model_args():
+    """--model, --max-length, --relevant-label, --device and --local-dir for commands loading the reranker."""
+    args = [f"--model {ce_model_path()} --device {config['retrieval'].get('device', 'auto')}"]
+    if CE.get("max_length"):
+        args.append(f"--max-length {CE['max_length']}")
+    if CE.get("relevant_label") is not None:
+        args.append(f"--relevant-label {CE['relevant_label']}")
+    args += [f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])]
+    return " ".join(args)
+
+
+def ce_train_data(wildcards):
+    return f"results/data/{CE_TRAIN.get('dataset', 'nfcorpus')}/manifest.json"
+
+
+def ce_train_args(wildcards):
+    t = CE_TRAIN
+    args = [
+        f"--base {t.get('base', 'sentence-transformers/all-MiniLM-L6-v2')}",
+        f"--data results/data/{t.get('dataset', 'nfcorpus')} --split {t.get('split', 'train')}",
+        f"--steps {t.get('steps', 100)} --batch {t.get('batch', 16)} --max-length {CE.get('max_length') or 128}",
+        f"--lr {t.get('lr', 5e-5)} --warmup {t.get('warmup', 0.1)} --negatives-depth {t.get('negatives_depth', 30)}",
+        f"--seed {config['seed']} --checkpoint-every {t.get('checkpoint_every', 0)} --device {config['retrieval'].get('device', 'auto')}",
+    ]
+    args += [f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])]
+    return " ".join(args)
+
+
+def ce_rerank_args(wildcards):
+    depth = CE_RERANK.get("depth", 100)
+    label = ce_model_path() if ce_trained() else CE.get("id")
+    return (
+        f"{ce_model_args()} --model-label {label} --label {wildcards.ce} --first-stage bm25 --depth {depth} "
+        f"--max-tokens {CE_RERANK.get('max_tokens', 8192)} --max-batch {CE_RERANK.get('max_batch', 64)}"
+    )
+
+
+def ce_table_metrics():
+    """BM25 and dense metrics of the reranked datasets, then the reranker's."""
+    return expand("results/retrieval/{dataset}/{retriever}/metrics.json", dataset=CE_DATASETS, retriever=RETRIEVERS) + expand(
+        "results/rerank/{dataset}/{ce}/metrics.json", dataset=CE_DATASETS, ce=CE_NAME
+    )
+
+
+def ce_in_domain():
+    """Datasets the reranker was trained on (tagged ID in the table); none for a given reranker."""
+    return CE_TRAIN.get("dataset", "nfcorpus") if ce_trained() else ""
+
+
+def ce_targets():
+    if not (CE and CE_DATASETS):
+        return []
+    out = expand("results/rerank/{dataset}/{ce}/{f}", dataset=CE_DATASETS, ce=CE_NAME, f=["run.trec", "metrics.json", "per_query.tsv"])
+    return out + ["reports/tables/cross_encoder/rerank.md", "reports/tables/cross_encoder/rerank.csv"] + ce_model_input()
