@@ -13,6 +13,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/cross_encoder.smk"
 include: "workflow/rules/ig.smk"
+include: "workflow/rules/nig.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -68,6 +68,20 @@ def test_smoke_end_to_end(workdir):
     for f in ("reports/ig/minilm/scifact/views.html", "reports/figures/ig/scifact/heatmap-minilm-2.pdf", "reports/figures/ig/scifact/wordcloud-minilm.png",
               "reports/tables/ig/title_share.md", "reports/tables/ig/domain_terms.csv", "reports/tables/ig/baselines-minilm-scifact.csv"):
         assert (workdir / f).stat().st_size > 0, f
+    # NIG stage: pairs, sharded attribution merged, Table 1, schemes, figures 2-4
+    for d in ("nfcorpus", "scifact"):
+        sel = pd.read_parquet(workdir / f"results/nig/minilm-ce/{d}/pairs.parquet")
+        assert set(sel["label"]) <= {"relevant", "non-relevant"} and len(sel) <= 6
+        for label in ("relevant", "non-relevant"):
+            p = pd.read_parquet(workdir / f"results/nig/minilm-ce/{d}/{label}/all.pairs.parquet")
+            assert len(p) == (sel["label"] == label).sum() and list(p["pair"]) == sorted(p["pair"])
+    sets = pd.read_parquet(workdir / "results/nig/minilm-ce/schemes/sets.parquet")
+    assert set(sets["level"]) == {0.01, 0.1, 1.0} and "F_A" in set(sets["scheme"])
+    t1 = pd.read_csv(workdir / "reports/tables/nig/baselines.csv")
+    assert {"original", "pad-all", "zero-query"} <= set(t1["baseline"])
+    for f in ("fig2-intersections", "fig3-summary", "fig4-layers"):
+        assert (workdir / f"reports/figures/nig/minilm-ce/{f}.pdf").stat().st_size > 0
+    assert "in-domain" in (workdir / "reports/tables/nig/minilm-ce/schemes.md").read_text()
 
 
 def test_second_run_does_nothing(workdir):
@@ -86,7 +100,8 @@ def test_deleting_one_output_rebuilds_only_dependents(workdir):
         if len(parts) != 2 or parts[0] == "total":
             break
         jobs[parts[0]] = int(parts[1])
-    assert jobs == {"retrieve_bm25": 1, "evaluate": 1, "retrieval_table": 1, "cross_encoder_rerank": 1, "cross_encoder_table": 1, "all": 1}, out
+    nig = {"nig_pairs": 1, "nig_attribute": 4, "nig_merge": 2, "nig_baselines": 1, "nig_schemes": 1, "nig_figures": 1}  # scifact's pairs come from its BM25 run
+    assert jobs == {"retrieve_bm25": 1, "evaluate": 1, "retrieval_table": 1, "cross_encoder_rerank": 1, "cross_encoder_table": 1, **nig, "all": 1}, out
     smk(workdir)
     p = smk(workdir, "--dry-run")
     assert "Nothing to be done" in p.stdout + p.stderr
@@ -138,4 +153,5 @@ def test_report_contains_the_table(workdir):
     smk(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "retrieval" in html.lower() and "all-MiniLM-L6-v2" in html
+    assert "NIG (cross-encoder)" in html
     assert "IG (bi-encoders)" in html and "wordcloud-minilm.png" in html

@@ -477,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     from irlens.cli_cross_encoder import add_parser as add_cross_encoder_parser
 
     add_cross_encoder_parser(sub)
+
+    from irlens.cli_nig import add_parser as add_nig_parser
+
+    add_nig_parser(sub)
     return p
 
 

@@ -17,7 +17,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     if not Path(a.data).is_dir():
         raise IrlensError(f"{a.data}: dataset folder not found; run 'irlens data' (or the data rule) first")
     rec = train_cross_encoder(
-        a.base, a.data, a.split, a.out, steps=a.steps, batch_size=a.batch, max_length=a.max_length, lr=a.lr,
+        a.base, a.data, a.split, a.out, steps=a.steps, batch_size=a.batch, max_length=a.max_length, lr=a.lr, head_lr=a.head_lr,
         warmup=a.warmup, negatives_depth=a.negatives_depth, seed=a.seed, local_dirs=a.local_dir or [],
         top_grade_positives=not a.all_positives, threads=a.threads, device=a.device, log_every=a.log_every, checkpoint_every=a.checkpoint_every,
     )
@@ -75,6 +75,7 @@ def add_parser(sub) -> None:
     t.add_argument("--batch", type=int, default=16, help="(query, positive, negative) triples per step: 2x pairs")
     t.add_argument("--max-length", type=int, default=128)
     t.add_argument("--lr", type=float, default=5e-5)
+    t.add_argument("--head-lr", type=float, default=None, help="learning rate of the fresh classifier and the pooler (default: --lr)")
     t.add_argument("--warmup", type=float, default=0.1, help="fraction of steps with linear warm-up")
     t.add_argument("--negatives-depth", type=int, default=30, help="BM25 depth the hard negatives come from")
     t.add_argument("--seed", type=int, default=42)

@@ -8,7 +8,8 @@ Training (:func:`train_cross_encoder`)
     over indirect links), else every document judged >= 1. A step draws ``batch_size`` triples
     (query, positive, hard negative) and trains on the
     ``2 × batch_size`` pairs ``(q, pos) → 1``, ``(q, neg) → 0`` with cross-entropy over the two logits;
-    AdamW, linear warm-up over ``warmup × steps`` then linear decay to 0, gradient norm clipped at 1.
+    AdamW (``head_lr`` for the fresh classifier and the pooler feeding it, ``lr`` for the encoder), linear
+    warm-up over ``warmup × steps`` then linear decay to 0, gradient norm clipped at 1.
     The whole sampling plan is drawn up front from ``seed`` (queries cycle through seeded
     permutations), dropout draws from the seeded torch generator, so one configuration gives identical
     weights on CPU. With ``checkpoint_every`` the state (weights, optimiser, schedule, RNG) is saved in
@@ -75,6 +76,11 @@ def sample_plan(qids: list[str], positives: dict[str, list[str]], negatives: dic
     return plan
 
 
+def _head_names(model) -> set[str]:
+    """Parameters of the classification head: the classifier and, for BERT, the pooler feeding it."""
+    return {n for n, _ in model.named_parameters() if n.startswith(("classifier", "pre_classifier")) or ".pooler." in f".{n}"}
+
+
 def _seed_everything(seed: int) -> None:
     import torch
 
@@ -102,6 +108,7 @@ def train_cross_encoder(
     max_length: int = 128,
     lr: float = 5e-5,
     warmup: float = 0.1,
+    head_lr: float | None = None,
     negatives_depth: int = 30,
     seed: int = 42,
     local_dirs=(),
@@ -175,10 +182,13 @@ def train_cross_encoder(
     ce = CrossEncoder(model, tokenizer, 2, 1, int(max_length), dev, base_model_id, types)
 
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(n.endswith(s) for s in no_decay)], "weight_decay": weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(n.endswith(s) for s in no_decay)], "weight_decay": 0.0},
-    ]
+    head = _head_names(model)
+    groups = []
+    for is_head in (False, True):
+        for decay in (True, False):
+            ps = [p for n, p in model.named_parameters() if (n in head) == is_head and any(n.endswith(s) for s in no_decay) != decay]
+            if ps:
+                groups.append({"params": ps, "weight_decay": weight_decay if decay else 0.0, "lr": (head_lr or lr) if is_head else lr})
     opt = torch.optim.AdamW(groups, lr=lr)
     warmup_steps = int(round(warmup * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(steps, warmup_steps))
@@ -186,7 +196,7 @@ def train_cross_encoder(
     config = {
         "base_model": base_model_id, "base_sha256": resolved.sha256, "dataset": str(dataset_folder), "split": split,
         "steps": steps, "batch_size": batch_size, "pairs_per_step": 2 * batch_size, "max_length": int(max_length), "lr": lr,
-        "warmup": warmup, "warmup_steps": warmup_steps, "weight_decay": weight_decay, "negatives_depth": negatives_depth,
+        "head_lr": head_lr, "warmup": warmup, "warmup_steps": warmup_steps, "weight_decay": weight_decay, "negatives_depth": negatives_depth,
         "top_grade_positives": top_grade_positives,
         "seed": seed, "device": dev, "threads": torch.get_num_threads(),
     }

@@ -53,6 +53,7 @@ wildcard_constraints:
     shard=r"\d+",
     nshards=r"\d+",
     i=r"\d+",
+    label="relevant|non-relevant",
 
 
 def dataset_source_files(wildcards):
@@ -171,6 +172,7 @@ def final_targets():
         + ["reports/tables/retrieval.md", "reports/tables/retrieval.csv"]
         + ig_targets()
         + ce_targets()
+        + nig_targets()
     )
 
 
@@ -228,7 +230,7 @@ def ce_train_args(wildcards):
         f"--base {t.get('base', 'sentence-transformers/all-MiniLM-L6-v2')}",
         f"--data results/data/{t.get('dataset', 'nfcorpus')} --split {t.get('split', 'train')}",
         f"--steps {t.get('steps', 100)} --batch {t.get('batch', 16)} --max-length {CE.get('max_length') or 128}",
-        f"--lr {t.get('lr', 5e-5)} --warmup {t.get('warmup', 0.1)} --negatives-depth {t.get('negatives_depth', 30)}",
+        f"--lr {t.get('lr', 5e-5)} --head-lr {t.get('head_lr') or t.get('lr', 5e-5)} --warmup {t.get('warmup', 0.1)} --negatives-depth {t.get('negatives_depth', 30)}",
         f"--seed {config['seed']} --checkpoint-every {t.get('checkpoint_every', 0)} --device {config['retrieval'].get('device', 'auto')}",
     ]
     args += [f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])]
@@ -261,3 +263,47 @@ def ce_targets():
         return []
     out = expand("results/rerank/{dataset}/{ce}/{f}", dataset=CE_DATASETS, ce=CE_NAME, f=["run.trec", "metrics.json", "per_query.tsv"])
     return out + ["reports/tables/cross_encoder/rerank.md", "reports/tables/cross_encoder/rerank.csv"] + ce_model_input()
+
+
+# --------------------------------------------------------------------------------------------- NIG
+NIG = config.get("nig") or {}
+NIG_DATASETS = list(NIG.get("datasets", [])) if CE else []
+NIG_LABELS = ["relevant", "non-relevant"]
+NIG_SHARDS = int(NIG.get("shards", 1))
+for _d in NIG_DATASETS + list(NIG.get("in_domain", [])):
+    if _d not in DATASETS:
+        raise ValueError(f"config: nig names dataset '{_d}', which is not a key of datasets")
+if NIG_DATASETS and not config["retrieval"].get("bm25", {}).get("enabled", True):
+    raise ValueError("config: nig draws non-relevant pairs from the BM25 run; set retrieval.bm25.enabled: true")
+
+
+def nig_attribute_args(wildcards):
+    return (
+        f"--baseline {NIG.get('baseline', 'pad-all')} --rule {NIG.get('rule', 'trapezoid')} "
+        f"--steps {NIG.get('steps', 32)} --max-tokens {NIG.get('max_tokens', 16384)}"
+    )
+
+
+def nig_shard_prefixes(wildcards):
+    return expand(
+        "results/nig/{ce}/{dataset}/{label}/shards/{shard}-of-{n}",
+        ce=wildcards.ce, dataset=wildcards.dataset, label=wildcards.label, shard=range(NIG_SHARDS), n=NIG_SHARDS,
+    )
+
+
+def nig_merged_sets(wildcards):
+    return [f"results/nig/{wildcards.ce}/{d}/{l}/all.{ext}" for d in NIG_DATASETS for l in NIG_LABELS for ext in ("npy", "neurons.parquet", "pairs.parquet")]
+
+
+def nig_set_args(wildcards):
+    return " ".join(f"--set results/nig/{wildcards.ce}/{d}/{l}/all:{d}:{l}" for d in NIG_DATASETS for l in NIG_LABELS)
+
+
+def nig_targets():
+    if not NIG_DATASETS:
+        return []
+    return (
+        ["reports/tables/nig/baselines.md", f"results/nig/{CE_NAME}/schemes/sets.parquet"]
+        + [f"reports/tables/nig/{CE_NAME}/{t}.md" for t in ("schemes", "intersections", "completeness")]
+        + [f"reports/figures/nig/{CE_NAME}/{f}.{e}" for f in ("fig2-intersections", "fig3-summary", "fig4-layers") for e in ("png", "pdf")]
+    )

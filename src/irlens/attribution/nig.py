@@ -347,7 +347,7 @@ class CrossEncoderNIG:
         alphas = torch.arange(N + 1, dtype=torch.float64) / N
         per_chunk = max(1, self.max_tokens // max(1, B * T))
         rest = {k: v for k, v in feats.items() if k != "input_ids"}
-        tokmask = mask.to(torch.float64)
+        tokmask = mask.to(torch.float64)  # per-chunk sums run in the model's dtype, accumulate in float64
 
         with self._frozen():
             with torch.no_grad():
@@ -424,7 +424,7 @@ class CrossEncoderNIG:
             gb = g[:, 1:]
         else:
             gb = 0.5 * (g[:, 1:] + g[:, :-1])
-        return torch.einsum("bptu,bt->bu", (gb * dy).double(), tokmask)
+        return torch.einsum("bptu,bt->bu", gb * dy, tokmask.to(dy.dtype)).double()
 
     def _accumulate(self, acc, cur, carry, tokmask):
         import torch
@@ -450,7 +450,7 @@ class CrossEncoderNIG:
                 ge = torch.cat([carry_even[n][1], ge], dim=1)
             if ye.shape[1] >= 2:
                 dy = ye[:, 1:] - ye[:, :-1]
-                acc[n] += torch.einsum("bptu,bt->bu", (0.5 * (ge[:, 1:] + ge[:, :-1]) * dy).double(), tokmask)
+                acc[n] += torch.einsum("bptu,bt->bu", 0.5 * (ge[:, 1:] + ge[:, :-1]) * dy, tokmask.to(dy.dtype)).double()
         last = sel[-1]
         return {n: (y[:, last : last + 1], g[:, last : last + 1]) for n, (y, g) in cur.items()}
 
