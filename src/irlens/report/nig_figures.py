@@ -45,7 +45,8 @@ def figure_intersections(inter: pd.DataFrame, out: str | Path, title: str = "") 
     levels = sorted(inter["level"].unique())
     for ax, label in zip(axes[0], labels):
         sub = inter[inter["label"] == label]
-        for curve, c in sub.groupby("curve", sort=False):
+        bold_first = sorted(sub.groupby("curve", sort=False), key=lambda kv: kv[1]["kind"].iloc[0] not in ("all (A)", "OOD (O)"))
+        for curve, c in bold_first:  # thin pairwise curves drawn over the bold A/O ones (they may coincide)
             kind = c["kind"].iloc[0]
             bold = kind in ("all (A)", "OOD (O)")
             ax.plot(c["level"], c["pct"], _STYLE.get(kind, "-"), marker="o", ms=3, lw=2.4 if bold else 1.2, color=None if not bold else ("black" if kind == "all (A)" else "tab:red"), label=f"{curve} ({kind})")
