@@ -356,9 +356,7 @@ class CrossEncoderNIG:
             dtype = x.dtype
             names = [n.module for n in self.layout] + [f"cut:{i}" for i in range(len(self.layers))]
             acc = {n: torch.zeros(B, self._width(n), dtype=torch.float64, device=self.device) for n in names}
-            acc_coarse = {n: torch.zeros_like(a) for n, a in acc.items()} if self.rule == "richardson" else None
-            carry = None  # (index, {name: (y, g)}) of the last point of the previous chunk
-            carry_even = None  # same for the last even index (richardson's coarse grid)
+            carry_idx, carry = [], {}  # the last (up to) two points of the previous chunk: y, ∂F/∂y
             f_first = f_last = None
             store: dict = {}
             box: list = [None]
@@ -380,19 +378,21 @@ class CrossEncoderNIG:
                         f_first = f[:, 0].clone()
                     if idx[-1] == N:
                         f_last = f[:, -1].clone()
-                    cur = {}
+                    window = carry_idx + idx
+                    A = torch.as_tensor(self._window_matrix(window, s), dtype=dtype, device=self.device)  # [P, P]
                     for n, y, g in zip(names, ys, grads):
                         y = y.detach().view(B, C, T, -1)
                         g = torch.zeros_like(y) if g is None else g.view(B, C, T, -1)
-                        cur[n] = (y, g)
-                    self._accumulate(acc, cur, carry, tokmask)
-                    if acc_coarse is not None:
-                        carry_even = self._accumulate_coarse(acc_coarse, cur, idx, carry_even, tokmask)
-                    carry = {n: (y[:, -1:], g[:, -1:]) for n, (y, g) in cur.items()}
-                    del cur, ys, grads, logits, f
+                        if carry_idx:
+                            yw, gw = torch.cat([carry[n][0], y], 1), torch.cat([carry[n][1], g], 1)
+                        else:
+                            yw, gw = y, g
+                        acc[n] += self._window_sum(A, yw, gw, tokmask)
+                        keep = min(2, yw.shape[1])
+                        carry[n] = (yw[:, -keep:], gw[:, -keep:])
+                    carry_idx = window[-min(2, len(window)) :]
+                    del ys, grads, logits, f
                     box[0] = None
-            if acc_coarse is not None:
-                acc = {n: (4.0 * acc[n] - acc_coarse[n]) / 3.0 for n in acc}
         values = torch.cat([acc[n.module] for n in self.layout], dim=1).cpu().numpy()
         cut = torch.stack([acc[f"cut:{i}"].sum(1) for i in range(len(self.layers))], dim=1).cpu().numpy()
         return NIGResult(
@@ -413,46 +413,41 @@ class CrossEncoderNIG:
             return int(self.model.config.hidden_size if hasattr(self.model.config, "hidden_size") else self.model.config.dim)
         return next(n.units for n in self.layout if n.module == name)
 
-    def _segment_sum(self, y, g, tokmask):
-        """Σ over segments and tokens of the rule's Stieltjes term; y, g: [B, P, T, U] with P ≥ 2 → [B, U]."""
-        import torch
+    def _segments(self, lo: int, hi: int) -> list[tuple[int, int, float, str]]:
+        """Segments (a, b, weight, kind) of the rule whose right end b lies in [lo, hi]."""
+        N = self.steps
+        fine = "trapezoid" if self.rule == "richardson" else self.rule
+        w_fine = 4.0 / 3.0 if self.rule == "richardson" else 1.0
+        out = [(b - 1, b, w_fine, fine) for b in range(max(lo, 1), hi + 1)]
+        if self.rule == "richardson":  # the trapezoid sum on every second point, weight −1/3
+            out += [(b - 2, b, -1.0 / 3.0, "trapezoid") for b in range(max(lo, 2), hi + 1) if b % 2 == 0 and b <= N]
+        return out
 
-        dy = y[:, 1:] - y[:, :-1]
-        if self.rule == "left":
-            gb = g[:, :-1]
-        elif self.rule == "right":
-            gb = g[:, 1:]
-        else:
-            gb = 0.5 * (g[:, 1:] + g[:, :-1])
-        return torch.einsum("bptu,bt->bu", gb * dy, tokmask.to(dy.dtype)).double()
+    def _window_matrix(self, window: list[int], start: int) -> np.ndarray:
+        """A [P, P] over the window's points such that Σ_k g_k·(A y)_k is the rule's sum over the segments
+        ending in this chunk (points ≥ ``start``); each segment is counted in exactly one window.
 
-    def _accumulate(self, acc, cur, carry, tokmask):
-        import torch
+        Segment (a, b) with weight w adds w·½(g_a + g_b)(y_b − y_a) (trapezoid), w·g_a(y_b − y_a) (left)
+        or w·g_b(y_b − y_a) (right)."""
+        pos = {k: i for i, k in enumerate(window)}
+        A = np.zeros((len(window), len(window)))
+        for a, b, w, kind in self._segments(start, window[-1]):
+            ia, ib = pos[a], pos[b]
+            wa = {"left": w, "right": 0.0, "trapezoid": 0.5 * w}[kind]
+            wb = w - wa
+            A[ia, ib] += wa
+            A[ia, ia] -= wa
+            A[ib, ib] += wb
+            A[ib, ia] -= wb
+        return A
 
-        for n, (y, g) in cur.items():
-            if carry is not None:
-                y = torch.cat([carry[n][0], y], dim=1)
-                g = torch.cat([carry[n][1], g], dim=1)
-            if y.shape[1] >= 2:
-                acc[n] += self._segment_sum(y, g, tokmask)
-
-    def _accumulate_coarse(self, acc, cur, idx, carry_even, tokmask):
-        """Trapezoid sum on the even points of the grid (step 2/N); returns the new carried even point."""
-        import torch
-
-        sel = [j for j, k in enumerate(idx) if k % 2 == 0]
-        if not sel:
-            return carry_even
-        for n, (y, g) in cur.items():
-            ye, ge = y[:, sel], g[:, sel]
-            if carry_even is not None:
-                ye = torch.cat([carry_even[n][0], ye], dim=1)
-                ge = torch.cat([carry_even[n][1], ge], dim=1)
-            if ye.shape[1] >= 2:
-                dy = ye[:, 1:] - ye[:, :-1]
-                acc[n] += torch.einsum("bptu,bt->bu", 0.5 * (ge[:, 1:] + ge[:, :-1]) * dy, tokmask.to(dy.dtype)).double()
-        last = sel[-1]
-        return {n: (y[:, last : last + 1], g[:, last : last + 1]) for n, (y, g) in cur.items()}
+    @staticmethod
+    def _window_sum(A, y, g, tokmask):
+        """Σ_{k,t} g_k ⊙ (A y)_k over the window's points and non-padding tokens; y, g: [B, P, T, U] → [B, U]."""
+        B, P, T, U = y.shape
+        ay = (A @ y.reshape(B, P, T * U)).view(B, P, T, U)  # one small matmul over the point axis
+        per_token = (g * ay).sum(1)  # [B, T, U]
+        return (per_token * tokmask.to(y.dtype)[:, :, None]).sum(1).double()
 
 
 def baseline_effect(nig: CrossEncoderNIG, features, baselines=BASELINES) -> dict:
