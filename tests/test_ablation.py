@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from irlens.ablation import NeuronMask, apply_mask, paired_ttest, random_like
+from irlens.ablation import NeuronMask, apply_mask, apply_masks, paired_ttest, random_like
 from irlens.errors import IrlensError
 
 
@@ -123,3 +123,23 @@ def test_paired_ttest_by_hand():
     assert same["t"] == 0.0 and same["p"] == 1.0
     with pytest.raises(IrlensError, match="equally long"):
         paired_ttest(a, b[:3])
+
+
+def test_per_example_masks_equal_masks_one_by_one(model, inputs):
+    import torch
+
+    inter, key = "bert.encoder.layer.1.intermediate.dense", "bert.encoder.layer.0.attention.self.key"
+    masks = [NeuronMask({inter: [3, 7]}, "a"), NeuronMask({}, "none"), NeuronMask({inter: [1], key: [0, 5, 9]}, "b")]
+    with torch.no_grad():
+        alone = []
+        for m in masks:
+            with apply_mask(model, m):
+                alone.append(model(**inputs).logits)
+        rep = {k: v.repeat(len(masks), 1) for k, v in inputs.items()}
+        with apply_masks(model, masks, rows_per_mask=3):
+            together = model(**rep).logits
+    assert torch.allclose(together, torch.cat(alone), atol=1e-6, rtol=0)
+    assert not torch.allclose(alone[0], alone[1])
+    with pytest.raises(IrlensError, match="expected 3 x 3 masks"):
+        with apply_masks(model, masks, rows_per_mask=3), torch.no_grad():
+            model(**inputs)

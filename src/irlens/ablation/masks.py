@@ -96,6 +96,38 @@ def apply_mask(model, mask: NeuronMask):
             h.remove()
 
 
+@contextmanager
+def apply_masks(model, masks: list[NeuronMask], rows_per_mask: int):
+    """Several masks in one forward: rows ``[i·rows_per_mask, (i+1)·rows_per_mask)`` of every batch get
+    ``masks[i]`` (per-example masks). Feed the same pairs repeated once per mask
+    (``x.repeat(len(masks), 1)``); the result equals running each mask alone on its rows."""
+    import torch
+
+    per_module: dict[str, list[tuple[int, list[int]]]] = {}
+    for i, mask in enumerate(masks):
+        _check(model, mask)
+        for m, us in mask.units.items():
+            per_module.setdefault(m, []).append((i, us))
+    handles = []
+    try:
+        for m, entries in per_module.items():
+            rows = torch.cat([torch.arange(i * rows_per_mask, (i + 1) * rows_per_mask).repeat_interleave(len(us)) for i, us in entries])
+            cols = torch.cat([torch.as_tensor(us, dtype=torch.long).repeat(rows_per_mask) for _, us in entries])
+
+            def hook(_mod, _inp, out, _r=rows, _c=cols):
+                if out.shape[0] != rows_per_mask * len(masks):
+                    raise IrlensError(f"apply_masks: batch of {out.shape[0]} rows, expected {rows_per_mask} x {len(masks)} masks")
+                out = out.clone()
+                out[_r.to(out.device), ..., _c.to(out.device)] = 0
+                return out
+
+            handles.append(model.get_submodule(m).register_forward_hook(hook))
+        yield model
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def random_like(mask: NeuronMask, widths: dict[str, int], rng: np.random.Generator, name: str = "") -> NeuronMask:
     """A mask with the same number of units in each of the same modules, units drawn uniformly without
     replacement (the paper's random baseline, matched per layer and component)."""
