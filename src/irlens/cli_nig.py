@@ -12,17 +12,11 @@ from irlens.errors import IrlensError
 log = logging.getLogger("irlens")
 
 
-def _threads(n):
-    if n:
-        import torch
-
-        torch.set_num_threads(int(n))
-
-
 def _load(a):
+    from irlens.cli import _set_threads
     from irlens.models import load_cross_encoder
 
-    _threads(a.threads)
+    _set_threads(a.threads)
     ce, resolved = load_cross_encoder(a.model, a.local_dir or [], device=a.device, max_length=a.max_length, relevant_label=a.relevant_label)
     return ce, resolved
 

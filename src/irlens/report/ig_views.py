@@ -57,7 +57,7 @@ def write_views_html(path: str | Path, title: str, sections: list[str], note: st
     write_text(path, page)
 
 
-def _save(fig, png: str | Path, pdf: bool = True) -> None:
+def save_figure(fig, png: str | Path, pdf: bool = True) -> None:
     import matplotlib.pyplot as plt
 
     png = Path(png)
@@ -97,7 +97,7 @@ def pair_heatmap(query_words: pd.DataFrame, doc_words: pd.DataFrame, png: str | 
     ax.set_yticks([])
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01, label="score / max |score| (per side)")
-    _save(fig, png)
+    save_figure(fig, png)
 
 
 def wordcloud_figure(panels: list[tuple[str, dict[str, float], str]], png: str | Path, title: str, seed: int = 0) -> None:
@@ -124,4 +124,4 @@ def wordcloud_figure(panels: list[tuple[str, dict[str, float], str]], png: str |
         ax.set_title(sub, fontsize=10)
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
-    _save(fig, png)
+    save_figure(fig, png)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from irlens.attribution.schemes import pretty, top_set
-from irlens.report.ig_views import _save
+from irlens.report.ig_views import save_figure
 
 _STYLE = {"ID/OOD": "-", "OOD/OOD": "--", "ID/ID": "-.", "all (A)": "-", "OOD (O)": "-", "P∩N": ":"}
 
@@ -57,7 +57,7 @@ def figure_intersections(inter: pd.DataFrame, out: str | Path, title: str = "") 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    _save(fig, Path(str(out) + ".png"))
+    save_figure(fig, Path(str(out) + ".png"))
     plt.close(fig)
 
 
@@ -76,7 +76,7 @@ def figure_summary(inter: pd.DataFrame, out: str | Path, title: str = "") -> Non
     ax.legend(fontsize=7)
     ax.set_title(title or "NIG schemes: intersections summary", fontsize=10)
     fig.tight_layout()
-    _save(fig, Path(str(out) + ".png"))
+    save_figure(fig, Path(str(out) + ".png"))
     plt.close(fig)
 
 
@@ -102,5 +102,5 @@ def figure_layers(values: pd.DataFrame, scheme: str, level: float, out: str | Pa
     ax.set_title((f"{title}\n" if title else "") + f"{pretty(scheme)}: top {level:g} % ({len(idx)} neurons) by layer and component", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, Path(str(out) + ".png"))
+    save_figure(fig, Path(str(out) + ".png"))
     plt.close(fig)
