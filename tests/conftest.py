@@ -50,6 +50,17 @@ def tiny_beir(tmp_path) -> Path:
     return write_beir_folder(tmp_path / "mirror" / "tiny", corpus, queries, qrels, crlf=True)
 
 
+def copy_minilm_tokenizer(folder: Path) -> Path:
+    """Copy the WordPiece tokenizer of the packaged all-MiniLM-L6-v2 into ``folder`` (for tiny random models)."""
+    from irlens.models import resolve_model
+
+    src = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2", allow_hub=False).path)
+    for f in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (src / f).is_file():
+            shutil.copy(src / f, folder / f)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_st_model(tmp_path_factory) -> Path:
     """A 2-layer, hidden-32 BERT sentence-transformers model with mean pooling, saved to a temp folder.
@@ -61,13 +72,7 @@ def tiny_st_model(tmp_path_factory) -> Path:
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     from transformers import BertConfig, BertModel
 
-    from irlens.models import resolve_model
-
-    src = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2", allow_hub=False).path)
-    hf_dir = tmp_path_factory.mktemp("tiny-bert-hf")
-    for f in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (src / f).is_file():
-            shutil.copy(src / f, hf_dir / f)
+    hf_dir = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-bert-hf"))
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
     BertModel(cfg).save_pretrained(hf_dir)

@@ -107,19 +107,11 @@ def test_judged_non_relevant_pairs_are_used_when_present(tmp_path):
 # ---------------------------------------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
 def tiny_ce(tmp_path_factory):
-    import shutil
-    from pathlib import Path
-
     import torch
+    from conftest import copy_minilm_tokenizer
     from transformers import BertConfig, BertForSequenceClassification
 
-    from irlens.models import resolve_model
-
-    src = Path(resolve_model("sentence-transformers/all-MiniLM-L6-v2", allow_hub=False).path)
-    out = tmp_path_factory.mktemp("tiny-ce")
-    for f in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (src / f).is_file():
-            shutil.copy(src / f, out / f)
+    out = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-ce"))
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=2)
     BertForSequenceClassification(cfg).save_pretrained(out)
