@@ -1,0 +1,48 @@
+"""Embedding inputs of SAE training and evaluation: cached ``corpus.npy`` / ``queries.npy`` folders.
+
+A folder is what ``irlens encode`` writes (e.g. ``results/embeddings/minilm/scifact/``):
+``corpus.npy`` + ``corpus.json`` and, optionally, ``queries.npy`` + ``queries.json`` (ids in the sidecar).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from irlens.errors import IrlensError
+
+
+def _load(path: Path) -> tuple[np.ndarray, list[str], dict]:
+    from irlens.retrieval.encode import load_embeddings
+
+    if not path.is_file():
+        raise IrlensError(f"{path}: embeddings not found; run 'irlens encode' (the encode rule) first")
+    return load_embeddings(path)
+
+
+def load_train_part(folder: str | Path, exclude_qids: set[str] | None = None, name: str | None = None) -> dict:
+    """One training part: the folder's corpus and its queries except ``exclude_qids`` (evaluation queries)."""
+    folder = Path(folder)
+    corpus, doc_ids, meta = _load(folder / "corpus.npy")
+    part = {"name": name or folder.name, "corpus": corpus, "queries": None, "model": (meta.get("model") or {}).get("id"), "folder": str(folder)}
+    if (folder / "queries.npy").is_file():
+        q, qids, _ = _load(folder / "queries.npy")
+        keep = np.array([i for i, qid in enumerate(qids) if qid not in (exclude_qids or set())], dtype=np.int64)
+        part["queries"] = q[keep]
+        part["queries_excluded"] = int(len(qids) - len(keep))
+    return part
+
+
+def load_eval_set(folder: str | Path, qrels_path: str | Path) -> tuple[np.ndarray, list[str], np.ndarray, list[str], dict]:
+    """``(corpus, doc_ids, queries, query_ids, qrels)``: the folder's corpus and its queries judged in ``qrels_path``."""
+    from irlens.data.beir import read_qrels
+
+    folder = Path(folder)
+    corpus, doc_ids, _ = _load(folder / "corpus.npy")
+    q, qids, _ = _load(folder / "queries.npy")
+    qrels = read_qrels(qrels_path)
+    keep = [i for i, qid in enumerate(qids) if qrels.get(qid)]
+    if not keep:
+        raise IrlensError(f"{qrels_path}: no judged query is in {folder / 'queries.json'}; wrong qrels for these embeddings?")
+    return corpus, doc_ids, q[np.array(keep)], [qids[i] for i in keep], qrels
