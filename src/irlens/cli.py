@@ -481,6 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     from irlens.cli_nig import add_parser as add_nig_parser
 
     add_nig_parser(sub)
+    from irlens.cli_sae import add_parser as add_sae_parser
+    add_sae_parser(sub)
     return p
 
 
