@@ -14,6 +14,7 @@ include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/cross_encoder.smk"
 include: "workflow/rules/ig.smk"
 include: "workflow/rules/nig.smk"
+include: "workflow/rules/ablation.smk"
 include: "workflow/rules/report.smk"
 
 

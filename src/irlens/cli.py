@@ -483,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_nig_parser(sub)
     from irlens.cli_sae import add_parser as add_sae_parser
     add_sae_parser(sub)
+
+    from irlens.cli_ablation import add_parser as add_ablation_parser
+
+    add_ablation_parser(sub)
     return p
 
 

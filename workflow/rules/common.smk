@@ -173,6 +173,7 @@ def final_targets():
         + ig_targets()
         + ce_targets()
         + nig_targets()
+        + ablation_targets()
     )
 
 
@@ -307,3 +308,35 @@ def nig_targets():
         + [f"reports/tables/nig/{CE_NAME}/{t}.md" for t in ("schemes", "intersections", "completeness")]
         + [f"reports/figures/nig/{CE_NAME}/{f}.{e}" for f in ("fig2-intersections", "fig3-summary", "fig4-layers") for e in ("png", "pdf")]
     )
+
+
+# ---------------------------------------------------------------------------------------- ablation
+ABL = (config.get("ablation") or {}) if NIG_DATASETS else {}
+ABL_SETS = dict(ABL.get("eval_sets") or {})
+ABL_SHARDS = int(ABL.get("shards", 1))
+ABL_LEVELS = ABL.get("levels") or NIG.get("levels", [0.01, 0.1, 1])
+for _d, _v in ABL_SETS.items():
+    if _d not in DATASETS:
+        raise ValueError(f"config: ablation.eval_sets names dataset '{_d}', which is not a key of datasets")
+    if _v["split"] not in config["datasets"][_d]["splits"]:
+        raise ValueError(f"config: ablation.eval_sets.{_d}.split '{_v['split']}' is not kept for {_d} (datasets.{_d}.splits)")
+
+
+def ablation_exclude_pairs(wildcards):
+    """The NIG pairs of this dataset: their queries are left out of the evaluation set."""
+    return [f"results/nig/{wildcards.ce}/{wildcards.dataset}/pairs.parquet"] if wildcards.dataset in NIG_DATASETS else []
+
+
+def ablation_study_args(wildcards):
+    return (
+        f"--schemes {' '.join(repr(s) for s in ABL['schemes'])} --levels {' '.join(str(x) for x in ABL_LEVELS)} "
+        f"--repeats {ABL.get('repeats', 50)} --seed {config['seed']} --max-rows {ABL.get('max_rows', 64)} --cache-mb {ABL.get('cache_mb', 2048)}"
+    )
+
+
+def ablation_targets():
+    if not (ABL and ABL_SETS):
+        return []
+    return [f"reports/tables/ablation/{CE_NAME}/table4.{e}" for e in ("md", "csv", "tex")] + [
+        f"reports/figures/ablation/{CE_NAME}/drops.{e}" for e in ("png", "pdf")
+    ]

@@ -1,0 +1,142 @@
+# Ablation (arXiv 2406.19309 §5.3, Table 4): prune the neurons of each NIG scheme and random neurons in the
+# same modules; per-query nDCG@10 on evaluation sets the attribution did not use; t-tests; table + figure.
+
+
+rule ablation_evalset:
+    input:
+        manifest="results/data/{dataset}/manifest.json",
+        exclude=ablation_exclude_pairs,
+    output:
+        evalset="results/ablation/{ce}/{dataset}/evalset.parquet",
+        summary="results/ablation/{ce}/{dataset}/evalset.json",
+    wildcard_constraints:
+        ce=re.escape(CE_NAME),
+    params:
+        split=lambda wc: ABL_SETS[wc.dataset]["split"],
+        role=lambda wc: ABL_SETS[wc.dataset].get("role", ""),
+        exclude=lambda wc, input: " ".join(f"--exclude-pairs {p}" for p in input.exclude),
+        queries=ABL.get("queries", 0),
+        depth=ABL.get("depth", 20),
+        seed=config["seed"],
+    log:
+        "results/logs/ablation/evalset/{ce}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/ablation/evalset/{ce}/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens ablation evalset --data results/data/{wildcards.dataset} --dataset {wildcards.dataset} --split {params.split} "
+        "--role '{params.role}' {params.exclude} --queries {params.queries} --depth {params.depth} --seed {params.seed} "
+        "--out {output.evalset} > {log} 2>&1"
+
+
+rule ablation_run:
+    input:
+        evalset="results/ablation/{ce}/{dataset}/evalset.parquet",
+        sets="results/nig/{ce}/schemes/sets.parquet",
+        model=ce_model_input,
+    output:
+        table="results/ablation/{ce}/{dataset}/shards/{shard}-of-{nshards}.parquet",
+        timing="results/ablation/{ce}/{dataset}/shards/{shard}-of-{nshards}.json",
+    wildcard_constraints:
+        ce=re.escape(CE_NAME),
+    params:
+        model=lambda wc: ce_model_args(),
+        split=lambda wc: ABL_SETS[wc.dataset]["split"],
+        study=ablation_study_args,
+    log:
+        "results/logs/ablation/run/{ce}/{dataset}/{shard}-of-{nshards}.log",
+    benchmark:
+        "results/benchmarks/ablation/run/{ce}/{dataset}/{shard}-of-{nshards}.tsv"
+    threads: ABL.get("threads", 2)
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1 if str(config["retrieval"].get("device", "auto")).startswith("cuda") else 0,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens ablation run {params.model} --threads {threads} --data results/data/{wildcards.dataset} --split {params.split} "
+        "--evalset {input.evalset} --sets {input.sets} {params.study} --shard {wildcards.shard} --shards {wildcards.nshards} "
+        "--out {output.table} > {log} 2>&1"
+
+
+rule ablation_merge:
+    input:
+        shards=lambda wc: expand("results/ablation/{ce}/{dataset}/shards/{shard}-of-{n}.parquet", ce=wc.ce, dataset=wc.dataset, shard=range(ABL_SHARDS), n=ABL_SHARDS),
+    output:
+        "results/ablation/{ce}/{dataset}/all.parquet",
+    wildcard_constraints:
+        ce=re.escape(CE_NAME),
+    params:
+        repeats=ABL.get("repeats", 50),
+    log:
+        "results/logs/ablation/merge/{ce}/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens ablation merge --inputs {input.shards} --repeats {params.repeats} --out {output} > {log} 2>&1"
+
+
+rule ablation_table:
+    input:
+        merged=expand("results/ablation/{{ce}}/{dataset}/all.parquet", dataset=list(ABL_SETS)),
+    output:
+        md=report(
+            "reports/tables/ablation/{ce}/table4.md",
+            caption="../report/ablation.rst",
+            category="Ablation (cross-encoder)",
+            labels={"table": "4: % drop of nDCG@10"},
+        ),
+        csv="reports/tables/ablation/{ce}/table4.csv",
+        tex="reports/tables/ablation/{ce}/table4.tex",
+    wildcard_constraints:
+        ce=re.escape(CE_NAME),
+    params:
+        inputs=lambda wc: " ".join(f"--input {d}=results/ablation/{wc.ce}/{d}/all.parquet" for d in ABL_SETS),
+        roles=" ".join(f"--role {d}={v['role']}" for d, v in ABL_SETS.items() if v.get("role")),
+    log:
+        "results/logs/ablation/table/{ce}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens ablation table {params.inputs} {params.roles} --md {output.md} --csv {output.csv} --tex {output.tex} > {log} 2>&1"
+
+
+rule ablation_figure:
+    input:
+        merged=expand("results/ablation/{{ce}}/{dataset}/all.parquet", dataset=list(ABL_SETS)),
+    output:
+        png=report(
+            "reports/figures/ablation/{ce}/drops.png",
+            caption="../report/ablation.rst",
+            category="Ablation (cross-encoder)",
+            labels={"figure": "drop per scheme vs random"},
+        ),
+        pdf="reports/figures/ablation/{ce}/drops.pdf",
+    wildcard_constraints:
+        ce=re.escape(CE_NAME),
+    params:
+        inputs=lambda wc: " ".join(f"--input {d}=results/ablation/{wc.ce}/{d}/all.parquet" for d in ABL_SETS),
+    log:
+        "results/logs/ablation/figure/{ce}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens ablation figure {params.inputs} --title 'Ablation of {wildcards.ce}' --out reports/figures/ablation/{wildcards.ce}/drops > {log} 2>&1"
