@@ -432,3 +432,50 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     assert main(["sae", "train", "--embeddings", str(tmp_path / "missing"), "--out", str(model)]) == 2
     err = capsys.readouterr().err.strip()
     assert "corpus.npy: embeddings not found" in err and "\n" not in err
+
+
+# --------------------------------------------------------------------------- interpretation / control
+def test_top_activating_sorted_and_complete():
+    from irlens.sae.interpret import top_activating
+
+    vals = np.array([[0.5, 0.1], [0.9, 0.0], [0.5, 0.3], [0.2, 0.1]], np.float32)
+    idx = np.array([[3, 1], [3, 1], [3, 0], [0, 3]])
+    top = top_activating(vals, idx, n_latents=4, latents=[3, 1, 2], n=3)
+    assert top[3] == [(1, pytest.approx(0.9)), (0, 0.5), (2, 0.5)]  # ties by row
+    assert top[1] == [(0, pytest.approx(0.1))]  # row 1's zero value did not fire
+    assert top[2] == []
+
+
+def test_token_log_odds_ranks_the_topic_word_first():
+    from collections import Counter
+
+    from irlens.sae.interpret import token_log_odds, tokenize
+
+    corpus = [f"protein folding structure sample {i}" for i in range(5)] + [f"market price economy sample {i}" for i in range(45)]
+    counts = Counter(w for t in corpus for w in tokenize(t))
+    words = token_log_odds(corpus[:5], counts, min_count=2)
+    assert {w for w, _, _ in words[:3]} == {"protein", "folding", "structure"}
+    assert "sample" not in [w for w, _, _ in words[:3]] and all(w != "the" for w, _, _ in words)
+    flipped = token_log_odds(corpus[5:15], counts, min_count=2)
+    assert flipped[0][0] in {"market", "price", "economy"}
+
+
+def test_amplifying_a_latent_promotes_its_documents():
+    from irlens.sae.control import amplification_curve, amplify, latent_target_set
+
+    x, _ = sparse_dictionary_data(n=900, d=16, atoms=32, active=3, seed=11)
+    m, _ = train_sae(pool_only(x), TrainConfig(n_latents=64, k=3, epochs=10, batch=64, lr=4e-3, warmup_steps=1), progress=False)
+    corpus, queries = x[:800], x[800:]
+    dv, di, dh = encode_array(m, corpus)
+    df = np.bincount(di[dv > 0], minlength=64)
+    lat = int(np.argsort(-df)[5])  # a latent that fires on a fair number of documents
+    targets = latent_target_set(dv, di, lat, 20)
+    assert len(targets) == 20 and all(lat in di[t][dv[t] > 0] for t in targets)
+    q0 = amplify(m, queries, lat)  # δ = 0 is the plain reconstruction
+    assert np.allclose(q0, encode_array(m, queries)[2], atol=1e-5)
+    curve = amplification_curve(m, queries, corpus, lat, targets, deltas=(0.0, 1.0, 4.0))
+    p = [r["p@10"] for r in curve]
+    assert p[0] < 0.3 and p[2] > 0.6 and p[0] < p[1] < p[2]
+    assert curve[2]["mrr@10"] > curve[0]["mrr@10"]
+    sc = amplification_curve(m, queries, corpus, lat, targets, deltas=(1.0,), mode="scale")
+    assert sc[0]["p@10"] == pytest.approx(p[0])  # α = 1 changes nothing
