@@ -196,6 +196,15 @@ def test_embedding_scope_loss_matches_its_formula():
     assert float(kld_bm) != pytest.approx(float(kld))
 
 
+def test_score_fvu_is_shift_invariant_per_query():
+    torch.manual_seed(0)
+    s = torch.randn(4, 9)
+    assert float(L.score_fvu(s, s + torch.randn(4, 1))) == pytest.approx(0.0, abs=1e-10)
+    assert float(L.score_fvu(s, torch.zeros_like(s))) == pytest.approx(1.0)  # explains nothing
+    assert float(L.score_fvu(s, 2 * s)) == pytest.approx(1.0)  # no free scale: 2s misses by s
+    assert 0 < float(L.score_fvu(s, s + 0.1 * torch.randn_like(s))) < 0.05
+
+
 def test_latent_scores_options():
     zq, zd = torch.rand(4, 10), torch.rand(6, 10)
     w = torch.rand(10)
@@ -274,6 +283,7 @@ def _retrieval_data(seed=0):
     {"lam": 1.0},
     {"lam": 1.0, "in_batch": False, "lam_latent": 0.5, "latent_norm": True},
     {"lam_latent": 1.0, "latent_loss": "infonce", "anchors": "queries+docs"},
+    {"lam_latent": 1.0, "latent_loss": "mse"},
     {"loss": "embedding-scope"},
 ])
 def test_training_with_retrieval_losses_runs(over):

@@ -14,9 +14,10 @@ Retrieval (reconstructed scores)
 
 Retrieval (latent scores)
     :func:`latent_scores` — sparse dot products ``z_q · z_d`` (optionally with L2-normalised codes and
-    per-latent weights) — fed to the same KL (target: dense ``s``) or to :func:`info_nce` (positive: the
-    query's dense top-1 neighbour, candidates: all neighbours in the batch). These train the *encoder*
-    so that retrieval in latent space ranks like the dense model, which reconstruction alone does not
+    per-latent weights) — fed to the same KL (target: dense ``s``), to :func:`info_nce` (positive: the
+    query's dense top-1 neighbour, candidates: all neighbours in the batch) These train the *encoder*
+    (or :func:`score_fvu`, regression of the per-query centred scores) so that retrieval in latent space
+    ranks like the dense model, which reconstruction alone does not
     ask for (``x̂_q · x̂_d = z_qᵀ W_decᵀ W_dec z_d + bias terms``, and ``W_decᵀ W_dec ≠ I``).
 
 Anchor loss (``mode="embedding-scope"``)
@@ -67,6 +68,20 @@ def retrieval_kl(s: torch.Tensor, s_hat: torch.Tensor, tau: float, tau_hat: floa
 def info_nce(scores: torch.Tensor, positive: torch.Tensor, tau: float) -> torch.Tensor:
     """``−mean_i log softmax(scores_i/τ)[positive_i]`` for ``scores [N, C]`` and ``positive [N]`` (column ids)."""
     return F.cross_entropy(scores / tau, positive)
+
+
+def score_fvu(s: torch.Tensor, s_hat: torch.Tensor) -> torch.Tensor:
+    """Shift-invariant score regression: ``Σ (ŝ_c − s_c)² / Σ s_c²`` with each row centred (``s_c = s − mean_row s``).
+
+    For score matrices ``[N, C]``: the fraction of the (per-query centred) score variance that ``ŝ``
+    does not explain, an FVU of the score matrix. It asks for the score *differences* of a query's
+    candidates to be reproduced on the dense scale (no temperature, no free scale), which ranking
+    losses such as :func:`retrieval_kl` leave open. 0 iff ``ŝ = s + c_i`` for each row.
+    """
+    t = s.detach()
+    t = t - t.mean(-1, keepdim=True)
+    h = s_hat - s_hat.mean(-1, keepdim=True)
+    return (h - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12)
 
 
 def candidate_scores(q: torch.Tensor, docs: torch.Tensor, in_batch: bool) -> torch.Tensor:

@@ -10,8 +10,8 @@ All of them are encoded; the loss (``TrainConfig.loss``) is
     FVU(all rows) + aux_coef·AuxK + λ·KL(softmax(s/τ) ‖ softmax(ŝ/τ)) + λ_lat·L_lat(s, z_q·z_d)
 
 with ``s`` the dense scores of each anchor against its neighbours (plus the batch's other neighbours
-when ``in_batch``), ``ŝ`` the same on reconstructions and ``L_lat`` a KL (temperature ``tau_latent``)
-or InfoNCE on latent scores (see :mod:`irlens.sae.loss`);
+when ``in_batch``), ``ŝ`` the same on reconstructions and ``L_lat`` a KL (temperature ``tau_latent``),
+InfoNCE or score FVU on latent scores (see :mod:`irlens.sae.loss`);
 
 ``"embedding-scope"``: the anchor's ``MSE + KLD`` on anchors and neighbours only (no reconstruction
 batch is drawn: an epoch is one pass over the anchors), plus ``aux_coef·AuxK``.
@@ -43,7 +43,7 @@ from irlens.sae.model import SAEConfig, TopKSAE
 log = logging.getLogger("irlens")
 
 LOSSES = ("fvu-kl", "embedding-scope")
-LATENT_LOSSES = ("kl", "infonce")
+LATENT_LOSSES = ("kl", "infonce", "mse")
 ANCHORS = ("queries", "queries+docs")
 
 
@@ -63,7 +63,7 @@ class TrainConfig:
     in_batch: bool = True  # the batch's other neighbours are extra candidates (negatives)
     lam_latent: float = 0.0  # weight of the retrieval loss on latent scores z_q·z_d
     tau_latent: float = 0.05
-    latent_loss: str = "kl"  # "kl" (against dense scores) or "infonce" (dense top-1 as positive)
+    latent_loss: str = "kl"  # "kl" (against dense scores), "infonce" (dense top-1 as positive) or "mse" (score FVU)
     latent_norm: bool = False  # L2-normalise codes in the latent scores (train and evaluate alike)
     anchors: str = "queries"  # or "queries+docs": documents as pseudo-queries too
     es_scale: float | None = None  # embedding-scope: score scale (None: 1/sqrt(D))
@@ -254,6 +254,8 @@ def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, z, pre, nr: int, nq: int, 
         if cfg.latent_loss == "kl":
             s = L.candidate_scores(q, docs, cfg.in_batch)
             out["lat"] = cfg.lam_latent * L.retrieval_kl(s, s_lat, cfg.tau, cfg.tau_latent)
+        elif cfg.latent_loss == "mse":
+            out["lat"] = cfg.lam_latent * L.score_fvu(L.candidate_scores(q, docs, cfg.in_batch), s_lat)
         else:
             pos = torch.arange(nq) * (cfg.n if cfg.in_batch else 0)  # the dense top-1 neighbour's column
             out["lat"] = cfg.lam_latent * L.info_nce(s_lat, pos, cfg.tau_latent)
