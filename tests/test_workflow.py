@@ -82,6 +82,15 @@ def test_smoke_end_to_end(workdir):
     for f in ("fig2-intersections", "fig3-summary", "fig4-layers"):
         assert (workdir / f"reports/figures/nig/minilm-ce/{f}.pdf").stat().st_size > 0
     assert "in-domain" in (workdir / "reports/tables/nig/minilm-ce/schemes.md").read_text()
+    # ablation: evaluation sets without the attributed queries, sharded repeats merged, Table 4, figure
+    for d in ("nfcorpus", "scifact"):
+        ev = pd.read_parquet(workdir / f"results/ablation/minilm-ce/{d}/evalset.parquet")
+        assert ev["qid"].nunique() == 3 and not set(ev["qid"]) & set(pd.read_parquet(workdir / f"results/nig/minilm-ce/{d}/pairs.parquet")["qid"])
+    t4 = pd.read_csv(workdir / "reports/tables/ablation/minilm-ce/table4.csv")
+    assert len(t4) == 4 * 3 * 2 and set(t4["eval_set"]) == {"scifact", "nfcorpus"} and (t4[t4["n_neurons"] > 0]["repeats"] == 3).all()
+    assert "Random baseline" in (workdir / "reports/tables/ablation/minilm-ce/table4.md").read_text()
+    assert "\\toprule" in (workdir / "reports/tables/ablation/minilm-ce/table4.tex").read_text()
+    assert (workdir / "reports/figures/ablation/minilm-ce/drops.pdf").stat().st_size > 0
 
 
 def test_second_run_does_nothing(workdir):
@@ -101,7 +110,8 @@ def test_deleting_one_output_rebuilds_only_dependents(workdir):
             break
         jobs[parts[0]] = int(parts[1])
     nig = {"nig_pairs": 1, "nig_attribute": 4, "nig_merge": 2, "nig_baselines": 1, "nig_schemes": 1, "nig_figures": 1}  # scifact's pairs come from its BM25 run
-    assert jobs == {"retrieve_bm25": 1, "evaluate": 1, "retrieval_table": 1, "cross_encoder_rerank": 1, "cross_encoder_table": 1, **nig, "all": 1}, out
+    ablation = {"ablation_evalset": 1, "ablation_run": 4, "ablation_merge": 2, "ablation_table": 1, "ablation_figure": 1}  # new sets change every run
+    assert jobs == {"retrieve_bm25": 1, "evaluate": 1, "retrieval_table": 1, "cross_encoder_rerank": 1, "cross_encoder_table": 1, **nig, **ablation, "all": 1}, out
     smk(workdir)
     p = smk(workdir, "--dry-run")
     assert "Nothing to be done" in p.stdout + p.stderr
@@ -153,5 +163,5 @@ def test_report_contains_the_table(workdir):
     smk(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "retrieval" in html.lower() and "all-MiniLM-L6-v2" in html
-    assert "NIG (cross-encoder)" in html
+    assert "NIG (cross-encoder)" in html and "Ablation (cross-encoder)" in html
     assert "IG (bi-encoders)" in html and "wordcloud-minilm.png" in html
