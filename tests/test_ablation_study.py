@@ -162,6 +162,8 @@ def test_evalset_leaves_out_attributed_queries(tiny_beir):
     assert q1[q1["source"] == "qrels"]["doc_id"].tolist() == ["d1", "d5"]  # every relevant passage
     assert len(q1) <= 4 and not q1["doc_id"].duplicated().any()
     assert (ev[ev["source"] == "bm25"]["grade"] == 0).all() or set(ev["grade"]) <= {0, 1, 2}
+    capped = build_eval_set(ds, "test", 0, 2, seed=0, max_relevant=1)
+    assert capped[(capped["qid"] == "q1") & (capped["source"] == "qrels")]["doc_id"].tolist() == ["d5"]  # the grade-2 one
     with pytest.raises(IrlensError, match="no judged query left"):
         build_eval_set(ds, "test", 0, 2, seed=0, exclude_qids={"q1", "q2", "6"})
 
@@ -183,7 +185,7 @@ def test_cli_sharded_equals_unsharded_table_and_figure(tiny_beir, tiny_ce_dir, t
     sets.to_parquet(sets_path, index=False)
     ev = tmp_path / "ev.parquet"
     assert main(["ablation", "evalset", "--data", str(tiny_beir), "--dataset", "tiny", "--split", "test", "--depth", "3", "--out", str(ev)]) == 0
-    common = ["--model", str(tiny_ce_dir), "--max-length", "32", "--threads", "1", "--data", str(tiny_beir), "--split", "test", "--evalset", str(ev),
+    common = ["--model", str(tiny_ce_dir), "--max-length", "32", "--threads", "1", "--data", str(tiny_beir), "--evalset", str(ev),
               "--sets", str(sets_path), "--schemes", "P:tiny", "N:tiny", "F_A", "--levels", "0.1", "1", "--repeats", "4", "--max-rows", "8"]
     assert main(["ablation", "run", *common, "--out", str(tmp_path / "all.parquet")]) == 0
     for s in range(3):
@@ -208,3 +210,13 @@ def test_cli_sharded_equals_unsharded_table_and_figure(tiny_beir, tiny_ce_dir, t
     assert not (tmp_path / "bad.parquet").exists()
     assert main(["ablation", "merge", "--inputs", str(tmp_path / "s1.parquet"), "--out", str(tmp_path / "m.parquet")]) == 2
     assert "no original-model rows" in capsys.readouterr().err
+
+
+def test_per_query_ndcg_by_hand():
+    from irlens.ablation.study import per_query_ndcg
+
+    ev = pd.DataFrame({"qid": ["b", "b", "a", "a", "a"], "doc_id": ["x", "y", "x", "y", "z"], "grade": [1, 0, 2, 0, 1]})
+    got = per_query_ndcg(ev, np.array([[0.0, 1.0, 3.0, 2.0, 1.0], [1.0, 0.0, 1.0, 2.0, 3.0]]))
+    ideal_a = 2 + 1 / np.log2(3)  # trec_eval's nDCG: linear gains (the grade), log2(rank + 1) discount
+    np.testing.assert_allclose(got[0], [(2 + 1 / np.log2(4)) / ideal_a, 1 / np.log2(3)])  # qids sorted: a, b
+    np.testing.assert_allclose(got[1], [(1 + 2 / np.log2(4)) / ideal_a, 1.0])

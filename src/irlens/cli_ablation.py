@@ -23,10 +23,10 @@ def cmd_evalset(a: argparse.Namespace) -> None:
     exclude = set()
     for p in a.exclude_pairs or []:
         exclude |= set(_read_parquet(p, "NIG pairs table")["qid"].astype(str))
-    df = build_eval_set(ds, a.split, a.queries, a.depth, a.seed, exclude_qids=exclude, k1=a.k1, b=a.b, threads=a.threads or 1)
+    df = build_eval_set(ds, a.split, a.queries, a.depth, a.seed, exclude_qids=exclude, max_relevant=a.max_relevant, k1=a.k1, b=a.b, threads=a.threads or 1)
     _write_parquet(df, a.out)
     write_json(Path(a.out).with_suffix(".json"), {
-        "dataset": a.dataset, "split": a.split, "queries": int(df["qid"].nunique()), "pairs": len(df), "depth": a.depth,
+        "dataset": a.dataset, "split": a.split, "queries": int(df["qid"].nunique()), "pairs": len(df), "depth": a.depth, "max_relevant": a.max_relevant,
         "excluded_queries": len(exclude), "seed": a.seed, "role": a.role,
     })
     log.info("wrote %s: %d queries, %d pairs", a.out, df["qid"].nunique(), len(df))
@@ -42,11 +42,10 @@ def cmd_run(a: argparse.Namespace) -> None:
         raise IrlensError(f"ablation: repeats must be >= 1 (got {a.repeats}); set ablation.repeats")
     ev = _read_parquet(a.evalset, "ablation evaluation set")
     sets = _read_parquet(a.sets, "NIG scheme sets")
-    ds = load_beir(a.data, [a.split])
-    _, qrels = ds.split(a.split)
-    missing = sorted(set(ev["qid"]) - set(qrels))
+    ds = load_beir(a.data, [])
+    missing = sorted(set(ev["qid"]) - set(ds.queries)) + sorted(set(ev["doc_id"]) - set(ds.corpus))
     if missing:
-        raise IrlensError(f"{a.evalset}: queries {missing[:3]} have no qrels in split '{a.split}' of {a.data}; rebuild the evaluation set")
+        raise IrlensError(f"{a.evalset}: ids {missing[:3]} are not in {a.data}; rebuild the evaluation set (ablation_evalset rule)")
     scheme_masks(sets, a.schemes, a.levels)  # bad names fail before the model loads
     ce, resolved = _load(a)
     t0 = time.perf_counter()
@@ -54,7 +53,7 @@ def cmd_run(a: argparse.Namespace) -> None:
     specs = plan(sets, a.schemes, a.levels, scorer.widths, a.repeats, a.seed, a.shard, a.shards)
     nonempty = sum(1 for s in specs if s.mask.size)
     log.info("ablation %s: shard %d/%d, %d masks (%d non-empty) x %d pairs (%d queries)", a.evalset, a.shard, a.shards, len(specs), nonempty, len(ev), ev["qid"].nunique())
-    df = run_masks(scorer, ev, qrels, specs, progress=True)
+    df = run_masks(scorer, ev, specs, progress=True)
     secs = time.perf_counter() - t0
     _write_parquet(df, a.out)
     write_json(Path(a.out).with_suffix(".json"), {
@@ -131,6 +130,7 @@ def add_parser(sub) -> None:
     p.add_argument("--exclude-pairs", action="append", help="NIG pairs parquet whose queries are left out (repeat)")
     p.add_argument("--queries", type=int, default=0, help="queries drawn with --seed (0 = all)")
     p.add_argument("--depth", type=int, default=20, help="BM25 passages per query (the paper: 20)")
+    p.add_argument("--max-relevant", type=int, default=0, help="relevant passages kept per query, highest grades first (0 = all)")
     p.add_argument("--k1", type=float, default=0.9)
     p.add_argument("--b", type=float, default=0.4)
     p.add_argument("--seed", type=int, default=42)
@@ -140,8 +140,7 @@ def add_parser(sub) -> None:
 
     p = s.add_parser("run", help="per-query nDCG@10 of the original, scheme-pruned and random-pruned models (one shard of the repeats)")
     _model_args(p)
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", required=True)
+    p.add_argument("--data", required=True, help="dataset folder (texts of the evaluation set)")
     p.add_argument("--evalset", required=True)
     p.add_argument("--sets", required=True, help="sets.parquet of 'irlens nig schemes'")
     p.add_argument("--schemes", nargs="+", required=True)

@@ -17,6 +17,7 @@ rule ablation_evalset:
         exclude=lambda wc, input: " ".join(f"--exclude-pairs {p}" for p in input.exclude),
         queries=ABL.get("queries", 0),
         depth=ABL.get("depth", 20),
+        max_relevant=ABL.get("max_relevant", 0),
         seed=config["seed"],
     log:
         "results/logs/ablation/evalset/{ce}/{dataset}.log",
@@ -30,7 +31,7 @@ rule ablation_evalset:
         "../../envs/irlens.yaml"
     shell:
         "irlens ablation evalset --data results/data/{wildcards.dataset} --dataset {wildcards.dataset} --split {params.split} "
-        "--role '{params.role}' {params.exclude} --queries {params.queries} --depth {params.depth} --seed {params.seed} "
+        "--role '{params.role}' {params.exclude} --queries {params.queries} --depth {params.depth} --max-relevant {params.max_relevant} --seed {params.seed} "
         "--out {output.evalset} > {log} 2>&1"
 
 
@@ -46,7 +47,6 @@ rule ablation_run:
         ce=re.escape(CE_NAME),
     params:
         model=lambda wc: ce_model_args(),
-        split=lambda wc: ABL_SETS[wc.dataset]["split"],
         study=ablation_study_args,
     log:
         "results/logs/ablation/run/{ce}/{dataset}/{shard}-of-{nshards}.log",
@@ -60,7 +60,7 @@ rule ablation_run:
     conda:
         "../../envs/irlens.yaml"
     shell:
-        "irlens ablation run {params.model} --threads {threads} --data results/data/{wildcards.dataset} --split {params.split} "
+        "irlens ablation run {params.model} --threads {threads} --data results/data/{wildcards.dataset} "
         "--evalset {input.evalset} --sets {input.sets} {params.study} --shard {wildcards.shard} --shards {wildcards.nshards} "
         "--out {output.table} > {log} 2>&1"
 

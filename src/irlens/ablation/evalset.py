@@ -14,12 +14,14 @@ from irlens.errors import IrlensError
 log = logging.getLogger(__name__)
 
 
-def build_eval_set(ds, split: str, n_queries: int, depth: int, seed: int, exclude_qids=(), k1: float = 0.9, b: float = 0.4, stemmer: str | None = "english", threads: int = 1) -> pd.DataFrame:
+def build_eval_set(ds, split: str, n_queries: int, depth: int, seed: int, exclude_qids=(), max_relevant: int = 0, k1: float = 0.9, b: float = 0.4, stemmer: str | None = "english", threads: int = 1) -> pd.DataFrame:
     """Rows ``(qid, doc_id, grade, source)`` — one per candidate passage, ``source`` ``qrels`` or ``bm25``.
 
     ``n_queries`` judged queries (at least one grade >= 1) of ``split`` not in ``exclude_qids`` are
-    drawn with ``seed`` (0 = all); each gets every passage judged relevant for it and the BM25 top
-    ``depth`` (duplicates dropped). ``grade`` is the qrels grade (0 for unjudged passages).
+    drawn with ``seed`` (0 = all); each gets the passages judged relevant for it — at most
+    ``max_relevant`` (0 = all), highest grades first, ties drawn with ``seed``; NFCorpus judges a median
+    of 18 passages per query — and the BM25 top ``depth`` (duplicates dropped). ``grade`` is the qrels
+    grade (0 for unjudged passages); nDCG is computed over these candidates only.
     """
     from irlens.data.beir import doc_text
     from irlens.retrieval.bm25 import bm25_search
@@ -38,10 +40,13 @@ def build_eval_set(ds, split: str, n_queries: int, depth: int, seed: int, exclud
     for qi, q in enumerate(pool):
         judged = qrels.get(q, {})
         seen = set()
-        for d, g in sorted(judged.items()):
-            if g >= 1 and d in ds.corpus:
-                rows.append((q, d, int(g), "qrels"))
-                seen.add(d)
+        rel = sorted((d for d, g in judged.items() if g >= 1 and d in ds.corpus))
+        if max_relevant and len(rel) > max_relevant:
+            tie = np.random.default_rng([seed, qi]).permutation(len(rel))
+            rel = [rel[i] for i in sorted(range(len(rel)), key=lambda i: (-judged[rel[i]], tie[i]))[:max_relevant]]
+        for d in sorted(rel):
+            rows.append((q, d, int(judged[d]), "qrels"))
+            seen.add(d)
         for s, j in zip(scores[qi], idx[qi]):
             if j < 0 or s <= 0:
                 continue

@@ -88,16 +88,20 @@ def plan(sets: pd.DataFrame, schemes: list[str], levels: list[float], widths: di
     return specs + random_masks(sch, widths, shard_repeats(repeats, shard, shards), seed)
 
 
-def per_query_ndcg(evalset: pd.DataFrame, qrels: dict, scores: np.ndarray) -> np.ndarray:
+def per_query_ndcg(evalset: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
     """nDCG@10 (pytrec_eval) of each query for each score row: ``[n_rows, n_queries]`` in sorted-qid order.
 
-    ``scores[i]`` holds one score per row of ``evalset``; the ideal ranking uses every judged passage.
+    ``scores[i]`` holds one score per row of ``evalset``; the judgements are the candidates' ``grade``
+    column, so the ideal ranking is the best ordering of the candidate list (a reranking metric).
     """
     import pytrec_eval
 
     qids = sorted(evalset["qid"].unique())
-    evaluator = pytrec_eval.RelevanceEvaluator({q: qrels[q] for q in qids}, {"ndcg_cut.10"})
-    q, d = evalset["qid"].tolist(), evalset["doc_id"].tolist()
+    q, d, g = evalset["qid"].tolist(), evalset["doc_id"].tolist(), evalset["grade"].astype(int).tolist()
+    qrels: dict[str, dict[str, int]] = {x: {} for x in qids}
+    for qq, dd, gg in zip(q, d, g):
+        qrels[qq][dd] = gg
+    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"})
     out = np.zeros((len(scores), len(qids)))
     for i, row in enumerate(np.atleast_2d(scores)):
         run: dict[str, dict[str, float]] = {}
@@ -108,10 +112,10 @@ def per_query_ndcg(evalset: pd.DataFrame, qrels: dict, scores: np.ndarray) -> np
     return out
 
 
-def run_masks(scorer, evalset: pd.DataFrame, qrels: dict, specs: list[MaskSpec], progress: bool = False) -> pd.DataFrame:
+def run_masks(scorer, evalset: pd.DataFrame, specs: list[MaskSpec], progress: bool = False) -> pd.DataFrame:
     """Per-query nDCG@10 of every mask: rows ``(kind, scheme, level, repeat, n_neurons, qid, ndcg)``."""
     scores = scorer.score([s.mask for s in specs], progress=progress)
-    ndcg = per_query_ndcg(evalset, qrels, scores)
+    ndcg = per_query_ndcg(evalset, scores)
     qids = sorted(evalset["qid"].unique())
     n = len(qids)
     return pd.DataFrame({
