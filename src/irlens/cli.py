@@ -487,6 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     from irlens.cli_ablation import add_parser as add_ablation_parser
 
     add_ablation_parser(sub)
+
+    from irlens.cli_gpl import add_parser as add_gpl_parser
+
+    add_gpl_parser(sub)
     return p
 
 

@@ -1,0 +1,83 @@
+"""GPL step 5: base vs adapted retrieval, per query, with a paired two-tailed t-test.
+
+Both models go through the ordinary retrieval stage (``irlens encode`` → ``retrieve`` → ``evaluate
+--per-query``, metrics as :mod:`irlens.retrieval.evaluate` defines them); this step reads the two
+per-query TSVs of each dataset and writes one row per (dataset, metric): both means, the difference,
+the relative change, the number of queries that improve / get worse, and Student's paired t-test
+(:func:`irlens.ablation.stats.paired_ttest`) over the queries.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from irlens.errors import IrlensError
+
+DEFAULT_METRICS = ("ndcg@10", "mrr@10", "recall@100")
+
+
+def read_per_query(path: str | Path) -> dict[str, dict[str, float]]:
+    """``query-id \\t metric ...`` (``irlens evaluate --per-query``) → ``{qid: {metric: value}}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise IrlensError(f"{path}: per-query metrics not found; run 'irlens evaluate --per-query' (or the evaluate rule) first")
+    with open(path, encoding="utf-8") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))
+    if not rows or rows[0][0] != "query-id":
+        raise IrlensError(f"{path}: expected a header 'query-id<TAB>metric...'; is it a per_query.tsv of 'irlens evaluate'?")
+    head = rows[0][1:]
+    out = {}
+    for lineno, r in enumerate(rows[1:], 2):
+        if len(r) != len(head) + 1:
+            raise IrlensError(f"{path}:{lineno}: expected {len(head) + 1} columns, got {len(r)}")
+        try:
+            out[r[0]] = {m: float(v) for m, v in zip(head, r[1:])}
+        except ValueError:
+            raise IrlensError(f"{path}:{lineno}: a metric value is not a number") from None
+    return out
+
+
+def compare_per_query(base: dict, adapted: dict, metrics=DEFAULT_METRICS, dataset: str = "", base_label: str = "base", adapted_label: str = "adapted") -> list[dict]:
+    """One row per metric: means, difference, wins/losses and the paired t-test over the shared queries."""
+    import numpy as np
+
+    from irlens.ablation.stats import paired_ttest
+
+    if set(base) != set(adapted):
+        only = sorted(set(base) ^ set(adapted))
+        raise IrlensError(f"gpl evaluate{' ' + dataset if dataset else ''}: base and adapted were scored on different queries (e.g. '{only[0]}', {len(only)} differ); evaluate both on the same split")
+    qids = sorted(base)
+    rows = []
+    for m in metrics:
+        if qids and (m not in base[qids[0]] or m not in adapted[qids[0]]):
+            raise IrlensError(f"gpl evaluate: metric '{m}' not in the per-query files")
+        a = np.array([base[q][m] for q in qids])
+        b = np.array([adapted[q][m] for q in qids])
+        t = paired_ttest(a, b)
+        rows.append({
+            "dataset": dataset, "metric": m, "base_model": base_label, "adapted_model": adapted_label,
+            "base": t["original"], "adapted": t["pruned"], "diff": t["pruned"] - t["original"], "pct_diff": t["pct_diff"],
+            "better": int((b > a).sum()), "worse": int((b < a).sum()), "t": t["t"], "p": t["p"], "n": t["n"],
+        })
+    return rows
+
+
+def _labelled(spec: str, default: str) -> tuple[str, str]:
+    """``LABEL=PATH`` or ``PATH`` → ``(label, path)``."""
+    label, sep, path = spec.partition("=")
+    return (label, path) if sep and label and "/" not in label else (default, spec)
+
+
+def comparison_table(specs: list[tuple[str, str, str]], metrics=DEFAULT_METRICS):
+    """``specs`` = ``[(dataset, [LABEL=]base per_query.tsv, [LABEL=]adapted per_query.tsv)]`` → a DataFrame,
+    one row per dataset × metric (columns ``base`` / ``adapted`` hold the means; labels in ``*_model``)."""
+    import pandas as pd
+
+    if not specs:
+        raise IrlensError("gpl evaluate: nothing to compare; give --compare DATASET BASE_TSV ADAPTED_TSV")
+    rows = []
+    for dataset, b, a in specs:
+        (bl, bp), (al, ap) = _labelled(b, "base"), _labelled(a, "adapted")
+        rows += compare_per_query(read_per_query(bp), read_per_query(ap), metrics, dataset, bl, al)
+    return pd.DataFrame(rows)
