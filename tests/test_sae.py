@@ -73,6 +73,17 @@ def test_tied_init_and_unit_columns():
     assert torch.equal(m.W_enc.data, m.W_dec.data.T)
 
 
+def test_tied_encoder_is_the_decoder_transpose_throughout(tmp_path):
+    x, _ = sparse_dictionary_data(n=400, d=8, atoms=16)
+    m, rec = train_sae(pool_only(x), TrainConfig(n_latents=32, k=2, epochs=2, batch=50, warmup_steps=1, tied=True), progress=False)
+    assert not hasattr(m, "W_enc") and "W_enc" not in m.state_dict()
+    xt = torch.from_numpy(x)
+    assert torch.allclose(m.pre_activations(xt), (xt - m.b_pre) @ m.W_dec + m.b_enc)
+    save_model(m, rec, tmp_path / "t")
+    m2, meta = TopKSAE.load(tmp_path / "t")
+    assert meta["sae"]["tied"] is True and torch.equal(m2.encode(xt), m.encode(xt))
+
+
 # --------------------------------------------------------------------------------- unit decoder
 def test_decoder_grad_projection_is_orthogonal_to_columns():
     m = TopKSAE(SAEConfig(d_model=10, n_latents=30, k=4), seed=0)
@@ -243,7 +254,7 @@ def test_aux_loss_zero_without_dead_latents():
     _, xh, a = m(x)
     assert float(m.aux_loss(x, xh, a)) == 0.0
     m.since_fired[:4] = 10
-    assert m.dead_mask.sum() == 4 and float(m.aux_loss(x, xh, a)) > 0
+    assert m.dead_mask.sum() == 4 and float(m.aux_loss(x, xh, a).detach()) > 0
 
 
 # ------------------------------------------------------------------------------ dictionary recovery
@@ -261,6 +272,20 @@ def test_recovers_a_known_sparse_dictionary():
     R = np.random.default_rng(1).standard_normal(W.shape)
     R /= np.linalg.norm(R, axis=0)
     assert (D.T @ R).max(1).mean() < 0.8
+
+
+@pytest.mark.parametrize("aug", ["mixup", "noise"])
+def test_augmentation_keeps_norms_and_is_seeded(aug):
+    from irlens.sae.train import _augment
+
+    X = torch.nn.functional.normalize(torch.randn(100, 6), dim=1)
+    cfg = TrainConfig(augment=aug, aug_prob=0.5, aug_strength=0.5)
+    a = _augment(X[:40], X, cfg, torch.Generator().manual_seed(0))
+    b = _augment(X[:40], X, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    assert torch.allclose(torch.linalg.vector_norm(a, dim=1), torch.ones(40), atol=1e-5)
+    changed = (a != X[:40]).any(1)
+    assert 5 < int(changed.sum()) < 35  # about half the rows
 
 
 def test_training_is_deterministic():
@@ -326,7 +351,7 @@ def test_save_load_round_trip(tmp_path):
     save_model(m, rec, tmp_path / "sae")  # overwriting an existing folder works too
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sae"]
     m2, meta = TopKSAE.load(tmp_path / "sae")
-    assert meta["sae"] == {"d_model": 8, "n_latents": 32, "k": 3, "aux_k": 256, "dead_after": 100}
+    assert meta["sae"] == {"d_model": 8, "n_latents": 32, "k": 3, "aux_k": 256, "dead_after": 100, "tied": False, "refine_steps": 0, "refine_step": 1.5}
     assert meta["train"]["k"] == 3 and meta["history"][-1]["epoch"] == 1
     for k, v in m.state_dict().items():
         assert torch.equal(v, m2.state_dict()[k]), k
@@ -338,8 +363,8 @@ def test_save_load_round_trip(tmp_path):
 
 
 # -------------------------------------------------------------------------------- latent retrieval
-@pytest.mark.parametrize("normalize,weighting", [(False, "none"), (True, "none"), (False, "idf"), (True, "idf")])
-def test_latent_sparse_retrieval_equals_dense_computation(normalize, weighting):
+@pytest.mark.parametrize("normalize,weighting,power", [(False, "none", 1.0), (True, "none", 1.0), (False, "idf", 1.0), (True, "idf", 1.0), (True, "none", 0.5)])
+def test_latent_sparse_retrieval_equals_dense_computation(normalize, weighting, power):
     m = TopKSAE(SAEConfig(d_model=16, n_latents=80, k=6), seed=0)
     rng = np.random.default_rng(0)
     docs, qs = rng.standard_normal((200, 16)).astype(np.float32), rng.standard_normal((30, 16)).astype(np.float32)
@@ -352,16 +377,33 @@ def test_latent_sparse_retrieval_equals_dense_computation(normalize, weighting):
         w = np.log1p(200 / np.maximum(df, 1))
     else:
         w = np.ones(80)
+    zd, zq = zd**power, zq**power
     if normalize:
         zd /= np.maximum(np.linalg.norm(zd, axis=1, keepdims=True), 1e-12)
         zq /= np.maximum(np.linalg.norm(zq, axis=1, keepdims=True), 1e-12)
     want = (zq * w) @ zd.T
-    index = LatentIndex(dv, di, 80, normalize=normalize, weighting=weighting)
+    index = LatentIndex(dv, di, 80, normalize=normalize, weighting=weighting, power=power)
     assert np.allclose(index.scores(qv, qi), want, atol=1e-5)
     s, i = index.search(qv, qi, 10, chunk=7)
     for r in range(30):
         assert np.allclose(s[r], np.sort(want[r])[::-1][:10], atol=1e-5)
         assert np.allclose(want[r, i[r]], s[r], atol=1e-5)
+
+
+def test_refinement_keeps_k_and_lowers_the_error_on_unseen_inputs():
+    x, _ = sparse_dictionary_data(n=3000, d=24, atoms=48, active=4, seed=2)
+    m, _ = train_sae(pool_only(x[:400]), TrainConfig(n_latents=96, k=4, epochs=6, batch=32, lr=3e-3, warmup_steps=1), progress=False)
+    unseen = torch.from_numpy(x[2000:])
+    v0, i0 = m.encode_topk(unseen)
+    v1, i1 = m.encode_topk(unseen, refine_steps=30)
+    assert v1.shape == (1000, 4) and ((m.scatter(v1, i1) != 0).sum(1) <= 4).all()
+    with torch.no_grad():
+        e0 = (m.decode(m.scatter(v0, i0)) - unseen).pow(2).sum()
+        e1 = (m.decode(m.scatter(v1, i1)) - unseen).pow(2).sum()
+    assert float(e1) < 0.9 * float(e0)
+    m.cfg.refine_steps = 30  # the config default applies to encode / encode_array too
+    assert torch.equal(m.encode(unseen), m.scatter(v1, i1))
+    assert np.array_equal(encode_array(m, x[2000:])[1], i1.numpy())
 
 
 def test_topk_rows_breaks_ties_by_lowest_column():
@@ -383,7 +425,7 @@ def test_evaluate_sae_reports_all_runs():
     out = evaluate_sae(m, corpus, doc_ids, queries, qids, qrels, depth=20)
     r = out["retrieval"]
     assert r["dense"]["ndcg@10"] == pytest.approx(1.0) and r["dense"]["mrr@10"] == pytest.approx(1.0)
-    assert set(r) == {"dense", "reconstructed", "latent", "latent-cos", "latent-idf", "latent-cos-idf"}
+    assert set(r) == {"dense", "reconstructed", "latent", "latent-cos", "latent-idf", "latent-cos-idf", "latent-sqrt-cos"}
     assert 0 < r["reconstructed"]["ndcg@10"] <= 1 and 0 < r["latent"]["ndcg@10"] <= 1
     assert out["ratio_ndcg@10"]["reconstructed"] == pytest.approx(r["reconstructed"]["ndcg@10"])
     rec = out["reconstruction"]["all"]

@@ -84,6 +84,21 @@ def score_fvu(s: torch.Tensor, s_hat: torch.Tensor) -> torch.Tensor:
     return (h - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12)
 
 
+def gram_fvu(z: torch.Tensor, x: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+    """Latent isometry: ``Σ_ab (z_a·z_b − c_a·c_b)² / Σ_ab (c_a·c_b − mean)²`` over all pairs of a batch.
+
+    ``z [B, L]`` codes, ``x [B, d]`` inputs, ``c = x − center`` (the pre-bias). Because
+    ``x̂_a·x̂_b − b·(…) = z_aᵀ W_decᵀ W_dec z_b = z_a·z_b + Σ_{i≠j} z_a,i z_b,j (w_i·w_j)``, the latent dot
+    product misses every cross term between different latents; in a plain TopK SAE on MiniLM those
+    cross terms carry most of ``‖x̂ − b‖²``. This term asks the codes' Gram matrix to reproduce the
+    centred inputs' Gram matrix, i.e. latent scores ``z_q·z_d`` to equal the centred dense scores
+    ``(x_q − b)·(x_d − b)``, for every pair in the batch (no anchors or neighbours needed).
+    """
+    c = (x - center).detach()
+    t = c @ c.T  # [B, B]
+    return (z @ z.T - t).pow(2).sum() / (t - t.mean()).pow(2).sum().clamp_min(1e-12)
+
+
 def candidate_scores(q: torch.Tensor, docs: torch.Tensor, in_batch: bool) -> torch.Tensor:
     """Scores of each query against its candidates.
 

@@ -71,12 +71,15 @@ class SAEConfig:
     k: int  # latents kept per input (TopK)
     aux_k: int = 256  # dead latents used by the AuxK loss (OpenAI default 256; dictionary_learning: d/2)
     dead_after: int = 50_000  # a latent is dead after this many training inputs without firing
+    tied: bool = False  # encoder ≡ decoderᵀ throughout training (not only at init): no separate W_enc
+    refine_steps: int = 0  # inference only: iterative-hard-thresholding steps after the encoder (0: encoder codes)
+    refine_step: float = 1.5  # IHT step size, in units of 1 / ‖W_dec‖₂²
 
     def __post_init__(self) -> None:
         if not (0 < self.k <= self.n_latents):
             raise IrlensError(f"SAE k={self.k} must be in 1..n_latents={self.n_latents}")
-        if self.d_model <= 0 or self.aux_k < 0 or self.dead_after <= 0:
-            raise IrlensError(f"SAE config: d_model={self.d_model} must be > 0, aux_k={self.aux_k} >= 0, dead_after={self.dead_after} > 0")
+        if self.d_model <= 0 or self.aux_k < 0 or self.dead_after <= 0 or self.refine_steps < 0 or self.refine_step <= 0:
+            raise IrlensError(f"SAE config: d_model={self.d_model} must be > 0, aux_k={self.aux_k} >= 0, dead_after={self.dead_after} > 0, refine_steps={self.refine_steps} >= 0, refine_step={self.refine_step} > 0")
 
 
 class TopKSAE(nn.Module):
@@ -90,7 +93,9 @@ class TopKSAE(nn.Module):
 
     * ``b_pre`` (pre-bias, shared by encoder and decoder) starts at the geometric median of the
       training data (:func:`geometric_median`), so the codes describe ``x − b_pre``.
-    * Tied init: ``W_dec`` random with unit columns and ``W_enc = W_decᵀ``; ``b_enc = 0``.
+    * Tied init: ``W_dec`` random with unit columns and ``W_enc = W_decᵀ``; ``b_enc = 0``. With
+      ``tied=True`` the encoder stays ``W_decᵀ`` (one matrix): ``a_i = w_i·(x − b_pre) + b_enc,i`` is the
+      correlation with a unit atom, so the encoder cannot fit training points apart from the dictionary.
     * Unit-norm decoder: before each optimiser step the gradient component parallel to each column is
       removed (:meth:`project_decoder_grad`), after it every column is renormalised
       (:meth:`normalize_decoder`). The latent values then carry the scale; ``z_i`` is the length of
@@ -104,7 +109,8 @@ class TopKSAE(nn.Module):
       live ones miss.
 
     Sparse codes are returned as ``(values [n, k], indices [n, k])`` by :meth:`encode_topk` or as a
-    dense ``[n, L]`` matrix by :meth:`encode`.
+    dense ``[n, L]`` matrix by :meth:`encode`. At inference the codes can optionally be refined by
+    iterative hard thresholding against the fixed decoder (:meth:`refine`, ``refine_steps``).
     """
 
     def __init__(self, cfg: SAEConfig, seed: int | None = None) -> None:
@@ -115,7 +121,8 @@ class TopKSAE(nn.Module):
         w_dec = torch.randn(d, L, generator=g)  # [d, L]
         w_dec /= torch.linalg.vector_norm(w_dec, dim=0, keepdim=True)
         self.b_pre = nn.Parameter(torch.zeros(d))  # [d]
-        self.W_enc = nn.Parameter(w_dec.T.clone())  # [L, d], tied init
+        if not cfg.tied:
+            self.W_enc = nn.Parameter(w_dec.T.clone())  # [L, d], tied init
         self.b_enc = nn.Parameter(torch.zeros(L))  # [L]
         self.W_dec = nn.Parameter(w_dec)  # [d, L]
         # training inputs since each latent last fired (a buffer: saved, not trained)
@@ -133,16 +140,42 @@ class TopKSAE(nn.Module):
     # ---------------------------------------------------------------------------------- forward
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """``a = W_enc (x − b_pre) + b_enc``: ``[n, d] → [n, L]``."""
-        return (x - self.b_pre) @ self.W_enc.T + self.b_enc
+        w_enc_t = self.W_dec if self.cfg.tied else self.W_enc.T  # [d, L]
+        return (x - self.b_pre) @ w_enc_t + self.b_enc
 
     def topk(self, a: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``ReLU(TopK(a))`` as ``(values [n, k], indices [n, k])``; values sorted descending."""
         vals, idx = torch.topk(a, k or self.cfg.k, dim=-1, sorted=True)
         return torch.relu(vals), idx
 
-    def encode_topk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sparse codes of ``x [n, d]``: ``(values [n, k], indices [n, k])``; zero values did not fire."""
-        return self.topk(self.pre_activations(x))
+    def encode_topk(self, x: torch.Tensor, refine_steps: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sparse codes of ``x [n, d]``: ``(values [n, k], indices [n, k])``; zero values did not fire.
+
+        With ``refine_steps`` (default: ``cfg.refine_steps``) > 0 the encoder's codes are refined by
+        :meth:`refine` (inference only; training always uses the encoder's codes).
+        """
+        vals, idx = self.topk(self.pre_activations(x))
+        steps = self.cfg.refine_steps if refine_steps is None else refine_steps
+        return self.refine(x, vals, idx, steps) if steps > 0 else (vals, idx)
+
+    @torch.no_grad()
+    def refine(self, x: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Iterative hard thresholding on ``½‖(x − b_pre) − W_dec z‖²`` from the codes ``(vals, idx) [n, k]``.
+
+        ``z ← ReLU(TopK_k(z + η W_decᵀ ((x − b_pre) − W_dec z)))`` with ``η = refine_step / ‖W_dec‖₂²``,
+        ``steps`` times: every iterate keeps exactly ``k`` latents (ReLU may zero some), the decoder is
+        unchanged, and the reconstruction of inputs unlike the training data improves (the one-shot
+        encoder leaves an "amortisation gap" on them: on MiniLM, unseen SciFact queries reconstruct with
+        FVU 0.25 from the encoder, 0.09 with OMP over the same dictionary).
+        """
+        W = self.W_dec.detach()  # [d, L]
+        eta = self.cfg.refine_step / float(torch.linalg.matrix_norm(W, 2)) ** 2
+        c = x - self.b_pre.detach()  # [n, d]
+        z = self.scatter(vals.detach(), idx)
+        for _ in range(steps):
+            vals, idx = self.topk(z + eta * ((c - z @ W.T) @ W))
+            z = self.scatter(vals, idx)
+        return vals, idx
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Dense codes ``z [n, L]`` (exactly ``≤ k`` non-zeros per row)."""
@@ -245,7 +278,7 @@ class TopKSAE(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.cfg
-        return f"d_model={c.d_model}, n_latents={c.n_latents}, k={c.k}, aux_k={c.aux_k}, dead_after={c.dead_after}"
+        return f"d_model={c.d_model}, n_latents={c.n_latents}, k={c.k}, aux_k={c.aux_k}, dead_after={c.dead_after}, tied={c.tied}, refine_steps={c.refine_steps}"
 
 
 def decoder_col_norms(model: TopKSAE) -> torch.Tensor:

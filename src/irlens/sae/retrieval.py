@@ -7,8 +7,9 @@
   (:class:`LatentIndex`, a SciPy CSR matrix ``latents × documents``; the anchor used Elasticsearch
   sparse vectors with dot-product scoring). Codes are always taken *with* the pre-bias subtracted,
   exactly as in training (the anchor's ``encode()`` skipped it at index time, notes §1).
-  Options: ``normalize`` (cosine of codes) and ``weighting="idf"`` (``w_i = log(1 + N / df_i)``, df_i =
-  documents on which latent ``i`` fires; a latent firing everywhere counts less, as in CL-SR's BM25 IDF).
+  Options: ``normalize`` (cosine of codes), ``weighting="idf"`` (``w_i = log(1 + N / df_i)``, df_i =
+  documents on which latent ``i`` fires; a latent firing everywhere counts less, as in CL-SR's BM25 IDF)
+  and ``power`` (codes raised to ``p`` first).
 
 All runs keep the top ``depth`` documents per query, ties broken by ascending corpus row, and are scored
 with pytrec_eval through :func:`irlens.retrieval.evaluate.evaluate_run` (nDCG@10, MRR@10, ...).
@@ -75,23 +76,32 @@ class LatentIndex:
     """Inverted index over documents' sparse codes; search = sparse matrix product ``Q · Dᵀ``.
 
     ``doc_vals, doc_idx [n_docs, k]`` are the documents' top-k codes. The index holds ``Dᵀ`` as a CSR
-    matrix ``[L, n_docs]`` (one posting list per latent). Scores ``Σ_i w_i z_q,i z_d,i``.
+    matrix ``[L, n_docs]`` (one posting list per latent). Scores ``Σ_i w_i z_q,i^p z_d,i^p`` (``power``
+    ``p``, 1 by default; ``p = 0.5`` damps the few large activations, like a sublinear TF), on the
+    L2-normalised powered codes when ``normalize``.
     """
 
-    def __init__(self, doc_vals: np.ndarray, doc_idx: np.ndarray, n_latents: int, normalize: bool = False, weighting: str = "none") -> None:
+    def __init__(self, doc_vals: np.ndarray, doc_idx: np.ndarray, n_latents: int, normalize: bool = False, weighting: str = "none", power: float = 1.0) -> None:
         self.n_latents = n_latents
         self.normalize = normalize
+        self.power = power
         self.weights = latent_weights(doc_vals, doc_idx, n_latents, weighting)
-        d = sparse_codes(doc_vals, doc_idx, n_latents)
+        d = self._codes(doc_vals, doc_idx)
         if normalize:
             d = _normalize_rows(d)
         self.postings = d.T.tocsr()  # [L, n_docs]
         self.n_docs = d.shape[0]
 
+    def _codes(self, vals: np.ndarray, idx: np.ndarray):
+        m = sparse_codes(vals, idx, self.n_latents)
+        if self.power != 1.0:
+            m.data = m.data**self.power
+        return m
+
     def query_matrix(self, q_vals: np.ndarray, q_idx: np.ndarray):
         import scipy.sparse as sp
 
-        q = sparse_codes(q_vals, q_idx, self.n_latents)
+        q = self._codes(q_vals, q_idx)
         if self.normalize:
             q = _normalize_rows(q)
         if self.weights is not None:
@@ -124,12 +134,12 @@ def evaluate_sae(
     query_ids: list[str],
     qrels: dict[str, dict[str, int]],
     depth: int = 100,
-    latent_variants: tuple[tuple[str, bool, str], ...] | None = None,
+    latent_variants: tuple[tuple, ...] | None = None,
 ) -> dict:
     """Dense, reconstructed and latent retrieval of ``queries`` over ``corpus``, plus reconstruction metrics.
 
-    ``latent_variants``: ``(name, normalize, weighting)`` triples; default: plain dot, cosine, IDF and
-    cosine + IDF. ``qrels`` is restricted to ``query_ids``. Returns a JSON-able dict with
+    ``latent_variants``: ``(name, normalize, weighting[, power])``; default: plain dot, cosine, IDF,
+    cosine + IDF, and cosine of square-rooted codes. ``qrels`` is restricted to ``query_ids``. Returns a JSON-able dict with
     ``retrieval[run] = {ndcg@10, mrr@10, recall@100, map, seconds}``, ``ratio_ndcg@10[run]`` (run / dense)
     and ``reconstruction`` (FVU, cosine, L0, dead %) for the corpus, the queries and both together.
     """
@@ -138,12 +148,12 @@ def evaluate_sae(
     from irlens.retrieval.trec import run_from_topk
 
     if latent_variants is None:
-        latent_variants = (("latent", False, "none"), ("latent-cos", True, "none"), ("latent-idf", False, "idf"), ("latent-cos-idf", True, "idf"))
+        latent_variants = (("latent", False, "none"), ("latent-cos", True, "none"), ("latent-idf", False, "idf"), ("latent-cos-idf", True, "idf"), ("latent-sqrt-cos", True, "none", 0.5))
     qrels = {q: r for q, r in qrels.items() if q in set(query_ids)}
     L = model.cfg.n_latents
     dv, di, dh = encode_array(model, corpus)
     qv, qi, qh = encode_array(model, queries)
-    out: dict = {"retrieval": {}, "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth}
+    out: dict = {"retrieval": {}, "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps}
 
     def score(name, fn):
         t0 = time.perf_counter()
@@ -154,8 +164,8 @@ def evaluate_sae(
 
     score("dense", lambda: dense_search(queries, corpus, depth))
     score("reconstructed", lambda: dense_search(qh, dh, depth))
-    for name, norm, w in latent_variants:
-        score(name, lambda: LatentIndex(dv, di, L, normalize=norm, weighting=w).search(qv, qi, depth))
+    for name, norm, w, *p in latent_variants:
+        score(name, lambda: LatentIndex(dv, di, L, normalize=norm, weighting=w, power=p[0] if p else 1.0).search(qv, qi, depth))
     dense = out["retrieval"]["dense"]
     out["ratio_ndcg@10"] = {k: (v["ndcg@10"] / dense["ndcg@10"] if dense["ndcg@10"] else float("nan")) for k, v in out["retrieval"].items()}
     out["ratio_mrr@10"] = {k: (v["mrr@10"] / dense["mrr@10"] if dense["mrr@10"] else float("nan")) for k, v in out["retrieval"].items()}

@@ -8,6 +8,7 @@ All of them are encoded; the loss (``TrainConfig.loss``) is
 ``"fvu-kl"`` (default)::
 
     FVU(all rows) + aux_coef·AuxK + λ·KL(softmax(s/τ) ‖ softmax(ŝ/τ)) + λ_lat·L_lat(s, z_q·z_d)
+        + λ_gram·GramFVU(Z Zᵀ, (X − b)(X − b)ᵀ)
 
 with ``s`` the dense scores of each anchor against its neighbours (plus the batch's other neighbours
 when ``in_batch``), ``ŝ`` the same on reconstructions and ``L_lat`` a KL (temperature ``tau_latent``),
@@ -45,6 +46,7 @@ log = logging.getLogger("irlens")
 LOSSES = ("fvu-kl", "embedding-scope")
 LATENT_LOSSES = ("kl", "infonce", "mse")
 ANCHORS = ("queries", "queries+docs")
+AUGMENTS = ("none", "mixup", "noise")
 
 
 @dataclass
@@ -56,16 +58,23 @@ class TrainConfig:
     aux_k: int = 256  # dead latents reconstructing the residual in AuxK
     aux_coef: float = 1 / 32
     dead_after: int = 10_000  # training inputs without firing ⇒ dead (AuxK)
+    tied: bool = False  # encoder ≡ decoderᵀ (see TopKSAE)
+    refine_steps: int = 0  # stored with the model: IHT steps after the encoder at inference (TopKSAE.refine)
+    refine_step: float = 1.5
     loss: str = "fvu-kl"  # or "embedding-scope"
     lam: float = 0.0  # λ: weight of the KL on reconstructed scores
     tau: float = 0.05  # τ of both softmaxes in that KL (MiniLM was trained with scale 20 = 1/0.05)
     n: int = 8  # dense neighbours per anchor
     in_batch: bool = True  # the batch's other neighbours are extra candidates (negatives)
     lam_latent: float = 0.0  # weight of the retrieval loss on latent scores z_q·z_d
+    lam_gram: float = 0.0  # weight of the latent isometry term: z_a·z_b ≈ (x_a − b)·(x_b − b) over batch pairs
     tau_latent: float = 0.05
     latent_loss: str = "kl"  # "kl" (against dense scores), "infonce" (dense top-1 as positive) or "mse" (score FVU)
     latent_norm: bool = False  # L2-normalise codes in the latent scores (train and evaluate alike)
     anchors: str = "queries"  # or "queries+docs": documents as pseudo-queries too
+    augment: str = "none"  # "mixup": reconstruction rows replaced by normalised mixtures with a random pool row, or "noise"
+    aug_prob: float = 0.5  # share of reconstruction rows augmented
+    aug_strength: float = 0.5  # mixup: λ ~ U(0, strength); noise: norm of the added random vector
     es_scale: float | None = None  # embedding-scope: score scale (None: 1/sqrt(D))
     es_reduction: str = "sum"  # embedding-scope: F.kl_div reduction
     epochs: int = 30
@@ -84,6 +93,8 @@ class TrainConfig:
             raise IrlensError(f"SAE latent_loss '{self.latent_loss}' unknown; choose one of {', '.join(LATENT_LOSSES)}")
         if self.anchors not in ANCHORS:
             raise IrlensError(f"SAE anchors '{self.anchors}' unknown; choose one of {', '.join(ANCHORS)}")
+        if self.augment not in AUGMENTS:
+            raise IrlensError(f"SAE augment '{self.augment}' unknown; choose one of {', '.join(AUGMENTS)}")
         if self.epochs < 1 or self.batch < 1 or self.batch_queries < 0 or self.n < 1:
             raise IrlensError("SAE training: epochs, batch and n must be >= 1, batch_queries >= 0")
         if self.tau <= 0 or self.tau_latent <= 0 or self.lr <= 0:
@@ -94,7 +105,7 @@ class TrainConfig:
         return self.loss == "embedding-scope" or self.lam > 0 or self.lam_latent > 0
 
     def sae_config(self, d_model: int) -> SAEConfig:
-        return SAEConfig(d_model=d_model, n_latents=self.n_latents, k=self.k, aux_k=self.aux_k, dead_after=self.dead_after)
+        return SAEConfig(d_model=d_model, n_latents=self.n_latents, k=self.k, aux_k=self.aux_k, dead_after=self.dead_after, tied=self.tied, refine_steps=self.refine_steps, refine_step=self.refine_step)
 
 
 @dataclass
@@ -167,6 +178,7 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
         raise IrlensError(f"SAE training: data has {data.neighbours.shape[1]} neighbours per anchor, config asks n={cfg.n}")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)  # augmentation draws
     X = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))  # [P, d]
     P, d = X.shape
     if model is None:
@@ -185,7 +197,7 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
     total = cfg.epochs * steps_per_epoch
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=6.25e-10)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, cfg.warmup_steps))
-    log.info("SAE training: %d rows (d=%d), %d anchors x %d neighbours; %d latents, k=%d; loss %s (lam=%g, tau=%g, lam_latent=%g %s, tau_latent=%g, latent_norm=%s, in_batch=%s); %d epochs x %d steps", P, d, A, cfg.n, cfg.n_latents, cfg.k, cfg.loss, cfg.lam, cfg.tau, cfg.lam_latent, cfg.latent_loss, cfg.tau_latent, cfg.latent_norm, cfg.in_batch, cfg.epochs, steps_per_epoch)
+    log.info("SAE training: %d rows (d=%d), %d anchors x %d neighbours; %d latents, k=%d; loss %s (lam=%g, tau=%g, lam_latent=%g %s, tau_latent=%g, latent_norm=%s, in_batch=%s, lam_gram=%g); %d epochs x %d steps", P, d, A, cfg.n, cfg.n_latents, cfg.k, cfg.loss, cfg.lam, cfg.tau, cfg.lam_latent, cfg.latent_loss, cfg.tau_latent, cfg.latent_norm, cfg.in_batch, cfg.lam_gram, cfg.epochs, steps_per_epoch)
     history = []
     t0 = time.perf_counter()
     a_order, a_pos = rng.permutation(A) if A else np.zeros(0, np.int64), 0
@@ -203,6 +215,8 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
                 rows += [anchors[pick], neigh[pick].reshape(-1)]
             idx = torch.cat(rows)
             xb = X[idx]  # [B, d]
+            if cfg.augment != "none" and nr:
+                xb = torch.cat([_augment(xb[:nr], X, cfg, gen), xb[nr:]])
             z, xh, pre = model(xb)
             parts = _losses(model, cfg, xb, xh, z, pre, len(idx) - nq * (1 + cfg.n), nq, var)
             total_loss = sum(parts.values())
@@ -226,6 +240,26 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
     return model, record
 
 
+def _augment(xb: torch.Tensor, X: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Replace a random ``aug_prob`` share of the rows ``xb [b, d]`` by new points of the same norm.
+
+    ``mixup``: ``(1 − λ) x + λ x_j`` with ``x_j`` a random pool row and ``λ ~ U(0, aug_strength)``;
+    ``noise``: ``x + ε`` with ``ε`` a random direction of norm ``aug_strength``. Either is rescaled to
+    ``‖x‖`` (retrieval embeddings live on the sphere). The SAE reconstructs the new point.
+    """
+    b = xb.shape[0]
+    pick = torch.rand(b, generator=gen) < cfg.aug_prob  # [b]
+    if cfg.augment == "mixup":
+        partner = X[torch.randint(0, X.shape[0], (b,), generator=gen)]
+        lam = torch.rand(b, 1, generator=gen) * cfg.aug_strength
+        new = (1 - lam) * xb + lam * partner
+    else:
+        eps = torch.randn(xb.shape, generator=gen)
+        new = xb + cfg.aug_strength * eps / torch.linalg.vector_norm(eps, dim=1, keepdim=True)
+    new = new * (torch.linalg.vector_norm(xb, dim=1, keepdim=True) / torch.linalg.vector_norm(new, dim=1, keepdim=True).clamp_min(1e-12))
+    return torch.where(pick[:, None], new, xb)
+
+
 def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, z, pre, nr: int, nq: int, var: float) -> dict[str, torch.Tensor]:
     """Loss terms of one batch: rows ``[0, nr)`` reconstruction, then ``nq`` anchors, then their neighbours."""
     out: dict[str, torch.Tensor] = {}
@@ -240,6 +274,8 @@ def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, z, pre, nr: int, nq: int, 
         out["mse"], out["kld"] = mse, kld
         return out
     out["fvu"] = L.fvu(xb, xh, denom=var)
+    if cfg.lam_gram > 0:
+        out["gram"] = cfg.lam_gram * L.gram_fvu(z, xb, model.b_pre)
     if nq and cfg.lam > 0:
         s = L.candidate_scores(q, docs, cfg.in_batch)
         s_hat = L.candidate_scores(qh, dh, cfg.in_batch)
