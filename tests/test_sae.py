@@ -476,6 +476,10 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     for run in ("dense", "reconstructed", "latent"):
         assert 0 <= m["retrieval"][run]["ndcg@10"] <= 1 and 0 <= m["retrieval"][run]["mrr@10"] <= 1
     assert {"fvu", "l0", "dead_pct"} <= set(m["reconstruction"]["all"])
+    assert m["refine_steps"] == 0
+    assert main(["sae", "evaluate", "--model", str(model), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out), "--refine-steps", "5", "--threads", "1"]) == 0
+    m5 = json.loads(out.read_text())
+    assert m5["refine_steps"] == 5 and m5["reconstruction"]["queries"]["fvu"] <= m["reconstruction"]["queries"]["fvu"] + 1e-6
     # missing inputs: one line, exit status 2
     capsys.readouterr()
     assert main(["sae", "evaluate", "--model", str(tmp_path / "nope"), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out)]) == 2

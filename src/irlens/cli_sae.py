@@ -87,6 +87,10 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
     _set_threads(a.threads)
     model, meta = TopKSAE.load(a.model)
+    if a.refine_steps is not None:
+        if a.refine_steps < 0:
+            raise IrlensError(f"--refine-steps {a.refine_steps}: must be >= 0")
+        model.cfg.refine_steps = a.refine_steps
     corpus, doc_ids, queries, qids, qrels = load_eval_set(a.embeddings, a.qrels)
     if corpus.shape[1] != model.cfg.d_model:
         raise IrlensError(f"{a.embeddings}: embeddings have width {corpus.shape[1]}, the SAE in {a.model} expects {model.cfg.d_model}")
@@ -121,6 +125,7 @@ def add_parser(sub) -> None:
     p.add_argument("--embeddings", required=True, help="folder with corpus.npy and queries.npy")
     p.add_argument("--qrels", required=True, help="qrels of the evaluation queries (BEIR tsv)")
     p.add_argument("--depth", type=int, default=100, help="documents kept per query")
+    p.add_argument("--refine-steps", type=int, default=None, help="IHT refinement steps of the codes (default: the model's refine_steps)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True, help="metrics JSON")
     p.set_defaults(func=cmd_evaluate)
