@@ -34,8 +34,15 @@ def _levels(stats):
     return sorted(stats["level"].unique())
 
 
+def scheme_order(name: str) -> tuple:
+    """The paper's row order: P_x, N_x, ∩_O P, ∩_O N, ∩_A P, ∩_A N, F_x, ∩_O F, ∩_A F, F_A."""
+    ranks = {"P": 0, "N": 1, "AND_O:P": 2, "AND_O:N": 3, "AND_A:P": 4, "AND_A:N": 5, "F": 6, "AND_O:F": 7, "AND_A:F": 8, "F_A": 9}
+    head = name if name.startswith("AND_") or name == "F_A" else name.split(":")[0]
+    return (ranks.get(head, 10), name)
+
+
 def _row_keys(stats):
-    schemes = list(dict.fromkeys(stats["scheme"]))
+    schemes = sorted(dict.fromkeys(stats["scheme"]), key=scheme_order)
     sets = list(dict.fromkeys(stats["eval_set"]))
     return schemes, sets
 
@@ -62,7 +69,7 @@ def table4_markdown(stats: pd.DataFrame, roles: dict | None = None) -> str:
                 if r["n_neurons"] == 0:
                     cells.append("0.00 (empty set)")
                     continue
-                v = f"{r['drop_pct']:.2f}"
+                v = f"{round(r['drop_pct'], 2) + 0.0:.2f}"
                 rank = ranks.get((ev, s, lv))
                 v = f"**{v}**" if rank == 1 else f"<u>{v}</u>" if rank == 2 else v
                 v += "\\*" if r["significant"] else ""
@@ -114,7 +121,7 @@ def table4_latex(stats: pd.DataFrame, roles: dict | None = None) -> str:
                     cells.append("")
                     continue
                 r = idx.loc[(s, ev, lv)]
-                v = f"{r['drop_pct']:.2f}"
+                v = f"{round(r['drop_pct'], 2) + 0.0:.2f}"
                 rank = ranks.get((ev, s, lv))
                 v = f"\\textbf{{{v}}}" if rank == 1 else f"\\underline{{{v}}}" if rank == 2 else v
                 cells.append(v + ("$^{*}$" if r["significant"] and r["n_neurons"] > 0 else ""))
