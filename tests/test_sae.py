@@ -406,6 +406,25 @@ def test_refinement_keeps_k_and_lowers_the_error_on_unseen_inputs():
     assert np.array_equal(encode_array(m, x[2000:])[1], i1.numpy())
 
 
+def test_projected_query_search_equals_query_dot_reconstructed_docs():
+    from irlens.sae.retrieval import search_projected
+
+    m = TopKSAE(SAEConfig(d_model=16, n_latents=80, k=6), seed=0)
+    with torch.no_grad():
+        m.b_pre.copy_(torch.randn(16))
+    rng = np.random.default_rng(1)
+    docs, qs = rng.standard_normal((150, 16)).astype(np.float32), rng.standard_normal((20, 16)).astype(np.float32)
+    dv, di, dh = encode_array(m, docs)
+    s, i = search_projected(m, qs, LatentIndex(dv, di, 80), 10, chunk=6)
+    want = qs.astype(np.float64) @ (dh - m.b_pre.detach().numpy()).T
+    for r in range(20):
+        assert np.allclose(s[r], want[r, i[r]], atol=1e-4) and np.allclose(s[r], np.sort(want[r])[::-1][:10], atol=1e-4)
+    # same order as q · x̂_d (the bias term is a per-query constant)
+    assert np.array_equal(i[:, :3], np.argsort(-(qs @ dh.T), axis=1, kind="stable")[:, :3])
+    with pytest.raises(ValueError):
+        search_projected(m, qs, LatentIndex(dv, di, 80, normalize=True), 10)
+
+
 def test_topk_rows_breaks_ties_by_lowest_column():
     scores = np.array([[1.0, 3.0, 3.0, 0.0, 3.0], [0.0, 0.0, 0.0, 0.0, 0.0]], np.float32)
     s, i = topk_rows(scores, 2)
@@ -425,7 +444,7 @@ def test_evaluate_sae_reports_all_runs():
     out = evaluate_sae(m, corpus, doc_ids, queries, qids, qrels, depth=20)
     r = out["retrieval"]
     assert r["dense"]["ndcg@10"] == pytest.approx(1.0) and r["dense"]["mrr@10"] == pytest.approx(1.0)
-    assert set(r) == {"dense", "reconstructed", "latent", "latent-cos", "latent-idf", "latent-cos-idf", "latent-sqrt-cos"}
+    assert set(r) == {"dense", "reconstructed", "latent", "latent-cos", "latent-idf", "latent-cos-idf", "latent-sqrt-cos", "latent-projected-query"}
     assert 0 < r["reconstructed"]["ndcg@10"] <= 1 and 0 < r["latent"]["ndcg@10"] <= 1
     assert out["ratio_ndcg@10"]["reconstructed"] == pytest.approx(r["reconstructed"]["ndcg@10"])
     rec = out["reconstruction"]["all"]

@@ -11,6 +11,9 @@
   documents on which latent ``i`` fires; a latent firing everywhere counts less, as in CL-SR's BM25 IDF)
   and ``power`` (codes raised to ``p`` first).
 
+* **latent-projected-query** (asymmetric, reported apart): documents by their sparse codes in the same
+  index, the query as dense weights ``W_decᵀ x_q`` over all latents (:func:`search_projected`).
+
 All runs keep the top ``depth`` documents per query, ties broken by ascending corpus row, and are scored
 with pytrec_eval through :func:`irlens.retrieval.evaluate.evaluate_run` (nDCG@10, MRR@10, ...).
 """
@@ -126,6 +129,27 @@ class LatentIndex:
         return np.concatenate(outs), np.concatenate(outi)
 
 
+def search_projected(model: TopKSAE, queries: np.ndarray, index: "LatentIndex", k: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Asymmetric latent retrieval: dense query weights ``u_q = W_decᵀ x_q`` [L] against the sparse document codes.
+
+    ``u_q · z_d = x_q · (x̂_d − b_pre)``, so this ranks documents exactly as ``x_q · x̂_d`` (query
+    embedding against reconstructed documents) while documents stay in the latent inverted index with
+    their ``k`` latents. It is *not* the symmetric latent retrieval (the query is not a top-k code); it
+    needs an index built with ``normalize=False``, ``weighting="none"``, ``power=1``.
+    """
+    if index.normalize or index.weights is not None or index.power != 1.0:
+        raise ValueError("search_projected needs a plain index (no normalisation, weighting or power)")
+    W = model.W_dec.detach().numpy()  # [d, L]
+    outs, outi = [], []
+    for s in range(0, len(queries), chunk):
+        u = np.asarray(queries[s : s + chunk], dtype=np.float32) @ W  # [c, L]
+        block = np.asarray((index.postings.T @ u.T).T)  # [c, n_docs]
+        bs, bi = topk_rows(block, k)
+        outs.append(bs)
+        outi.append(bi)
+    return np.concatenate(outs), np.concatenate(outi)
+
+
 def evaluate_sae(
     model: TopKSAE,
     corpus: np.ndarray,
@@ -135,11 +159,13 @@ def evaluate_sae(
     qrels: dict[str, dict[str, int]],
     depth: int = 100,
     latent_variants: tuple[tuple, ...] | None = None,
+    projected: bool = True,
 ) -> dict:
     """Dense, reconstructed and latent retrieval of ``queries`` over ``corpus``, plus reconstruction metrics.
 
     ``latent_variants``: ``(name, normalize, weighting[, power])``; default: plain dot, cosine, IDF,
-    cosine + IDF, and cosine of square-rooted codes. ``qrels`` is restricted to ``query_ids``. Returns a JSON-able dict with
+    cosine + IDF, and cosine of square-rooted codes. ``projected`` adds ``latent-projected-query``
+    (:func:`search_projected`: dense query weights against the sparse document codes). ``qrels`` is restricted to ``query_ids``. Returns a JSON-able dict with
     ``retrieval[run] = {ndcg@10, mrr@10, recall@100, map, seconds}``, ``ratio_ndcg@10[run]`` (run / dense)
     and ``reconstruction`` (FVU, cosine, L0, dead %) for the corpus, the queries and both together.
     """
@@ -166,6 +192,8 @@ def evaluate_sae(
     score("reconstructed", lambda: dense_search(qh, dh, depth))
     for name, norm, w, *p in latent_variants:
         score(name, lambda: LatentIndex(dv, di, L, normalize=norm, weighting=w, power=p[0] if p else 1.0).search(qv, qi, depth))
+    if projected:
+        score("latent-projected-query", lambda: search_projected(model, queries, LatentIndex(dv, di, L), depth))
     dense = out["retrieval"]["dense"]
     out["ratio_ndcg@10"] = {k: (v["ndcg@10"] / dense["ndcg@10"] if dense["ndcg@10"] else float("nan")) for k, v in out["retrieval"].items()}
     out["ratio_mrr@10"] = {k: (v["mrr@10"] / dense["mrr@10"] if dense["mrr@10"] else float("nan")) for k, v in out["retrieval"].items()}
