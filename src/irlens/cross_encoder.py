@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from irlens.checkpoint import partial_dir, resume, save
 from irlens.errors import IrlensError
 from irlens.io import atomic_path, write_json
 from irlens.retrieval.trec import Run
@@ -203,21 +204,8 @@ def train_cross_encoder(
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
     # ---- resume
-    partial = out_dir.parent / f"{out_dir.name}.partial"
-    ckpt = partial / "checkpoint.pt"
-    start, losses = 0, []
-    if checkpoint_every and ckpt.is_file():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
-        if state.get("key") == key:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"])
-            start, losses = int(state["step"]), list(state["losses"])
-            log.info("resumed from %s at step %d of %d", ckpt, start, steps)
-        else:
-            log.info("discarding a checkpoint of another configuration in %s", partial)
-            shutil.rmtree(partial)
+    partial = partial_dir(out_dir)
+    start, losses = resume(partial, key, model, opt, sched, dev, steps) if checkpoint_every else (0, [])
 
     # ---- train
     model.train()
@@ -241,10 +229,7 @@ def train_cross_encoder(
             window = losses[-log_every:]
             log.info("step %d/%d: loss %.4f (mean of last %d), lr %.2e, %.2f s/step", done, steps, float(np.mean(window)), len(window), sched.get_last_lr()[0], (time.time() - t_train) / (done - start))
         if checkpoint_every and done % checkpoint_every == 0 and done < steps:
-            partial.mkdir(parents=True, exist_ok=True)
-            with atomic_path(ckpt, suffix=".pt") as tmp:
-                torch.save({"key": key, "step": done, "losses": losses, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state()}, tmp)
+            save(partial, key, done, losses, model, opt, sched)
         if on_step is not None:
             on_step(done, losses[-1])
     bar.close()

@@ -45,8 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
+from irlens.checkpoint import partial_dir, resume, save
 from irlens.errors import IrlensError
-from irlens.io import atomic_path, sha256_file, write_json, write_text
+from irlens.io import sha256_file, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -211,21 +212,8 @@ def train_gpl(
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
     # ---- resume
-    partial = out_dir.parent / f"{out_dir.name}.partial"
-    ckpt = partial / "checkpoint.pt"
-    start, log_rows = 0, []
-    if ckpt.is_file():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
-        if state.get("key") == key:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"])
-            start, log_rows = int(state["step"]), list(state["log"])
-            log.info("resumed from %s at step %d of %d", ckpt, start, steps)
-        else:
-            log.info("discarding a checkpoint of another configuration in %s", partial)
-            shutil.rmtree(partial)
+    partial = partial_dir(out_dir)
+    start, log_rows = resume(partial, key, model, opt, sched, dev, steps)
 
     # ---- train
     model.train()
@@ -253,10 +241,7 @@ def train_gpl(
             window = [r[1] for r in log_rows[-log_every:]]
             log.info("step %d/%d: MarginMSE %.4f (mean of last %d), lr %.2e, %.2f s/step", done, steps, float(np.mean(window)), len(window), lr_now, (time.time() - t_train) / (done - start))
         if checkpoint_every and done % checkpoint_every == 0 and done < steps:
-            partial.mkdir(parents=True, exist_ok=True)
-            with atomic_path(ckpt, suffix=".pt") as tmp:
-                torch.save({"key": key, "step": done, "log": log_rows, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state()}, tmp)
+            save(partial, key, done, log_rows, model, opt, sched)
         if on_step is not None:
             on_step(done, log_rows[-1][1])
     bar.close()
