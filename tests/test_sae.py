@@ -228,7 +228,7 @@ def test_latent_scores_options():
 # ------------------------------------------------------------------------------------------ AuxK
 def _planted_dead(aux_coef):
     x, _ = sparse_dictionary_data(n=2000, d=16, atoms=32, active=3, seed=3)
-    cfg = TrainConfig(n_latents=48, k=3, aux_k=16, aux_coef=aux_coef, dead_after=256, epochs=6, batch=128, lr=3e-3, warmup_steps=1, seed=0)
+    cfg = TrainConfig(n_latents=48, k=3, aux_k=16, aux_coef=aux_coef, dead_after=256, epochs=6, batch=128, lr=3e-3, warmup_steps=1, seed=0, refine_steps=0)
     m = TopKSAE(cfg.sae_config(16), seed=0)
     m.init_pre_bias(torch.from_numpy(x))
     planted = torch.arange(0, 48, 2)  # half the latents start dead: encoder rows too short to win the TopK
@@ -351,7 +351,7 @@ def test_save_load_round_trip(tmp_path):
     save_model(m, rec, tmp_path / "sae")  # overwriting an existing folder works too
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sae"]
     m2, meta = TopKSAE.load(tmp_path / "sae")
-    assert meta["sae"] == {"d_model": 8, "n_latents": 32, "k": 3, "aux_k": 256, "dead_after": 100, "tied": False, "refine_steps": 0, "refine_step": 1.5}
+    assert meta["sae"] == {"d_model": 8, "n_latents": 32, "k": 3, "aux_k": 256, "dead_after": 100, "tied": False, "refine_steps": 50, "refine_step": 1.5}
     assert meta["train"]["k"] == 3 and meta["history"][-1]["epoch"] == 1
     for k, v in m.state_dict().items():
         assert torch.equal(v, m2.state_dict()[k]), k
@@ -392,7 +392,7 @@ def test_latent_sparse_retrieval_equals_dense_computation(normalize, weighting, 
 
 def test_refinement_keeps_k_and_lowers_the_error_on_unseen_inputs():
     x, _ = sparse_dictionary_data(n=3000, d=24, atoms=48, active=4, seed=2)
-    m, _ = train_sae(pool_only(x[:400]), TrainConfig(n_latents=96, k=4, epochs=6, batch=32, lr=3e-3, warmup_steps=1), progress=False)
+    m, _ = train_sae(pool_only(x[:400]), TrainConfig(n_latents=96, k=4, epochs=6, batch=32, lr=3e-3, warmup_steps=1, refine_steps=0), progress=False)
     unseen = torch.from_numpy(x[2000:])
     v0, i0 = m.encode_topk(unseen)
     v1, i1 = m.encode_topk(unseen, refine_steps=30)
@@ -495,10 +495,10 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     for run in ("dense", "reconstructed", "latent"):
         assert 0 <= m["retrieval"][run]["ndcg@10"] <= 1 and 0 <= m["retrieval"][run]["mrr@10"] <= 1
     assert {"fvu", "l0", "dead_pct"} <= set(m["reconstruction"]["all"])
-    assert m["refine_steps"] == 0
-    assert main(["sae", "evaluate", "--model", str(model), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out), "--refine-steps", "5", "--threads", "1"]) == 0
-    m5 = json.loads(out.read_text())
-    assert m5["refine_steps"] == 5 and m5["reconstruction"]["queries"]["fvu"] <= m["reconstruction"]["queries"]["fvu"] + 1e-6
+    assert m["refine_steps"] == 50  # the TrainConfig default, stored with the model
+    assert main(["sae", "evaluate", "--model", str(model), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out), "--refine-steps", "0", "--threads", "1"]) == 0
+    m0 = json.loads(out.read_text())
+    assert m0["refine_steps"] == 0 and m["reconstruction"]["queries"]["fvu"] <= m0["reconstruction"]["queries"]["fvu"] + 1e-6
     # missing inputs: one line, exit status 2
     capsys.readouterr()
     assert main(["sae", "evaluate", "--model", str(tmp_path / "nope"), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out)]) == 2

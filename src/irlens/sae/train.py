@@ -59,7 +59,7 @@ class TrainConfig:
     aux_coef: float = 1 / 32
     dead_after: int = 10_000  # training inputs without firing ⇒ dead (AuxK)
     tied: bool = False  # encoder ≡ decoderᵀ (see TopKSAE)
-    refine_steps: int = 0  # stored with the model: IHT steps after the encoder at inference (TopKSAE.refine)
+    refine_steps: int = 50  # stored with the model: IHT steps after the encoder at inference (TopKSAE.refine)
     refine_step: float = 1.5
     loss: str = "fvu-kl"  # or "embedding-scope"
     lam: float = 0.0  # λ: weight of the KL on reconstructed scores
@@ -77,7 +77,7 @@ class TrainConfig:
     aug_strength: float = 0.5  # mixup: λ ~ U(0, strength); noise: norm of the added random vector
     es_scale: float | None = None  # embedding-scope: score scale (None: 1/sqrt(D))
     es_reduction: str = "sum"  # embedding-scope: F.kl_div reduction
-    epochs: int = 30
+    epochs: int = 60
     batch: int = 256  # reconstruction rows per step
     batch_queries: int = 64  # anchors per step
     lr: float = 1e-3
