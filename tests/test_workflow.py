@@ -51,10 +51,10 @@ def test_smoke_end_to_end(workdir):
     smk(workdir)
     with open(workdir / "reports/tables/retrieval.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert {(r["dataset"], r["retriever"]) for r in rows} == {(d, r) for d in ("scifact", "nfcorpus") for r in ("minilm", "bm25")}
+    assert {(r["dataset"], r["retriever"]) for r in rows} == {(d, r) for d in ("scifact", "nfcorpus") for r in ("minilm", "minilm-gpl-scifact", "bm25")}
     for r in rows:
         assert 0.0 < float(r["nDCG@10"]) <= 1.0, r
-        assert r["model"] in ("sentence-transformers/all-MiniLM-L6-v2", "bm25")
+        assert r["model"] in ("sentence-transformers/all-MiniLM-L6-v2", "bm25", "results/gpl/minilm-scifact/model")
     for sub in ("data/scifact/manifest.json", "embeddings/minilm/scifact/corpus.npy", "retrieval/nfcorpus/bm25/per_query.tsv"):
         assert (workdir / "results" / sub).is_file()
     assert (workdir / "results/logs/encode/minilm/scifact/corpus.log").stat().st_size > 0
@@ -91,6 +91,12 @@ def test_smoke_end_to_end(workdir):
     assert "Random baseline" in (workdir / "reports/tables/ablation/minilm-ce/table4.md").read_text()
     assert "\\toprule" in (workdir / "reports/tables/ablation/minilm-ce/table4.tex").read_text()
     assert (workdir / "reports/figures/ablation/minilm-ce/drops.pdf").stat().st_size > 0
+    # GPL: adapted model (a sentence-transformers folder), evaluated beside its base, attributed by IG
+    assert (workdir / "results/gpl/minilm-scifact/model/training.json").is_file()
+    gpl = pd.read_csv(workdir / "reports/tables/gpl/base-vs-adapted.csv")
+    assert len(gpl) >= 1 and gpl.filter(like="p").notna().any().any()
+    assert (workdir / "results/retrieval/scifact/minilm-gpl-scifact/metrics.json").is_file()
+    assert (workdir / "reports/figures/ig/scifact/wordcloud-diff-minilm-gpl-scifact.png").stat().st_size > 0
 
 
 def test_second_run_does_nothing(workdir):
@@ -163,5 +169,5 @@ def test_report_contains_the_table(workdir):
     smk(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "retrieval" in html.lower() and "all-MiniLM-L6-v2" in html
-    assert "NIG (cross-encoder)" in html and "Ablation (cross-encoder)" in html
+    assert "NIG (cross-encoder)" in html and "Ablation (cross-encoder)" in html and "GPL (domain adaptation)" in html
     assert "IG (bi-encoders)" in html and "wordcloud-minilm.png" in html

@@ -5,6 +5,7 @@ rule encode:
     input:
         corpus="results/data/{dataset}/corpus.jsonl",
         queries="results/data/{dataset}/queries.jsonl",
+        model=model_folder_input,
     output:
         emb="results/embeddings/{model}/{dataset}/{side}.npy",
         meta="results/embeddings/{model}/{dataset}/{side}.json",
