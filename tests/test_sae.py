@@ -336,6 +336,14 @@ def test_build_train_data_neighbours_are_dense_top_n():
     assert data.neighbours[-1].min() >= 700  # part 2's neighbours index part 2's corpus
 
 
+def test_recommended_preset():
+    from irlens.sae.train import RECOMMENDED
+
+    cfg = TrainConfig.recommended(epochs=3)
+    assert cfg.epochs == 3 and cfg.lam_latent == RECOMMENDED["lam_latent"] > 0 and cfg.uses_anchors
+    assert TrainConfig().lam_latent == 0 and not TrainConfig().uses_anchors  # the plain default
+
+
 def test_retrieval_loss_needs_queries():
     with pytest.raises(IrlensError, match="training queries"):
         train_sae(pool_only(np.random.rand(100, 8).astype(np.float32)), TrainConfig(n_latents=16, k=2, lam=1.0, epochs=1), progress=False)
@@ -351,7 +359,7 @@ def test_save_load_round_trip(tmp_path):
     save_model(m, rec, tmp_path / "sae")  # overwriting an existing folder works too
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sae"]
     m2, meta = TopKSAE.load(tmp_path / "sae")
-    assert meta["sae"] == {"d_model": 8, "n_latents": 32, "k": 3, "aux_k": 256, "dead_after": 100, "tied": False, "refine_steps": 50, "refine_step": 1.5}
+    assert meta["sae"] == {"d_model": 8, "n_latents": 32, "k": 3, "aux_k": 256, "dead_after": 100, "tied": False, "refine_steps": 0, "refine_step": 1.5}
     assert meta["train"]["k"] == 3 and meta["history"][-1]["epoch"] == 1
     for k, v in m.state_dict().items():
         assert torch.equal(v, m2.state_dict()[k]), k
@@ -487,6 +495,7 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     meta = json.loads((model / "config.json").read_text())
     assert meta["data"]["parts"][0]["queries"] == 15 and meta["data"]["parts"][0]["queries_excluded"] == 15  # judged queries left out
     assert meta["train"]["lam"] == 0.5 and meta["sae"]["k"] == 4
+    assert meta["train"]["lam_latent"] == 0.1 and meta["train"]["anchors"] == "queries+docs"  # preset values
     out = tmp_path / "metrics.json"
     rc = main(["sae", "evaluate", "--model", str(model), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out), "--threads", "1"])
     assert rc == 0
@@ -495,7 +504,7 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     for run in ("dense", "reconstructed", "latent"):
         assert 0 <= m["retrieval"][run]["ndcg@10"] <= 1 and 0 <= m["retrieval"][run]["mrr@10"] <= 1
     assert {"fvu", "l0", "dead_pct"} <= set(m["reconstruction"]["all"])
-    assert m["refine_steps"] == 50  # the TrainConfig default, stored with the model
+    assert m["refine_steps"] == 150  # the recommended preset (the CLI default), stored with the model
     assert main(["sae", "evaluate", "--model", str(model), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out), "--refine-steps", "0", "--threads", "1"]) == 0
     m0 = json.loads(out.read_text())
     assert m0["refine_steps"] == 0 and m["reconstruction"]["queries"]["fvu"] <= m0["reconstruction"]["queries"]["fvu"] + 1e-6
@@ -507,6 +516,9 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     assert main(["sae", "train", "--embeddings", str(tmp_path / "missing"), "--out", str(model)]) == 2
     err = capsys.readouterr().err.strip()
     assert "corpus.npy: embeddings not found" in err and "\n" not in err
+    (tmp_path / "bad.yaml").write_text("k: 4\nlamda: 1\n")
+    assert main(["sae", "train", "--embeddings", str(emb), "--config", str(tmp_path / "bad.yaml"), "--out", str(model)]) == 2
+    assert "unknown SAE config key(s) lamda" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- interpretation / control

@@ -20,23 +20,24 @@ def _train_fields():
 
 
 def _config(a: argparse.Namespace):
-    """TrainConfig from ``--config`` (YAML/JSON mapping) overridden by the flags given on the command line."""
-    from irlens.sae.train import TrainConfig
+    """TrainConfig: ``--preset``, then ``--config`` (YAML/JSON mapping), then the flags given on the command line."""
+    from irlens.sae.train import RECOMMENDED, TrainConfig
 
-    values: dict = {}
+    values: dict = dict(RECOMMENDED) if a.preset == "recommended" else {}
     if a.config:
         import yaml
 
         p = Path(a.config)
         if not p.is_file():
             raise IrlensError(f"{p}: SAE config not found")
-        values = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        if not isinstance(values, dict):
+        given = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        if not isinstance(given, dict):
             raise IrlensError(f"{p}: expected a mapping of TrainConfig fields")
         known = {f.name for f in dataclasses.fields(TrainConfig)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(given) - known)
         if unknown:
             raise IrlensError(f"{p}: unknown SAE config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values.update(given)
     for f in _train_fields():
         v = getattr(a, f.name)
         if v is not None:
@@ -108,7 +109,8 @@ def add_parser(sub) -> None:
     p = ss.add_parser("train", help="train a TopK SAE on cached corpus + query embeddings")
     p.add_argument("--embeddings", action="append", required=True, help="folder with corpus.npy (+ queries.npy) from 'irlens encode'; repeat for several datasets")
     p.add_argument("--exclude-qrels", action="append", default=[], help="<folder name>=<qrels.tsv>: leave out that folder's queries judged in the qrels (evaluation queries); repeatable")
-    p.add_argument("--config", help="YAML/JSON mapping of training settings; flags override it")
+    p.add_argument("--preset", choices=["recommended", "plain"], default="recommended", help="base settings: 'recommended' (irlens.sae.train.RECOMMENDED) or 'plain' (FVU-only TopK SAE, the TrainConfig defaults)")
+    p.add_argument("--config", help="YAML/JSON mapping of training settings over the preset; flags override it")
     for f in _train_fields():
         flag = "--" + f.name.replace("_", "-")
         if isinstance(f.default, bool):

@@ -51,7 +51,8 @@ AUGMENTS = ("none", "mixup", "noise")
 
 @dataclass
 class TrainConfig:
-    """Every knob of SAE training (defaults: the recommended embedded run, see README)."""
+    """Every knob of SAE training. Defaults: a plain FVU-only TopK SAE (λ = 0, no refinement);
+    :meth:`recommended` gives the configuration recommended for the embedded MiniLM run."""
 
     n_latents: int = 4096
     k: int = 64
@@ -59,7 +60,7 @@ class TrainConfig:
     aux_coef: float = 1 / 32
     dead_after: int = 10_000  # training inputs without firing ⇒ dead (AuxK)
     tied: bool = False  # encoder ≡ decoderᵀ (see TopKSAE)
-    refine_steps: int = 50  # stored with the model: IHT steps after the encoder at inference (TopKSAE.refine)
+    refine_steps: int = 0  # stored with the model: IHT steps after the encoder at inference (TopKSAE.refine)
     refine_step: float = 1.5
     loss: str = "fvu-kl"  # or "embedding-scope"
     lam: float = 0.0  # λ: weight of the KL on reconstructed scores
@@ -100,12 +101,23 @@ class TrainConfig:
         if self.tau <= 0 or self.tau_latent <= 0 or self.lr <= 0:
             raise IrlensError("SAE training: tau, tau_latent and lr must be > 0")
 
+    @classmethod
+    def recommended(cls, **overrides) -> "TrainConfig":
+        """The embedded-run recommendation (bench/sae_experiment.py, SciFact test): :data:`RECOMMENDED` + overrides."""
+        return cls(**{**RECOMMENDED, **overrides})
+
     @property
     def uses_anchors(self) -> bool:
         return self.loss == "embedding-scope" or self.lam > 0 or self.lam_latent > 0
 
     def sae_config(self, d_model: int) -> SAEConfig:
         return SAEConfig(d_model=d_model, n_latents=self.n_latents, k=self.k, aux_k=self.aux_k, dead_after=self.dead_after, tied=self.tied, refine_steps=self.refine_steps, refine_step=self.refine_step)
+
+
+# FVU + 0.1·KL on cosine latent scores (τ 0.05, in-batch, documents as pseudo-queries too), 150 IHT
+# refinement steps (step 3/‖W_dec‖²) at inference. On SciFact test with MiniLM: reconstructed 97.9 %,
+# latent (sqrt-cos scoring) 93.8 % of dense nDCG@10, 0 % dead latents; see bench/sae_experiment.py.
+RECOMMENDED = {"n_latents": 4096, "k": 64, "epochs": 60, "lam": 0.0, "lam_latent": 0.1, "latent_norm": True, "tau_latent": 0.05, "in_batch": True, "anchors": "queries+docs", "batch_queries": 32, "refine_steps": 150, "refine_step": 3.0}
 
 
 @dataclass
