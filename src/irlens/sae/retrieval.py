@@ -179,7 +179,7 @@ def evaluate_sae(
     L = model.cfg.n_latents
     dv, di, dh = encode_array(model, corpus)
     qv, qi, qh = encode_array(model, queries)
-    out: dict = {"retrieval": {}, "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps}
+    out: dict = {"retrieval": {}, "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps, "refine_step": model.cfg.refine_step}
 
     def score(name, fn):
         t0 = time.perf_counter()
