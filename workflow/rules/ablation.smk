@@ -76,6 +76,8 @@ rule ablation_merge:
         repeats=ABL.get("repeats", 50),
     log:
         "results/logs/ablation/merge/{ce}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/ablation/merge/{ce}/{dataset}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -105,6 +107,8 @@ rule ablation_table:
         roles=" ".join(f"--role {d}={v['role']}" for d, v in ABL_SETS.items() if v.get("role")),
     log:
         "results/logs/ablation/table/{ce}.log",
+    benchmark:
+        "results/benchmarks/ablation/table/{ce}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -132,6 +136,8 @@ rule ablation_figure:
         inputs=lambda wc: " ".join(f"--input {d}=results/ablation/{wc.ce}/{d}/all.parquet" for d in ABL_SETS),
     log:
         "results/logs/ablation/figure/{ce}.log",
+    benchmark:
+        "results/benchmarks/ablation/figure/{ce}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
