@@ -30,6 +30,13 @@ def _ranks(stats: pd.DataFrame) -> dict:
     return out
 
 
+def _drop(r, rank, bold: str, under: str, star: str) -> str:
+    """One scheme's drop, marked: ``bold``/``under`` are format strings for ranks 1 and 2; ``star`` when p <= 0.05."""
+    v = f"{round(r['drop_pct'], 2) + 0.0:.2f}"
+    v = bold.format(v) if rank == 1 else under.format(v) if rank == 2 else v
+    return v + (star if r["significant"] and r["n_neurons"] > 0 else "")
+
+
 def _levels(stats):
     return sorted(stats["level"].unique())
 
@@ -69,10 +76,7 @@ def table4_markdown(stats: pd.DataFrame, roles: dict | None = None) -> str:
                 if r["n_neurons"] == 0:
                     cells.append("0.00 (empty set)")
                     continue
-                v = f"{round(r['drop_pct'], 2) + 0.0:.2f}"
-                rank = ranks.get((ev, s, lv))
-                v = f"**{v}**" if rank == 1 else f"<u>{v}</u>" if rank == 2 else v
-                v += "\\*" if r["significant"] else ""
+                v = _drop(r, ranks.get((ev, s, lv)), "**{}**", "<u>{}</u>", "\\*")
                 cells.append(f"{v} (n={int(r['n_neurons'])}; random {r['random_drop_mean']:.2f} ± {r['random_drop_sd']:.2f}, emp. p {r['empirical_p']:.2f})")
             lines.append(f"| {pretty(s)} | {ev}{_role(roles, ev)} | " + " | ".join(cells) + " |")
     for ev in sets:
@@ -121,10 +125,7 @@ def table4_latex(stats: pd.DataFrame, roles: dict | None = None) -> str:
                     cells.append("")
                     continue
                 r = idx.loc[(s, ev, lv)]
-                v = f"{round(r['drop_pct'], 2) + 0.0:.2f}"
-                rank = ranks.get((ev, s, lv))
-                v = f"\\textbf{{{v}}}" if rank == 1 else f"\\underline{{{v}}}" if rank == 2 else v
-                cells.append(v + ("$^{*}$" if r["significant"] and r["n_neurons"] > 0 else ""))
+                cells.append(_drop(r, ranks.get((ev, s, lv)), "\\textbf{{{}}}", "\\underline{{{}}}", "$^{*}$"))
             name = tex_name(s) if i == 0 else ""
             out.append(f"{name} & {ev}{_role(roles, ev)} & " + " & ".join(cells) + " \\\\")
     out.append("\\midrule")
