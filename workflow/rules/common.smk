@@ -30,6 +30,23 @@ RETRIEVERS = DENSE + (["bm25"] if config["retrieval"].get("bm25", {}).get("enabl
 for _m in DENSE:
     if _m not in config["models"]:
         raise ValueError(f"config: retrieval.dense names '{_m}', which is not a key of models")
+    for _d in config["models"][_m].get("datasets") or []:
+        if _d not in DATASETS:
+            raise ValueError(f"config: models.{_m}.datasets names '{_d}', which is not a key of datasets")
+
+
+def model_datasets(model):
+    """Datasets a dense model is evaluated on: models.<name>.datasets, or all of them."""
+    return [d for d in DATASETS if d in (config["models"][model].get("datasets") or DATASETS)]
+
+
+def retrievers_of(dataset):
+    """Retrievers with a run on ``dataset``: the dense models evaluated there, then BM25."""
+    return [r for r in RETRIEVERS if r == "bm25" or dataset in model_datasets(r)]
+
+
+def run_files(datasets, name="metrics.json"):
+    return [f"results/retrieval/{d}/{r}/{name}" for d in datasets for r in retrievers_of(d)]
 
 IG = config.get("ig") or {}
 IG_MODELS = list(IG.get("models", []))
@@ -41,6 +58,9 @@ for _m in IG_MODELS:
 for _d in IG_DATASETS:
     if _d not in DATASETS:
         raise ValueError(f"config: ig.datasets names '{_d}', which is not a key of datasets")
+    for _m in IG_MODELS:
+        if _d not in model_datasets(_m):
+            raise ValueError(f"config: ig.datasets names '{_d}', but models.{_m}.datasets leaves it out")
 if IG_MODELS and IG_DATASETS and len(DATASETS) < 2:
     raise ValueError("config: the IG in-domain term table needs a reference corpus; configure at least two datasets")
 
@@ -166,15 +186,15 @@ def ig_targets():
 
 
 def metrics_files():
-    return expand("results/retrieval/{dataset}/{retriever}/metrics.json", dataset=DATASETS, retriever=RETRIEVERS)
+    return run_files(DATASETS)
 
 
 def final_targets():
     """Everything the pipeline keeps: deleting any of these rebuilds it and what depends on it."""
     return (
         expand("results/data/{dataset}/manifest.json", dataset=DATASETS)
-        + expand("results/embeddings/{model}/{dataset}/{side}.npy", model=DENSE, dataset=DATASETS, side=["corpus", "queries"])
-        + expand("results/retrieval/{dataset}/{retriever}/{f}", dataset=DATASETS, retriever=RETRIEVERS, f=["run.trec", "metrics.json", "per_query.tsv"])
+        + [f"results/embeddings/{m}/{d}/{side}.npy" for m in DENSE for d in model_datasets(m) for side in ("corpus", "queries")]
+        + [f for name in ("run.trec", "metrics.json", "per_query.tsv") for f in run_files(DATASETS, name)]
         + ["reports/tables/retrieval.md", "reports/tables/retrieval.csv"]
         + ig_targets()
         + ce_targets()
@@ -256,7 +276,7 @@ def ce_rerank_args(wildcards):
 
 def ce_table_metrics():
     """BM25 and dense metrics of the reranked datasets, then the reranker's."""
-    return expand("results/retrieval/{dataset}/{retriever}/metrics.json", dataset=CE_DATASETS, retriever=RETRIEVERS) + expand(
+    return run_files(CE_DATASETS) + expand(
         "results/rerank/{dataset}/{ce}/metrics.json", dataset=CE_DATASETS, ce=CE_NAME
     )
 
@@ -467,7 +487,7 @@ def gpl_pairs():
     for b in GPL_BASES:
         for d in GPL_DATASETS:
             a = gpl_adapted_name(b, d)
-            if a and b in DENSE:
+            if a and b in DENSE and d in model_datasets(a) and d in model_datasets(b):
                 out.append((b, d, a))
     return out
 
