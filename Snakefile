@@ -16,6 +16,7 @@ include: "workflow/rules/gpl.smk"
 include: "workflow/rules/ig.smk"
 include: "workflow/rules/nig.smk"
 include: "workflow/rules/ablation.smk"
+include: "workflow/rules/sae.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -1,6 +1,7 @@
 # Shared helpers: config validation, the irlens command, input functions, final targets.
 import os
 import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -201,6 +202,7 @@ def final_targets():
         + nig_targets()
         + ablation_targets()
         + gpl_targets()
+        + sae_targets()
     )
 
 
@@ -508,3 +510,95 @@ def gpl_targets():
     if gpl_pairs():
         out += ["reports/tables/gpl/base-vs-adapted.md", "reports/tables/gpl/base-vs-adapted.csv"]
     return out
+
+
+# ------------------------------------------------------------------------------------------- SAE
+# A TopK SAE per variant over one dense model's cached embeddings: "main" (preset + settings), "lambda0"
+# (main + lambda_off: the retrieval losses off) and the K sweep "k<K>" (main with k and sweep.epochs).
+SAE = config.get("sae") or {}
+SAE_MODEL = SAE.get("model")
+SAE_TRAIN_DATASETS = list(SAE.get("train_datasets", []))
+SAE_EVAL = SAE.get("eval") or {}
+if SAE:
+    if SAE_MODEL not in DENSE:
+        raise ValueError(f"config: sae.model '{SAE_MODEL}' has no cached embeddings; add it to retrieval.dense")
+    for _d in SAE_TRAIN_DATASETS + [SAE_EVAL.get("dataset")]:
+        if _d not in DATASETS:
+            raise ValueError(f"config: sae names dataset '{_d}', which is not a key of datasets")
+        if _d not in model_datasets(SAE_MODEL):
+            raise ValueError(f"config: sae names dataset '{_d}', but models.{SAE_MODEL}.datasets leaves it out")
+    if SAE_EVAL.get("split") not in config["datasets"][SAE_EVAL["dataset"]]["splits"]:
+        raise ValueError(f"config: sae.eval.split '{SAE_EVAL.get('split')}' is not kept for {SAE_EVAL['dataset']} (datasets.<name>.splits)")
+
+
+def sae_variants():
+    """{variant: TrainConfig settings over the preset}, main first."""
+    if not SAE:
+        return {}
+    main = dict(SAE.get("settings") or {})
+    out = {"main": main}
+    if SAE.get("lambda_off") is not None:
+        out["lambda0"] = {**main, **SAE["lambda_off"]}
+    sw = SAE.get("sweep") or {}
+    for k in sw.get("k", []):
+        out[f"k{k}"] = {**main, "k": int(k), **({"epochs": int(sw["epochs"])} if sw.get("epochs") else {})}
+    return out
+
+
+def sae_train_inputs(wildcards):
+    return [f"results/embeddings/{SAE_MODEL}/{d}/{side}.npy" for d in SAE_TRAIN_DATASETS for side in ("corpus", "queries")] + [sae_eval_qrels()]
+
+
+def sae_eval_qrels():
+    return f"results/data/{SAE_EVAL['dataset']}/qrels/{SAE_EVAL['split']}.tsv"
+
+
+def sae_train_args(wildcards):
+    import json
+
+    args = [f"--preset {SAE.get('preset', 'recommended')}", f"--seed {config['seed']}"]
+    args += [f"--embeddings results/embeddings/{SAE_MODEL}/{d}" for d in SAE_TRAIN_DATASETS]
+    if SAE_EVAL["dataset"] in SAE_TRAIN_DATASETS:
+        args.append(f"--exclude-qrels {SAE_EVAL['dataset']}={sae_eval_qrels()}")
+    args.append(f"--settings {shlex.quote(json.dumps(sae_variants()[wildcards.variant], sort_keys=True))}")
+    return " ".join(args)
+
+
+def sae_evals():
+    return {v: f"results/sae/{SAE_MODEL}/{v}/eval-{SAE_EVAL['dataset']}.json" for v in sae_variants()}
+
+
+def sae_table_args(wildcards=None):
+    v = sae_variants()
+    args = [f"--eval {n}={p}" for n, p in sae_evals().items()]
+    sweep = [n for n in v if n.startswith("k") and n[1:].isdigit()]
+    if sweep:
+        args.append(f"--sweep {' '.join(sweep)}")
+    if "lambda0" in v:
+        args.append("--pair main:lambda0")
+    return " ".join(args)
+
+
+def sae_option_args(block, keys):
+    b = SAE.get(block) or {}
+    out = []
+    for k in keys:
+        if k in b:
+            v = b[k]
+            val = " ".join(map(str, v)) if isinstance(v, list) else str(v)
+            out.append(f"--{k.replace('_', '-')} {val}")
+    return " ".join(out)
+
+
+def sae_targets():
+    if not SAE:
+        return []
+    m = SAE_MODEL
+    return (
+        list(sae_evals().values())
+        + [f"reports/tables/sae/{m}/variants.{e}" for e in ("md", "csv")]
+        + [f"reports/figures/sae/{m}/variants.{e}" for e in ("png", "pdf")]
+        + [f"reports/sae/{m}/latents.html", f"results/sae/{m}/main/latents.json"]
+        + [f"reports/tables/sae/{m}/control.{e}" for e in ("md", "csv")]
+        + [f"reports/figures/sae/{m}/control.{e}" for e in ("png", "pdf")]
+    )

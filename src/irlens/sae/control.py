@@ -74,3 +74,46 @@ def amplification_curve(
             rec["ndcg@10"] = means["ndcg@10"]
         out.append(rec)
     return out
+
+
+@torch.no_grad()
+def prf_queries(model: TopKSAE, queries: np.ndarray, corpus_hat: np.ndarray, doc_vals: np.ndarray, doc_idx: np.ndarray, feedback_k: int = 4, feedback_latents: int = 4, delta: float = 0.1) -> np.ndarray:
+    """Pseudo-relevance feedback in latent space (the anchor's ``pseudoRelevanceFeedback.py``).
+
+    1. retrieve the top ``feedback_k`` documents of each reconstructed query ``q̂`` against ``corpus_hat``
+       (the documents' reconstructions);
+    2. take the union of each feedback document's ``feedback_latents`` strongest latents (``doc_vals`` /
+       ``doc_idx``: the documents' top-k codes, values descending);
+    3. add ``delta`` to those latents of the query's code, decode. Returns the new queries ``[n, d]``.
+    """
+    from irlens.retrieval.search import dense_search
+
+    z = model.encode(torch.from_numpy(np.array(queries, dtype=np.float32)))  # [n, L]
+    q_hat = model.decode(z).numpy()
+    _, top = dense_search(q_hat, corpus_hat, feedback_k)  # [n, feedback_k]
+    order = np.argsort(-doc_vals, axis=1, kind="stable")[:, :feedback_latents]
+    strongest = np.take_along_axis(doc_idx, order, axis=1)  # [n_docs, feedback_latents]
+    fired = np.take_along_axis(doc_vals, order, axis=1) > 0
+    for r in range(len(z)):
+        lat = np.unique(strongest[top[r]][fired[top[r]]])
+        z[r, torch.from_numpy(lat)] += delta
+    return model.decode(z).numpy()
+
+
+def prf_curve(model: TopKSAE, queries: np.ndarray, query_ids: list[str], corpus_hat: np.ndarray, doc_ids: list[str], doc_vals: np.ndarray, doc_idx: np.ndarray, qrels: dict, deltas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4), feedback_k: int = 4, feedback_latents: int = 4, depth: int = 100) -> list[dict]:
+    """nDCG@10 / MRR@10 / P@10 (against ``qrels``) of :func:`prf_queries` over ``corpus_hat`` for each δ
+    (δ = 0: the plain reconstructed retrieval)."""
+    from irlens.retrieval.evaluate import evaluate_run
+    from irlens.retrieval.search import dense_search
+    from irlens.retrieval.trec import run_from_topk
+
+    judged = {q: r for q, r in qrels.items() if q in set(query_ids)}
+    row = {d: i for i, d in enumerate(doc_ids)}
+    out = []
+    for v in deltas:
+        q = prf_queries(model, queries, corpus_hat, doc_vals, doc_idx, feedback_k, feedback_latents, v)
+        s, i = dense_search(q, corpus_hat, max(10, depth))
+        means, _ = evaluate_run(judged, run_from_topk(query_ids, doc_ids, s, i))
+        rel = [np.isin(i[j, :10], [row[d] for d, g in judged.get(qid, {}).items() if g > 0 and d in row]) for j, qid in enumerate(query_ids)]
+        out.append({"delta": v, "p@10": float(np.mean([r.mean() for r in rel])), "mrr@10": means["mrr@10"], "ndcg@10": means["ndcg@10"]})
+    return out

@@ -160,6 +160,7 @@ def evaluate_sae(
     depth: int = 100,
     latent_variants: tuple[tuple, ...] | None = None,
     projected: bool = True,
+    codes: tuple | None = None,
 ) -> dict:
     """Dense, reconstructed and latent retrieval of ``queries`` over ``corpus``, plus reconstruction metrics.
 
@@ -168,6 +169,8 @@ def evaluate_sae(
     (:func:`search_projected`: dense query weights against the sparse document codes). ``qrels`` is restricted to ``query_ids``. Returns a JSON-able dict with
     ``retrieval[run] = {ndcg@10, mrr@10, recall@100, map, seconds}``, ``ratio_ndcg@10[run]`` (run / dense)
     and ``reconstruction`` (FVU, cosine, L0, dead %) for the corpus, the queries and both together.
+    ``codes``: ``(doc values, doc indices, doc x̂, query values, query indices, query x̂)`` from
+    :func:`irlens.sae.metrics.encode_array`, when already computed.
     """
     from irlens.retrieval.evaluate import evaluate_run
     from irlens.retrieval.search import dense_search
@@ -177,8 +180,11 @@ def evaluate_sae(
         latent_variants = (("latent", False, "none"), ("latent-cos", True, "none"), ("latent-idf", False, "idf"), ("latent-cos-idf", True, "idf"), ("latent-sqrt-cos", True, "none", 0.5))
     qrels = {q: r for q, r in qrels.items() if q in set(query_ids)}
     L = model.cfg.n_latents
-    dv, di, dh = encode_array(model, corpus)
-    qv, qi, qh = encode_array(model, queries)
+    if codes is None:
+        dv, di, dh = encode_array(model, corpus)
+        qv, qi, qh = encode_array(model, queries)
+    else:  # precomputed (encode_array of corpus and queries): the refinement is the costly part
+        dv, di, dh, qv, qi, qh = codes
     out: dict = {"retrieval": {}, "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps, "refine_step": model.cfg.refine_step}
 
     def score(name, fn):

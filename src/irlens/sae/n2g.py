@@ -1,0 +1,129 @@
+"""N2G-style explanations of SAE latents over *pooled* text embeddings (Foote et al. 2023, adapted).
+
+N2G explains a neuron of a language model by the token patterns that make it fire. For a latent of an
+SAE over a retriever's pooled embedding there is no "activating token": a text has one activation per
+latent. So every step works on whole texts, re-encoded through the retriever and the SAE
+(notes/sae-for-retrieval.md §4), with words (not word pieces) as units:
+
+1. **Examples**: the ``n`` documents on which the latent fires most (its top-activating documents).
+2. **Prune**: split an example into sentences and keep the single sentence with the largest activation
+   when it keeps at least ``prune_keep`` (50 %, as N2G) of the full text's activation; else the text
+   cut to ``max_words`` words.
+3. **Saliency**: drop each word of the pruned text in turn and re-encode;
+   ``saliency(w) = 1 − act(text without w) / act(text)``. The ``top_words`` most salient words with
+   saliency ≥ ``min_saliency`` form the example's *pattern* (a set of words).
+4. **Explanation**: the patterns of all examples (N2G's trie, flattened: a pooled embedding has no word
+   order to branch on). A text is predicted to fire when it contains every word of some pattern.
+5. **Score** on held-out documents: positives = the next ``n_eval`` documents on which the latent fires
+   (ranks ``n+1 …`` by activation, never used to build the explanation), negatives = as many random
+   documents on which it does not fire (seeded). Precision, recall and F1 of the prediction.
+
+The activation used for pruning and saliency is ``ReLU(a_i)`` with ``a = W_enc (x − b_pre) + b_enc`` (the
+latent's pre-activation, smooth in the input); "fires" for the held-out truth means the latent is
+among the document's top-k codes, as in latent retrieval.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import numpy as np
+import torch
+
+from irlens.sae.model import TopKSAE
+
+_SENT = re.compile(r"(?<=[.!?;])\s+")
+
+
+def activation_fn(encoder, sae: TopKSAE, batch: int = 64) -> Callable[[list[str]], np.ndarray]:
+    """``texts → ReLU(pre-activations) [n, L]`` through a loaded sentence-transformers ``encoder`` and ``sae``."""
+    from irlens.retrieval.encode import encode_texts
+
+    def fn(texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, sae.cfg.n_latents), np.float32)
+        x = encode_texts(encoder, texts, max_batch=batch, progress=False)
+        with torch.no_grad():
+            return torch.relu(sae.pre_activations(torch.from_numpy(x))).numpy()
+
+    return fn
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _key(word: str) -> str:
+    return re.sub(r"[^\w\-]", "", word.lower())
+
+
+def explain_latent(latent: int, texts: list[str], act: Callable[[list[str]], np.ndarray], max_words: int = 64, prune_keep: float = 0.5, top_words: int = 2, min_saliency: float = 0.05) -> dict:
+    """The explanation of ``latent`` from its top-activating ``texts`` (steps 1–4 of the module docstring).
+
+    Returns ``{"patterns": [[word, ...], ...], "examples": [{"text", "pruned", "activation", "saliency": [[word, s], ...]}]}``.
+    """
+    examples, patterns = [], []
+    for text in texts:
+        words = _words(text)[:max_words]
+        full = " ".join(words)
+        sents = [s for s in _SENT.split(full) if s.strip()]
+        a = act([full] + (sents if len(sents) > 1 else []))[:, latent]
+        base = float(a[0])
+        pruned = full
+        if len(sents) > 1 and base > 0:
+            j = int(np.argmax(a[1:]))
+            if a[1 + j] >= prune_keep * base:
+                pruned, base = sents[j], float(a[1 + j])
+        pw = _words(pruned)
+        if base <= 0 or not pw:
+            examples.append({"text": text[:300], "pruned": pruned, "activation": base, "saliency": []})
+            continue
+        drop = act([" ".join(pw[:i] + pw[i + 1:]) for i in range(len(pw))])[:, latent] if len(pw) > 1 else np.zeros(1, np.float32)
+        sal = 1.0 - drop / base
+        order = np.argsort(-sal, kind="stable")
+        pat, seen = [], set()
+        for i in order:
+            k = _key(pw[i])
+            if sal[i] < min_saliency or len(pat) >= top_words:
+                break
+            if k and k not in seen:
+                pat.append(k)
+                seen.add(k)
+        if pat:
+            patterns.append(sorted(pat))
+        examples.append({"text": text[:300], "pruned": pruned, "activation": base, "saliency": [[pw[i], round(float(sal[i]), 4)] for i in order[:8]]})
+    uniq = sorted({tuple(p) for p in patterns})
+    return {"patterns": [list(p) for p in uniq], "examples": examples}
+
+
+def predict(patterns: list[list[str]], texts: list[str]) -> np.ndarray:
+    """``bool [n]``: the text contains every word of at least one pattern."""
+    out = np.zeros(len(texts), bool)
+    for j, t in enumerate(texts):
+        words = {_key(w) for w in t.split()}
+        out[j] = any(all(w in words for w in p) for p in patterns)
+    return out
+
+
+def score_explanation(patterns: list[list[str]], pos_texts: list[str], neg_texts: list[str]) -> dict:
+    """Precision / recall / F1 of :func:`predict` with ``pos_texts`` firing and ``neg_texts`` not."""
+    p = predict(patterns, pos_texts)
+    n = predict(patterns, neg_texts)
+    tp, fp = int(p.sum()), int(n.sum())
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / len(pos_texts) if pos_texts else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"precision": prec, "recall": rec, "f1": f1, "positives": len(pos_texts), "negatives": len(neg_texts)}
+
+
+def held_out_rows(doc_vals: np.ndarray, doc_idx: np.ndarray, latent: int, skip: int, n_eval: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(positive rows, negative rows)``: documents ranked ``skip+1 … skip+n_eval`` by the latent's activation,
+    and as many random documents on which it does not fire."""
+    rows, cols = np.nonzero((doc_idx == latent) & (doc_vals > 0))
+    v = doc_vals[rows, cols]
+    ranked = rows[np.lexsort((rows, -v))]
+    pos = ranked[skip:skip + n_eval]
+    never = np.setdiff1d(np.arange(len(doc_vals)), rows)
+    neg = rng.choice(never, size=min(len(pos), len(never)), replace=False) if len(pos) and len(never) else np.zeros(0, np.int64)
+    return pos, np.sort(neg)

@@ -1,0 +1,172 @@
+# Sparse autoencoders over dense embeddings (issue 9; arXiv 2411.00786; notes/sae-for-retrieval.md):
+# train each variant (main, lambda0, the K sweep) on cached embeddings -> evaluate dense vs reconstructed
+# vs latent retrieval -> variants table + figure; main only: latent browser (N2G) and control curves.
+# Helper functions: the SAE block of common.smk.
+
+
+rule sae_train:
+    wildcard_constraints:
+        model=re.escape(SAE_MODEL) if SAE else "^$",
+        variant="|".join(map(re.escape, sae_variants())) if SAE else "^$",
+    input:
+        sae_train_inputs,
+    output:
+        model=directory("results/sae/{model}/{variant}/model"),
+    params:
+        args=sae_train_args,
+    log:
+        "results/logs/sae/train/{model}/{variant}.log",
+    benchmark:
+        "results/benchmarks/sae/train/{model}/{variant}.tsv"
+    threads: SAE.get("threads", 2)
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=1 if str(config["retrieval"].get("device", "auto")).startswith("cuda") else 0,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens sae train {params.args} --threads {threads} --out {output.model} > {log} 2>&1"
+
+
+rule sae_evaluate:
+    input:
+        model="results/sae/{model}/{variant}/model",
+        corpus=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/corpus.npy",
+        queries=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/queries.npy",
+        qrels=sae_eval_qrels() if SAE else [],
+    output:
+        metrics=f"results/sae/{{model}}/{{variant}}/eval-{SAE_EVAL.get('dataset', 'none')}.json",
+        codes=f"results/sae/{{model}}/{{variant}}/codes-{SAE_EVAL.get('dataset', 'none')}.npz",
+    params:
+        embeddings=lambda w, input: os.path.dirname(input.corpus),
+    log:
+        "results/logs/sae/evaluate/{model}/{variant}.log",
+    benchmark:
+        "results/benchmarks/sae/evaluate/{model}/{variant}.tsv"
+    threads: SAE.get("threads", 2)
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens sae evaluate --model {input.model} --embeddings {params.embeddings} --qrels {input.qrels} "
+        "--codes-out {output.codes} --threads {threads} --out {output.metrics} > {log} 2>&1"
+
+
+rule sae_table:
+    input:
+        lambda w: list(sae_evals().values()),
+    output:
+        md=report(
+            "reports/tables/sae/{model}/variants.md",
+            caption="../report/sae.rst",
+            category="SAE (sparse autoencoders)",
+            labels={"table": "SAE variants (markdown)"},
+        ),
+        csv="reports/tables/sae/{model}/variants.csv",
+        png=report(
+            "reports/figures/sae/{model}/variants.png",
+            caption="../report/sae.rst",
+            category="SAE (sparse autoencoders)",
+            labels={"figure": "K sweep and λ on/off"},
+        ),
+        pdf="reports/figures/sae/{model}/variants.pdf",
+    params:
+        args=sae_table_args,
+        title=lambda w: f"SAE over {w.model} on {SAE_EVAL['dataset']} {SAE_EVAL['split']}: % of dense nDCG@10",
+    log:
+        "results/logs/sae/table/{model}.log",
+    benchmark:
+        "results/benchmarks/sae/table/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens sae table {params.args} --title '{params.title}' --md {output.md} --csv {output.csv} "
+        "--figure {output.png} > {log} 2>&1"
+
+
+rule sae_interpret:
+    input:
+        model="results/sae/{model}/main/model",
+        corpus=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/corpus.npy",
+        codes=f"results/sae/{{model}}/main/codes-{SAE_EVAL.get('dataset', 'none')}.npz",
+        manifest=f"results/data/{SAE_EVAL.get('dataset', 'none')}/manifest.json",
+    output:
+        json="results/sae/{model}/main/latents.json",
+        html=report(
+            "reports/sae/{model}/latents.html",
+            caption="../report/sae_latents.rst",
+            category="SAE (sparse autoencoders)",
+            labels={"page": "most frequent latents"},
+        ),
+    params:
+        dataset=SAE_EVAL.get("dataset", "none"),
+        embeddings=lambda w, input: os.path.dirname(input.corpus),
+        encoder=lambda w: model_cfg(w.model)["id"],
+        local=" ".join(f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])),
+        device=config["retrieval"].get("device", "auto"),
+        seed=config["seed"],
+        opts=sae_option_args("interpret", ["latents", "top", "words", "n2g_examples", "n2g_eval"]),
+        title=lambda w: f"SAE latents of {w.model} on {SAE_EVAL['dataset']}",
+    log:
+        "results/logs/sae/interpret/{model}.log",
+    benchmark:
+        "results/benchmarks/sae/interpret/{model}.tsv"
+    threads: SAE.get("threads", 2)
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens sae interpret --model {input.model} --embeddings {params.embeddings} "
+        "--codes {input.codes} --data results/data/{params.dataset} "
+        "--encoder {params.encoder} {params.local} --device {params.device} {params.opts} --seed {params.seed} "
+        "--title '{params.title}' --threads {threads} --out-json {output.json} --out-html {output.html} > {log} 2>&1"
+
+
+rule sae_control:
+    input:
+        model="results/sae/{model}/main/model",
+        corpus=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/corpus.npy",
+        codes=f"results/sae/{{model}}/main/codes-{SAE_EVAL.get('dataset', 'none')}.npz",
+        qrels=sae_eval_qrels() if SAE else [],
+    output:
+        md=report(
+            "reports/tables/sae/{model}/control.md",
+            caption="../report/sae_control.rst",
+            category="SAE (sparse autoencoders)",
+            labels={"table": "control curves"},
+        ),
+        csv="reports/tables/sae/{model}/control.csv",
+        png=report(
+            "reports/figures/sae/{model}/control.png",
+            caption="../report/sae_control.rst",
+            category="SAE (sparse autoencoders)",
+            labels={"figure": "control curves"},
+        ),
+        pdf="reports/figures/sae/{model}/control.pdf",
+    params:
+        dataset=SAE_EVAL.get("dataset", "none"),
+        embeddings=lambda w, input: os.path.dirname(input.corpus),
+        opts=sae_option_args("control", ["latents", "targets", "mode", "values", "prf_feedback_k", "prf_latents"]),
+    log:
+        "results/logs/sae/control/{model}.log",
+    benchmark:
+        "results/benchmarks/sae/control/{model}.tsv"
+    threads: SAE.get("threads", 2)
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/irlens.yaml"
+    shell:
+        "irlens sae control --model {input.model} --embeddings {params.embeddings} "
+        "--codes {input.codes} --qrels {input.qrels} {params.opts} "
+        "--threads {threads} --md {output.md} --csv {output.csv} --figure {output.png} > {log} 2>&1"
