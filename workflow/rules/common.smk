@@ -546,7 +546,12 @@ def sae_variants():
 
 
 def sae_train_inputs(wildcards):
-    return [f"results/embeddings/{SAE_MODEL}/{d}/{side}.npy" for d in SAE_TRAIN_DATASETS for side in ("corpus", "queries")] + [sae_eval_qrels()]
+    return [f"results/embeddings/{SAE_MODEL}/{d}/{side}.npy" for d in SAE_TRAIN_DATASETS for side in ("corpus", "queries")] + [sae_qrels_dir()]
+
+
+def sae_qrels_dir():
+    """The data rule's qrels folder (a directory output) holding the evaluation split's qrels."""
+    return f"results/data/{SAE_EVAL['dataset']}/qrels"
 
 
 def sae_eval_qrels():

@@ -34,12 +34,13 @@ rule sae_evaluate:
         model="results/sae/{model}/{variant}/model",
         corpus=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/corpus.npy",
         queries=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/queries.npy",
-        qrels=sae_eval_qrels() if SAE else [],
+        qrels_dir=sae_qrels_dir() if SAE else [],
     output:
         metrics=f"results/sae/{{model}}/{{variant}}/eval-{SAE_EVAL.get('dataset', 'none')}.json",
         codes=f"results/sae/{{model}}/{{variant}}/codes-{SAE_EVAL.get('dataset', 'none')}.npz",
     params:
         embeddings=lambda w, input: os.path.dirname(input.corpus),
+        qrels=lambda w: sae_eval_qrels(),
     log:
         "results/logs/sae/evaluate/{model}/{variant}.log",
     benchmark:
@@ -51,7 +52,7 @@ rule sae_evaluate:
     conda:
         "../../envs/irlens.yaml"
     shell:
-        "irlens sae evaluate --model {input.model} --embeddings {params.embeddings} --qrels {input.qrels} "
+        "irlens sae evaluate --model {input.model} --embeddings {params.embeddings} --qrels {params.qrels} "
         "--codes-out {output.codes} --threads {threads} --out {output.metrics} > {log} 2>&1"
 
 
@@ -108,6 +109,7 @@ rule sae_interpret:
     params:
         dataset=SAE_EVAL.get("dataset", "none"),
         embeddings=lambda w, input: os.path.dirname(input.corpus),
+        qrels=lambda w: sae_eval_qrels(),
         encoder=lambda w: model_cfg(w.model)["id"],
         local=" ".join(f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])),
         device=config["retrieval"].get("device", "auto"),
@@ -136,7 +138,7 @@ rule sae_control:
         model="results/sae/{model}/main/model",
         corpus=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/corpus.npy",
         codes=f"results/sae/{{model}}/main/codes-{SAE_EVAL.get('dataset', 'none')}.npz",
-        qrels=sae_eval_qrels() if SAE else [],
+        qrels_dir=sae_qrels_dir() if SAE else [],
     output:
         md=report(
             "reports/tables/sae/{model}/control.md",
@@ -155,6 +157,7 @@ rule sae_control:
     params:
         dataset=SAE_EVAL.get("dataset", "none"),
         embeddings=lambda w, input: os.path.dirname(input.corpus),
+        qrels=lambda w: sae_eval_qrels(),
         opts=sae_option_args("control", ["latents", "targets", "mode", "values", "prf_feedback_k", "prf_latents"]),
     log:
         "results/logs/sae/control/{model}.log",
@@ -168,5 +171,5 @@ rule sae_control:
         "../../envs/irlens.yaml"
     shell:
         "irlens sae control --model {input.model} --embeddings {params.embeddings} "
-        "--codes {input.codes} --qrels {input.qrels} {params.opts} "
+        "--codes {input.codes} --qrels {params.qrels} {params.opts} "
         "--threads {threads} --md {output.md} --csv {output.csv} --figure {output.png} > {log} 2>&1"
