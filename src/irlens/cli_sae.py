@@ -206,13 +206,18 @@ def _codes(model, x):
 
 
 def frequent_latents(doc_vals, doc_idx, n_latents: int, n: int, min_df: int = 1, max_share: float = 1.0):
-    """The ``n`` latents firing on the most documents, among those firing on ``min_df`` … ``max_share``·N documents."""
+    """The ``n`` latents firing on the most documents, among those firing on ``min_df`` … ``max_share``·N
+    documents; when fewer qualify, the least frequent of those firing on more than ``max_share``·N fill up."""
     import numpy as np
 
     df = np.bincount(doc_idx[doc_vals > 0], minlength=n_latents)
     ok = (df >= min_df) & (df <= max_share * len(doc_vals))
     order = np.lexsort((np.arange(n_latents), -df))
-    return [int(i) for i in order if ok[i]][:n]
+    out = [int(i) for i in order if ok[i]][:n]
+    if len(out) < n:
+        over = [int(i) for i in order[::-1] if df[i] > max_share * len(doc_vals)]
+        out += over[: n - len(out)]
+    return out
 
 
 def cmd_interpret(a: argparse.Namespace) -> None:
@@ -301,7 +306,7 @@ def cmd_control(a: argparse.Namespace) -> None:
         for r in amplification_curve(model, queries, dh, lat, targets, deltas=values, mode=a.mode, qrels=qrels, query_ids=qids, doc_ids=doc_ids):
             v = r.pop("delta" if a.mode == "add" else "scale")
             rows.append({"kind": "latent", "latent": lat, "op": "add" if a.mode == "add" else "scale", "value": v, "targets": len(targets), **r})
-    for r in prf_curve(model, queries, qids, dh, doc_ids, dv, di, qrels, deltas=tuple(float(v) for v in a.prf_values), feedback_k=a.prf_feedback_k, feedback_latents=a.prf_latents):
+    for r in prf_curve(model, queries, qids, dh, doc_ids, dv, di, qrels, deltas=tuple(float(v) for v in (a.prf_values or (values if a.mode == "add" else (0.0, 0.05, 0.1, 0.2, 0.4)))), feedback_k=a.prf_feedback_k, feedback_latents=a.prf_latents):
         v = r.pop("delta")
         rows.append({"kind": "prf", "latent": -1, "op": "add", "value": v, "targets": 0, **r})
     df = pd.DataFrame(rows)
@@ -386,7 +391,7 @@ def add_parser(sub) -> None:
     p.add_argument("--values", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.4], help="δ (add) or α (scale) values")
     p.add_argument("--prf-feedback-k", type=int, default=4, help="PRF: feedback documents per query")
     p.add_argument("--prf-latents", type=int, default=4, help="PRF: strongest latents taken from each feedback document")
-    p.add_argument("--prf-values", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.4], help="PRF: δ added to the feedback latents")
+    p.add_argument("--prf-values", type=float, nargs="+", default=None, help="PRF: δ added to the feedback latents (default: --values in add mode, else 0 0.05 0.1 0.2 0.4)")
     p.add_argument("--title", default="")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--md", required=True)
