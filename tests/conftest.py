@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_BEIR = REPO.parent / "shared" / "data" / "beir"
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -82,3 +85,43 @@ def tiny_st_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-st")
     st.save(str(out))
     return out
+
+
+# --- the smoke preset in a temporary copy of the workflow (tests/test_workflow.py, tests/test_slurm.py)
+
+def make_smoke_workdir(wd: Path) -> Path:
+    """Copy what Snakemake needs into ``wd``, with ``ci.yaml`` pointing the data stage at ../shared."""
+    if not SHARED_BEIR.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs ../shared/data/beir beside the repository")
+        pytest.skip("../shared/data/beir not present")
+    import yaml
+
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, wd / name)
+    for name in ("workflow", "presets", "envs"):
+        shutil.copytree(REPO / name, wd / name)
+    (wd / "profiles").symlink_to("workflow/profiles")
+    (wd / "ci.yaml").write_text(yaml.safe_dump({"data": {"mirrors": [str(SHARED_BEIR)]}}))
+    return wd
+
+
+def smoke_snakemake(wd: Path, *args, check: bool = True, cores: bool = True, env: dict | None = None, timeout: float | None = None):
+    """``snakemake [--cores 2] --configfile presets/smoke.yaml ci.yaml ARGS`` in ``wd``; raises with the log tail on failure."""
+    cmd = SNAKEMAKE + (["--cores", "2"] if cores else []) + ["--configfile", "presets/smoke.yaml", "ci.yaml", *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    p = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def smoke_local(tmp_path_factory) -> Path:
+    """A workdir where the smoke preset has run to completion locally (``--cores 2``), once per session.
+
+    tests/test_workflow.py goes on to modify it (deletes and rebuilds outputs, kill -9); its tests
+    check that the rebuilt outputs are identical, so it stays a valid reference for other tests."""
+    wd = make_smoke_workdir(tmp_path_factory.mktemp("wf"))
+    smoke_snakemake(wd)
+    return wd

@@ -2,43 +2,23 @@
 
 import csv
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import REPO, SHARED_BEIR
+from conftest import REPO, SNAKEMAKE, smoke_snakemake
 
 pytestmark = pytest.mark.workflow
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    if not SHARED_BEIR.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("CI needs ../shared/data/beir beside the repository")
-        pytest.skip("../shared/data/beir not present")
-    wd = tmp_path_factory.mktemp("wf")
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, wd / name)
-    for name in ("workflow", "presets", "envs"):
-        shutil.copytree(REPO / name, wd / name)
-    (wd / "profiles").symlink_to("workflow/profiles")
-    (wd / "ci.yaml").write_text(yaml.safe_dump({"data": {"mirrors": [str(SHARED_BEIR)]}}))
-    return wd
+def workdir(smoke_local):
+    """The session's smoke workdir (conftest.smoke_local: the smoke DAG has run there with --cores 2)."""
+    return smoke_local
 
 
 def smk(wd, *args, check=True):
-    cmd = SNAKEMAKE + ["--cores", "2", "--configfile", "presets/smoke.yaml", "ci.yaml", *args]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    p = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, env=env)
-    if check and p.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}")
-    return p
+    return smoke_snakemake(wd, *args, check=check)
 
 
 def test_lint_is_clean():
