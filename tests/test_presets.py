@@ -3,10 +3,13 @@ set of stages without any model or dataset being present."""
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-from conftest import REPO, SNAKEMAKE
+from conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 pytestmark = pytest.mark.workflow
 
