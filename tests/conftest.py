@@ -38,6 +38,17 @@ def write_beir_folder(folder: Path, corpus: dict, queries: dict, qrels: dict[str
 
 
 @pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (small matrices: threads only add noise), restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def tiny_beir(tmp_path) -> Path:
     """A 6-document, 3-query dataset with CRLF qrels (as the official BEIR files have)."""
     corpus = {

@@ -19,12 +19,7 @@ from irlens.sae.retrieval import LatentIndex, evaluate_sae, topk_rows
 from irlens.sae.train import TrainConfig, TrainData, build_train_data, save_model, train_sae
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sparse_dictionary_data(n=6000, d=24, atoms=48, active=3, seed=0, noise=0.0):

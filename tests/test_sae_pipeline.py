@@ -15,12 +15,7 @@ from irlens.sae.model import TopKSAE
 from irlens.sae.train import TrainConfig, TrainData, train_sae
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _toy_sae(x: np.ndarray, n_latents=32, k=3, seed=0) -> TopKSAE:
