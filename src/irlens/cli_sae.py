@@ -153,13 +153,11 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     codes = None
     if a.codes_out:
         import numpy as np
-        import torch
 
         codes = write_codes(model, a.embeddings, a.codes_out)
         pick = np.array([codes["query_ids"].index(q) for q in qids], dtype=np.int64)
-        decode = lambda v, i: model.decode(model.scatter(torch.from_numpy(v), torch.from_numpy(i))).detach().numpy()  # noqa: E731
         qv, qi = codes["query_vals"][pick], codes["query_idx"][pick]
-        codes = (codes["doc_vals"], codes["doc_idx"], decode(codes["doc_vals"], codes["doc_idx"]), qv, qi, decode(qv, qi))
+        codes = (codes["doc_vals"], codes["doc_idx"], _decode(model, codes["doc_vals"], codes["doc_idx"]), qv, qi, _decode(model, qv, qi))
     out = evaluate_sae(model, corpus, doc_ids, queries, qids, qrels, depth=a.depth, codes=codes)
     out.update({"model": str(a.model), "embeddings": str(a.embeddings), "qrels": str(a.qrels), "sae": meta.get("sae"), "train": meta.get("train"), "train_seconds": meta.get("train_seconds")})
     write_json(a.out, out)
@@ -197,6 +195,14 @@ def cmd_table(a: argparse.Namespace) -> None:
     if a.figure:
         figure_variants(df, list(a.sweep), pairs, a.figure, title=a.title)
     log.info("wrote %s, %s%s (%d variants)", a.md, a.csv, f", {a.figure}" if a.figure else "", len(df))
+
+
+def _decode(model, vals, idx):
+    """Reconstructions ``x̂ [n, d]`` from saved top-k codes ``(values, indices) [n, k]``."""
+    import torch
+
+    with torch.no_grad():
+        return model.decode(model.scatter(torch.from_numpy(vals), torch.from_numpy(idx))).numpy()
 
 
 def _codes(model, x):
@@ -290,12 +296,9 @@ def cmd_control(a: argparse.Namespace) -> None:
     model, _ = TopKSAE.load(a.model)
     corpus, doc_ids, queries, qids, qrels = load_eval_set(a.embeddings, a.qrels)
     if a.codes:
-        import torch
-
         codes = read_codes(a.codes, a.embeddings)
         dv, di = codes["doc_vals"], codes["doc_idx"]
-        with torch.no_grad():
-            dh = model.decode(model.scatter(torch.from_numpy(dv), torch.from_numpy(di))).numpy()
+        dh = _decode(model, dv, di)
     else:
         dv, di, dh = _codes(model, corpus)
     values = tuple(float(v) for v in a.values)
