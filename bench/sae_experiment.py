@@ -8,7 +8,7 @@ Run by hand (never in tests), one configuration per call:
 The recommended configuration (irlens.sae.train.RECOMMENDED) is
 
     python bench/sae_experiment.py --name latcos0.1-qd-e60 --set lam_latent=0.1 --set latent_norm=true \
-        --set anchors=queries+docs --set batch_queries=32 --refine 150 --refine-step 3
+        --set anchors=queries+docs --set batch_queries=32 --refine 40 --refine-step 3 --refine-momentum 0.9
 
 (``--eval-model DIR`` re-evaluates a saved model; ``--emb DIR`` reads a snapshot of the embeddings.)
 
@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--eval-model", help="evaluate this saved model (its config and training record) instead of training")
     ap.add_argument("--refine", type=int, default=50, help="also evaluate with this many IHT refinement steps (0: skip)")
     ap.add_argument("--refine-step", type=float, default=None, help="IHT step in units of 1/‖W_dec‖² (default: the model's)")
+    ap.add_argument("--refine-momentum", type=float, default=None, help="IHT momentum in [0, 1) (default: the model's)")
     a = ap.parse_args()
     if a.table:
         return table()
@@ -113,6 +114,8 @@ def main() -> None:
         model.cfg.refine_steps = a.refine
         if a.refine_step:
             model.cfg.refine_step = a.refine_step
+        if a.refine_momentum is not None:
+            model.cfg.refine_momentum = a.refine_momentum
         t1 = time.perf_counter()
         refined = evaluate_sae(model, corpus, doc_ids, queries, qids, qrels)
         refined["eval_seconds"] = round(time.perf_counter() - t1, 1)

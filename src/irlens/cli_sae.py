@@ -147,6 +147,10 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         if a.refine_steps < 0:
             raise IrlensError(f"--refine-steps {a.refine_steps}: must be >= 0")
         model.cfg.refine_steps = a.refine_steps
+    if a.refine_momentum is not None:
+        if not 0 <= a.refine_momentum < 1:
+            raise IrlensError(f"--refine-momentum {a.refine_momentum}: must be in [0, 1)")
+        model.cfg.refine_momentum = a.refine_momentum
     corpus, doc_ids, queries, qids, qrels = load_eval_set(a.embeddings, a.qrels)
     if corpus.shape[1] != model.cfg.d_model:
         raise IrlensError(f"{a.embeddings}: embeddings have width {corpus.shape[1]}, the SAE in {a.model} expects {model.cfg.d_model}")
@@ -345,6 +349,7 @@ def add_parser(sub) -> None:
     p.add_argument("--qrels", required=True, help="qrels of the evaluation queries (BEIR tsv)")
     p.add_argument("--depth", type=int, default=100, help="documents kept per query")
     p.add_argument("--refine-steps", type=int, default=None, help="IHT refinement steps of the codes (default: the model's refine_steps)")
+    p.add_argument("--refine-momentum", type=float, default=None, help="IHT momentum in [0, 1) (default: the model's refine_momentum)")
     p.add_argument("--codes-out", help="also save the top-k codes of every corpus and query row (.npz) for 'sae interpret' / 'sae control'")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", required=True, help="metrics JSON")

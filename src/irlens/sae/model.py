@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from irlens.errors import IrlensError
+from irlens.sae.sparse import gather_linear, sparse_decode
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -74,12 +75,13 @@ class SAEConfig:
     tied: bool = False  # encoder ≡ decoderᵀ throughout training (not only at init): no separate W_enc
     refine_steps: int = 0  # inference only: iterative-hard-thresholding steps after the encoder (0: encoder codes)
     refine_step: float = 1.5  # IHT step size, in units of 1 / ‖W_dec‖₂²
+    refine_momentum: float = 0.0  # IHT momentum β (accelerated IHT): extrapolate from the last two iterates
 
     def __post_init__(self) -> None:
         if not (0 < self.k <= self.n_latents):
             raise IrlensError(f"SAE k={self.k} must be in 1..n_latents={self.n_latents}")
-        if self.d_model <= 0 or self.aux_k < 0 or self.dead_after <= 0 or self.refine_steps < 0 or self.refine_step <= 0:
-            raise IrlensError(f"SAE config: d_model={self.d_model} must be > 0, aux_k={self.aux_k} >= 0, dead_after={self.dead_after} > 0, refine_steps={self.refine_steps} >= 0, refine_step={self.refine_step} > 0")
+        if self.d_model <= 0 or self.aux_k < 0 or self.dead_after <= 0 or self.refine_steps < 0 or self.refine_step <= 0 or not 0 <= self.refine_momentum < 1:
+            raise IrlensError(f"SAE config: d_model={self.d_model} must be > 0, aux_k={self.aux_k} >= 0, dead_after={self.dead_after} > 0, refine_steps={self.refine_steps} >= 0, refine_step={self.refine_step} > 0, refine_momentum={self.refine_momentum} in [0, 1)")
 
 
 class TopKSAE(nn.Module):
@@ -162,19 +164,30 @@ class TopKSAE(nn.Module):
     def refine(self, x: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Iterative hard thresholding on ``½‖(x − b_pre) − W_dec z‖²`` from the codes ``(vals, idx) [n, k]``.
 
-        ``z ← ReLU(TopK_k(z + η W_decᵀ ((x − b_pre) − W_dec z)))`` with ``η = refine_step / ‖W_dec‖₂²``,
-        ``steps`` times: every iterate keeps exactly ``k`` latents (ReLU may zero some), the decoder is
-        unchanged, and the reconstruction of inputs unlike the training data improves (the one-shot
-        encoder leaves an "amortisation gap" on them: on MiniLM, unseen SciFact queries reconstruct with
-        FVU 0.25 from the encoder, 0.09 with OMP over the same dictionary).
+        ``z_{t+1} = ReLU(TopK_k(y + η W_decᵀ ((x − b_pre) − W_dec y)))`` with ``η = refine_step / ‖W_dec‖₂²``
+        and ``y = z_t + β (z_t − z_{t−1})`` (``β = refine_momentum``; 0 is plain IHT), ``steps`` times.
+        Every iterate keeps exactly ``k`` latents (ReLU may zero some), the decoder is unchanged, and the
+        reconstruction of inputs unlike the training data improves (the one-shot encoder leaves an
+        "amortisation gap" on them: on MiniLM, unseen SciFact queries reconstruct with FVU 0.15 from the
+        encoder of the embedded run; 150 plain steps at η = 3/‖W‖² reach 0.111, 40 steps with β = 0.9
+        reach 0.100). Everything stays sparse except the ``[n, L]`` gradient ``W_decᵀ r``.
         """
         W = self.W_dec.detach()  # [d, L]
         eta = self.cfg.refine_step / float(torch.linalg.matrix_norm(W, 2)) ** 2
+        beta = self.cfg.refine_momentum
         c = x - self.b_pre.detach()  # [n, d]
-        z = self.scatter(vals.detach(), idx)
+        vals = vals.detach()
+        prev_vals, prev_idx, xh = vals, idx, sparse_decode(vals, idx, W)  # [n, k], [n, k], W z  [n, d]
+        prev_xh = xh
         for _ in range(steps):
-            vals, idx = self.topk(z + eta * ((c - z @ W.T) @ W))
-            z = self.scatter(vals, idx)
+            y_xh = xh + beta * (xh - prev_xh) if beta else xh  # W y
+            u = (eta * (c - y_xh)) @ W  # η W_decᵀ r  [n, L]
+            u.scatter_add_(1, idx, (1 + beta) * vals)  # + y, without forming z densely
+            if beta:
+                u.scatter_add_(1, prev_idx, -beta * prev_vals)
+            prev_vals, prev_idx, prev_xh = vals, idx, xh
+            vals, idx = self.topk(u)
+            xh = sparse_decode(vals, idx, W)
         return vals, idx
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -191,10 +204,23 @@ class TopKSAE(nn.Module):
         return z @ self.W_dec.T + self.b_pre
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns ``(z [n, L], x̂ [n, d], a [n, L])`` (``a``: pre-activations, for AuxK)."""
-        a = self.pre_activations(x)
-        z = self.scatter(*self.topk(a))
-        return z, self.decode(z), a
+        """Returns ``(z [n, L], x̂ [n, d], a [n, L])`` (``a``: pre-activations, for AuxK, without autograd).
+
+        The TopK selection runs on the dense pre-activations; gradients flow through the ``k`` chosen
+        latents only (:mod:`irlens.sae.sparse`, the same maths as differentiating the dense product).
+        """
+        xc = x - self.b_pre  # [n, d]
+        w_rows = self._enc_rows()  # [L, d]
+        with torch.no_grad():
+            a = xc @ w_rows.T + self.b_enc  # [n, L]
+        _, idx = torch.topk(a, self.cfg.k, dim=-1, sorted=True)
+        vals = torch.relu(gather_linear(xc, w_rows, self.b_enc, idx, a.gather(1, idx)))  # [n, k]
+        x_hat = sparse_decode(vals, idx, self.W_dec) + self.b_pre
+        return self.scatter(vals, idx), x_hat, a
+
+    def _enc_rows(self) -> torch.Tensor:
+        """The encoder as ``[L, d]`` rows (``W_decᵀ`` when tied)."""
+        return self.W_dec.T if self.cfg.tied else self.W_enc
 
     # ------------------------------------------------------------------------------- dead / AuxK
     @property
@@ -216,9 +242,11 @@ class TopKSAE(nn.Module):
         if n_dead == 0 or self.cfg.aux_k == 0:
             return x.new_zeros(())
         e = (x - x_hat).detach()  # residual the live latents leave  [n, d]
-        a_dead = a.masked_fill(~dead, float("-inf"))  # [n, L]
-        vals, idx = self.topk(a_dead, min(self.cfg.aux_k, n_dead))
-        e_hat = self.scatter(vals, idx) @ self.W_dec.T  # [n, d]
+        a_dead = a.detach().masked_fill(~dead, float("-inf"))  # [n, L]
+        _, idx = torch.topk(a_dead, min(self.cfg.aux_k, n_dead), dim=-1)
+        w_rows = self._enc_rows()
+        vals = torch.relu(gather_linear(x - self.b_pre, w_rows, self.b_enc, idx, a_dead.gather(1, idx)))  # [n, aux_k]
+        e_hat = sparse_decode(vals, idx, self.W_dec)  # [n, d]
         denom = (e - e.mean(0, keepdim=True)).pow(2).sum().clamp_min(1e-12)
         return (e_hat - e).pow(2).sum() / denom
 
@@ -278,7 +306,7 @@ class TopKSAE(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.cfg
-        return f"d_model={c.d_model}, n_latents={c.n_latents}, k={c.k}, aux_k={c.aux_k}, dead_after={c.dead_after}, tied={c.tied}, refine_steps={c.refine_steps}"
+        return f"d_model={c.d_model}, n_latents={c.n_latents}, k={c.k}, aux_k={c.aux_k}, dead_after={c.dead_after}, tied={c.tied}, refine_steps={c.refine_steps}, refine_momentum={c.refine_momentum}"
 
 
 def decoder_col_norms(model: TopKSAE) -> torch.Tensor:

@@ -185,7 +185,7 @@ def evaluate_sae(
         qv, qi, qh = encode_array(model, queries)
     else:  # precomputed (encode_array of corpus and queries): the refinement is the costly part
         dv, di, dh, qv, qi, qh = codes
-    out: dict = {"retrieval": {}, "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps, "refine_step": model.cfg.refine_step}
+    out: dict = {"retrieval": {}, "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps, "refine_step": model.cfg.refine_step, "refine_momentum": model.cfg.refine_momentum}
 
     def score(name, fn):
         t0 = time.perf_counter()
