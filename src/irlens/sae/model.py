@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from irlens.errors import IrlensError
-from irlens.sae.sparse import gather_linear, sparse_decode
+from irlens.sae.sparse import codes_csr, gather_linear, sparse_decode
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -173,11 +173,13 @@ class TopKSAE(nn.Module):
         reach 0.100). Everything stays sparse except the ``[n, L]`` gradient ``W_decᵀ r``.
         """
         W = self.W_dec.detach()  # [d, L]
-        eta = self.cfg.refine_step / float(torch.linalg.matrix_norm(W, 2)) ** 2
+        Wt = W.T.contiguous()  # [L, d]
+        eta = self.cfg.refine_step / self._spectral_norm_sq()
         beta = self.cfg.refine_momentum
         c = x - self.b_pre.detach()  # [n, d]
         vals = vals.detach()
-        prev_vals, prev_idx, xh = vals, idx, sparse_decode(vals, idx, W)  # [n, k], [n, k], W z  [n, d]
+        decode = lambda v, i: codes_csr(v, i, W.shape[1]) @ Wt  # noqa: E731  W z  [n, d]
+        prev_vals, prev_idx, xh = vals, idx, decode(vals, idx)
         prev_xh = xh
         for _ in range(steps):
             y_xh = xh + beta * (xh - prev_xh) if beta else xh  # W y
@@ -187,8 +189,17 @@ class TopKSAE(nn.Module):
                 u.scatter_add_(1, prev_idx, -beta * prev_vals)
             prev_vals, prev_idx, prev_xh = vals, idx, xh
             vals, idx = self.topk(u)
-            xh = sparse_decode(vals, idx, W)
+            xh = decode(vals, idx)
         return vals, idx
+
+    def _spectral_norm_sq(self) -> float:
+        """``‖W_dec‖₂²``, cached until ``W_dec`` changes (refinement calls it once per batch)."""
+        key = (self.W_dec.data_ptr(), self.W_dec._version)
+        cached = getattr(self, "_snorm_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, float(torch.linalg.matrix_norm(self.W_dec.detach(), 2)) ** 2)
+            self._snorm_cache = cached
+        return cached[1]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Dense codes ``z [n, L]`` (exactly ``≤ k`` non-zeros per row)."""

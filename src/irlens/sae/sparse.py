@@ -29,7 +29,7 @@ import torch
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
-def _csr(vals: torch.Tensor, idx: torch.Tensor, n_cols: int) -> torch.Tensor:
+def codes_csr(vals: torch.Tensor, idx: torch.Tensor, n_cols: int) -> torch.Tensor:
     """``(values [n, k], indices [n, k]) → [n, n_cols]`` CSR matrix (k entries per row)."""
     n, k = idx.shape
     crow = torch.arange(0, n * k + 1, k, dtype=torch.int64, device=idx.device)
@@ -39,7 +39,7 @@ def _csr(vals: torch.Tensor, idx: torch.Tensor, n_cols: int) -> torch.Tensor:
 class _SparseDecode(torch.autograd.Function):
     @staticmethod
     def forward(ctx, vals, idx, w_dec):  # vals [n, k], idx [n, k], w_dec [d, L]
-        z = _csr(vals, idx, w_dec.shape[1])
+        z = codes_csr(vals, idx, w_dec.shape[1])
         ctx.save_for_backward(vals, idx, w_dec)
         return z @ w_dec.t()  # [n, d]
 
@@ -50,10 +50,10 @@ class _SparseDecode(torch.autograd.Function):
         L = w_dec.shape[1]
         g_vals = g_w = None
         if ctx.needs_input_grad[0]:
-            pattern = _csr(torch.zeros_like(vals), idx, L)
+            pattern = codes_csr(torch.zeros_like(vals), idx, L)
             g_vals = torch.sparse.sampled_addmm(pattern, g, w_dec, beta=0.0).values().reshape(vals.shape)
         if ctx.needs_input_grad[2]:
-            g_w = (_csr(vals, idx, L).t() @ g).t()  # [d, L]
+            g_w = (codes_csr(vals, idx, L).t() @ g).t()  # [d, L]
         return g_vals, None, g_w
 
 
@@ -67,7 +67,7 @@ class _GatherLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):  # g [n, k]
         xc, w, idx = ctx.saved_tensors
-        G = _csr(g.contiguous(), idx, ctx.n_latents)  # [n, L]
+        G = codes_csr(g.contiguous(), idx, ctx.n_latents)  # [n, L]
         g_xc = G @ w if ctx.needs_input_grad[0] else None  # [n, d]
         g_w = G.t() @ xc if ctx.needs_input_grad[1] else None  # [L, d]
         g_b = torch.zeros(ctx.n_latents, dtype=g.dtype, device=g.device).index_add_(0, idx.reshape(-1), g.reshape(-1)) if ctx.needs_input_grad[2] else None
