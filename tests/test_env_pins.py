@@ -3,6 +3,7 @@
 import re
 import tomllib
 
+import pytest
 import yaml
 
 from conftest import REPO
@@ -35,19 +36,38 @@ def test_pyproject_pins_are_exact_and_locked():
 
 
 def test_conda_envs_pinned_and_agree_with_lock():
+    """Every env spec parses as conda MatchSpecs (py-rattler, offline), each an exact ``==`` pin, and its
+    pip section agrees with requirements.lock. (Conda channels are unreachable here: this, lint and the
+    dry run are what validates the ``--use-conda`` path.)"""
+    from rattler import MatchSpec
+
     pins = lock()
     envs = sorted((REPO / "envs").glob("*.yaml"))
     assert envs
     for env in envs:
         spec = yaml.safe_load(env.read_text())
         assert spec["channels"] == ["conda-forge", "nodefaults"], env
+        conda_names = []
         for dep in spec["dependencies"]:
             if isinstance(dep, dict):
                 for p in dep["pip"]:
                     name, version = norm(p)
                     assert pins.get(name) == version, f"{env.name}: {p} vs requirements.lock {pins.get(name)}"
             else:
-                assert re.fullmatch(r"[a-z0-9_.-]+=[0-9][0-9a-z.]*", dep), f"{env.name}: '{dep}' is not an exact conda pin"
+                m = MatchSpec(dep, strict=True)  # raises on bad syntax
+                version = str(m.version) if m.version is not None else ""
+                # `python=3.11.7` would be the fuzzy 3.11.7.*: only `==x.y.z` is an exact pin
+                assert re.fullmatch(r"==[0-9][0-9a-z.]*", version), f"{env.name}: '{dep}' is not an exact conda pin (parsed as '{version}'); write name==version"
+                conda_names.append(dep.split("==")[0])
+        assert "python" in conda_names and "pip" in conda_names, env
+    with pytest.raises(Exception):
+        MatchSpec("python==3.11.7 ===", strict=True)  # the parser does reject bad specs
+
+
+def test_every_rule_names_an_existing_env():
+    text = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
+    for env in set(re.findall(r'conda:\s*\n\s*"([^"]+)"', text)):
+        assert (REPO / "workflow/rules" / env).resolve().is_file(), env
 
 
 def test_every_rule_has_log_benchmark_threads_conda():
