@@ -10,7 +10,9 @@ The recommended configuration (irlens.sae.train.RECOMMENDED) is
     python bench/sae_experiment.py --name latcos0.1-qd-e60 --set lam_latent=0.1 --set latent_norm=true \
         --set anchors=queries+docs --set batch_queries=32 --refine 40 --refine-step 3 --refine-momentum 0.9
 
-(``--eval-model DIR`` re-evaluates a saved model; ``--emb DIR`` reads a snapshot of the embeddings.)
+(``--eval-model DIR`` re-evaluates a saved model; ``--emb DIR`` reads a snapshot of the embeddings;
+``--holdout 200`` leaves 200 judged SciFact train queries out of training and also reports retrieval on
+them: a validation set, so settings can be chosen without looking at the test queries.)
 
 Training data (no test leakage): SciFact corpus (5,183) + SciFact queries *not* in
 qrels/test.tsv (809) + NFCorpus corpus (3,633) + all NFCorpus queries (3,237). Evaluation: the 300
@@ -26,6 +28,7 @@ import dataclasses
 import json
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +60,16 @@ def parse_set(items: list[str]) -> dict:
     return out
 
 
+def holdout_qids(n: int) -> set[str]:
+    """``n`` SciFact train queries (with judgements), picked with a fixed seed: the validation set."""
+    if n <= 0:
+        return set()
+    qids = sorted(read_qrels(TRAIN_QRELS))
+    if n > len(qids):
+        raise SystemExit(f"--holdout {n}: only {len(qids)} judged SciFact train queries")
+    return set(np.random.default_rng(0).choice(qids, n, replace=False).tolist())
+
+
 def table() -> None:
     rows = [json.loads(l) for l in LOG.read_text().splitlines() if l.strip()]
     print(f"{'name':<24} {'refine':>6} {'FVU':>6} {'FVU-q':>6} {'L0':>5} {'dead%':>6} {'dense':>6} {'recon':>6} {'r%':>5} {'latent':>6} {'l%':>5} {'cos%':>5} {'idf%':>5} {'cidf%':>5} {'sqrt%':>5} {'proj%':>5} {'train_s':>7}")
@@ -77,6 +90,7 @@ def main() -> None:
     ap.add_argument("--save", help="model folder to write")
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--train-eval", action="store_true", help="also evaluate on the SciFact train queries (seen in training)")
+    ap.add_argument("--holdout", type=int, default=0, help="leave this many SciFact train queries (seeded pick) out of training and evaluate on them too: a validation set for choosing settings without the test queries")
     ap.add_argument("--emb", default=str(EMB), help="folder with scifact/ and nfcorpus/ embedding folders")
     ap.add_argument("--eval-model", help="evaluate this saved model (its config and training record) instead of training")
     ap.add_argument("--refine", type=int, default=50, help="also evaluate with this many IHT refinement steps (0: skip)")
@@ -94,7 +108,7 @@ def main() -> None:
     else:
         cfg = TrainConfig(**parse_set(a.set))
         test_qids = set(read_qrels(QRELS))
-        parts = [load_train_part(emb / "scifact", exclude_qids=test_qids), load_train_part(emb / "nfcorpus")]
+        parts = [load_train_part(emb / "scifact", exclude_qids=test_qids | holdout_qids(a.holdout)), load_train_part(emb / "nfcorpus")]
         data = build_train_data(parts, n=cfg.n, doc_anchors=cfg.anchors == "queries+docs")
         model, record = train_sae(data, cfg)
         if a.save:
@@ -109,6 +123,25 @@ def main() -> None:
         tr = evaluate_sae(model, c2, d2, q2, qi2, qr2, latent_variants=(("latent", False, "none"),))
         metrics["train_queries"] = {"retrieval": tr["retrieval"], "ratio_ndcg@10": tr["ratio_ndcg@10"]}
         print("train queries:", json.dumps({k: round(v, 4) for k, v in tr["ratio_ndcg@10"].items()}))
+    if a.holdout:
+        if a.eval_model and record["data"]["parts"][0].get("queries_excluded", 0) < 300 + a.holdout:
+            raise SystemExit(f"--holdout {a.holdout}: {a.eval_model} was trained with those queries")
+        with tempfile.TemporaryDirectory() as tmp:
+            qrels_val = read_qrels(TRAIN_QRELS)
+            keep = holdout_qids(a.holdout)
+            path = Path(tmp) / "val.tsv"
+            path.write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{r}\n" for q in sorted(keep) for d, r in qrels_val[q].items()))
+            c3, d3, q3, qi3, qr3 = load_eval_set(emb / "scifact", path)
+        steps = model.cfg.refine_steps
+        model.cfg.refine_steps = a.refine
+        if a.refine_momentum is not None:
+            model.cfg.refine_momentum = a.refine_momentum
+        if a.refine_step:
+            model.cfg.refine_step = a.refine_step
+        val = evaluate_sae(model, c3, d3, q3, qi3, qr3)
+        model.cfg.refine_steps = steps
+        metrics["validation"] = {"queries": len(qi3), "retrieval": val["retrieval"], "ratio_ndcg@10": val["ratio_ndcg@10"], "refine_steps": a.refine}
+        print("validation (held-out SciFact train queries):", json.dumps({k: round(v, 4) for k, v in val["ratio_ndcg@10"].items()}))
     refined = None
     if a.refine:
         model.cfg.refine_steps = a.refine

@@ -630,3 +630,29 @@ def test_amplifying_a_latent_promotes_its_documents():
     assert curve[2]["mrr@10"] > curve[0]["mrr@10"]
     sc = amplification_curve(m, queries, corpus, lat, targets, deltas=(1.0,), mode="scale")
     assert sc[0]["p@10"] == pytest.approx(p[0])  # α = 1 changes nothing
+
+
+def test_sparse_code_losses_equal_the_dense_code_losses():
+    """The training loss from sparse codes (dense rows formed only where needed) == the loss written on dense z."""
+    from irlens.sae.train import _losses
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(n_latents=40, k=5, n=3, lam=0.5, lam_latent=0.7, latent_norm=True, lam_gram=0.2, aux_k=8, dead_after=1)
+    m = TopKSAE(cfg.sae_config(12), seed=1).double()
+    m.since_fired[:10] = 5  # some dead latents: AuxK active
+    nr, nq = 6, 4
+    xb = torch.randn(nr + nq * (1 + cfg.n), 12, dtype=torch.float64)
+    vals, idx, xh, a = m.forward_codes(xb)
+    sparse = _losses(m, cfg, xb, xh, (vals, idx), a, nr, nq, 1.3)
+    z = m.scatter(vals, idx)
+    zq, zd = z[nr : nr + nq], z[nr + nq :]
+    s = L.candidate_scores(xb[nr : nr + nq], xb[nr + nq :].reshape(nq, cfg.n, -1), True)
+    lat = cfg.lam_latent * L.retrieval_kl(s, L.latent_scores(zq, zd, normalize=True), cfg.tau, cfg.tau_latent)
+    assert set(sparse) == {"auxk", "fvu", "gram", "kl", "lat"}
+    assert torch.allclose(sparse["lat"], lat) and torch.allclose(sparse["gram"], cfg.lam_gram * L.gram_fvu(z, xb, m.b_pre))
+    # dead-latent counters: sparse and dense bookkeeping agree
+    m2 = TopKSAE(cfg.sae_config(12), seed=1).double()
+    m.since_fired.zero_(), m2.since_fired.zero_()
+    m.update_fired_codes(vals.detach(), idx)
+    m2.update_fired(z.detach())
+    assert torch.equal(m.since_fired, m2.since_fired) and int((m.since_fired == 0).sum()) < 40

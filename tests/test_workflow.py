@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import subprocess
 
 import pytest
@@ -164,3 +165,10 @@ def test_report_contains_the_table(workdir):
     assert "NIG (cross-encoder)" in html and "Ablation (cross-encoder)" in html and "GPL (domain adaptation)" in html
     assert "IG (bi-encoders)" in html and "wordcloud-minilm.png" in html
     assert "SAE (sparse autoencoders)" in html and "latents.html" in html
+    # self-contained: nothing is fetched from the network when the file is opened (no CDN scripts/styles)
+    external = re.findall(r'<(?:script|link|img|iframe)\b[^>]*?(?:src|href)\s*=\s*["\'](?:https?:)?//[^"\']+', html, flags=re.I)
+    assert not external, external[:3]
+    assert not re.findall(r'@import\s+url\(\s*["\']?(?:https?:)?//', html)
+    # every figure the workflow writes (PNG) is in the report
+    missing = [p.name for p in (workdir / "reports/figures").rglob("*.png") if p.name not in html]
+    assert not missing, f"figures not in the report: {missing}"

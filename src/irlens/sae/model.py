@@ -215,19 +215,25 @@ class TopKSAE(nn.Module):
         return z @ self.W_dec.T + self.b_pre
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns ``(z [n, L], x̂ [n, d], a [n, L])`` (``a``: pre-activations, for AuxK, without autograd).
+        """Returns ``(z [n, L], x̂ [n, d], a [n, L])`` (``a``: pre-activations, for AuxK, without autograd)."""
+        vals, idx, x_hat, a = self.forward_codes(x)
+        return self.scatter(vals, idx), x_hat, a
 
-        The TopK selection runs on the dense pre-activations; gradients flow through the ``k`` chosen
-        latents only (:mod:`irlens.sae.sparse`, the same maths as differentiating the dense product).
+    def forward_codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training forward with sparse codes: ``(vals [n, k], idx [n, k], x̂ [n, d], a [n, L])``.
+
+        The TopK selection runs on the dense pre-activations ``a`` (computed without autograd);
+        gradients flow through the ``k`` chosen latents only (:mod:`irlens.sae.sparse`, the same maths as
+        differentiating the dense product) and no dense ``[n, L]`` code matrix is formed.
         """
         xc = x - self.b_pre  # [n, d]
         w_rows = self._enc_rows()  # [L, d]
         with torch.no_grad():
-            a = xc @ w_rows.T + self.b_enc  # [n, L]
+            a = torch.addmm(self.b_enc, xc, w_rows.T)  # [n, L]
         _, idx = torch.topk(a, self.cfg.k, dim=-1, sorted=True)
         vals = torch.relu(gather_linear(xc, w_rows, self.b_enc, idx, a.gather(1, idx)))  # [n, k]
         x_hat = sparse_decode(vals, idx, self.W_dec) + self.b_pre
-        return self.scatter(vals, idx), x_hat, a
+        return vals, idx, x_hat, a
 
     def _enc_rows(self) -> torch.Tensor:
         """The encoder as ``[L, d]`` rows (``W_decᵀ`` when tied)."""
@@ -242,8 +248,17 @@ class TopKSAE(nn.Module):
     @torch.no_grad()
     def update_fired(self, z: torch.Tensor) -> None:
         """Advance the dead-latent counters by one batch of codes ``z [n, L]``."""
-        fired = (z > 0).any(0)
-        self.since_fired += z.shape[0]
+        self._mark_fired((z > 0).any(0), z.shape[0])
+
+    @torch.no_grad()
+    def update_fired_codes(self, vals: torch.Tensor, idx: torch.Tensor) -> None:
+        """:meth:`update_fired` for sparse codes ``(vals [n, k], idx [n, k])``."""
+        fired = torch.zeros(self.cfg.n_latents, dtype=torch.bool, device=idx.device)
+        fired[idx[vals > 0]] = True
+        self._mark_fired(fired, idx.shape[0])
+
+    def _mark_fired(self, fired: torch.Tensor, n: int) -> None:
+        self.since_fired += n
         self.since_fired[fired] = 0
 
     def aux_loss(self, x: torch.Tensor, x_hat: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

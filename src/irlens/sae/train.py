@@ -232,8 +232,8 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
             xb = X[idx]  # [B, d]
             if cfg.augment != "none" and nr:
                 xb = torch.cat([_augment(xb[:nr], X, cfg, gen), xb[nr:]])
-            z, xh, pre = model(xb)
-            parts = _losses(model, cfg, xb, xh, z, pre, len(idx) - nq * (1 + cfg.n), nq, var)
+            vals, codes_idx, xh, pre = model.forward_codes(xb)
+            parts = _losses(model, cfg, xb, xh, (vals, codes_idx), pre, len(idx) - nq * (1 + cfg.n), nq, var)
             total_loss = sum(parts.values())
             opt.zero_grad(set_to_none=True)
             total_loss.backward()
@@ -243,7 +243,7 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
             opt.step()
             sched.step()
             model.normalize_decoder()
-            model.update_fired(z.detach())
+            model.update_fired_codes(vals.detach(), codes_idx)
             for k_, v in parts.items():
                 sums[k_] = sums.get(k_, 0.0) + float(v.detach())
         rec = {"epoch": epoch + 1, **{k_: v / steps_per_epoch for k_, v in sums.items()}, "dead": int(model.dead_mask.sum()), "lr": sched.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 2)}
@@ -275,8 +275,12 @@ def _augment(xb: torch.Tensor, X: torch.Tensor, cfg: TrainConfig, gen: torch.Gen
     return torch.where(pick[:, None], new, xb)
 
 
-def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, z, pre, nr: int, nq: int, var: float) -> dict[str, torch.Tensor]:
-    """Loss terms of one batch: rows ``[0, nr)`` reconstruction, then ``nq`` anchors, then their neighbours."""
+def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, codes, pre, nr: int, nq: int, var: float) -> dict[str, torch.Tensor]:
+    """Loss terms of one batch: rows ``[0, nr)`` reconstruction, then ``nq`` anchors, then their neighbours.
+
+    ``codes``: the sparse codes ``(vals [B, k], idx [B, k])``; dense ``z`` rows are formed only where a
+    loss needs them (the latent-score loss: anchor and neighbour rows; the Gram term: all rows)."""
+    vals, cidx = codes
     out: dict[str, torch.Tensor] = {}
     if cfg.aux_coef > 0:
         out["auxk"] = cfg.aux_coef * model.aux_loss(xb, xh, pre)
@@ -290,13 +294,14 @@ def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, z, pre, nr: int, nq: int, 
         return out
     out["fvu"] = L.fvu(xb, xh, denom=var)
     if cfg.lam_gram > 0:
-        out["gram"] = cfg.lam_gram * L.gram_fvu(z, xb, model.b_pre)
+        out["gram"] = cfg.lam_gram * L.gram_fvu(model.scatter(vals, cidx), xb, model.b_pre)
     if nq and cfg.lam > 0:
         s = L.candidate_scores(q, docs, cfg.in_batch)
         s_hat = L.candidate_scores(qh, dh, cfg.in_batch)
         out["kl"] = cfg.lam * L.retrieval_kl(s, s_hat, cfg.tau)
     if nq and cfg.lam_latent > 0:
-        zq, zd = z[nr : nr + nq], z[nr + nq :].reshape(nq, cfg.n, -1)
+        z = model.scatter(vals[nr:], cidx[nr:])  # [nq·(1 + n), L]: anchors, then their neighbours
+        zq, zd = z[:nq], z[nq:].reshape(nq, cfg.n, -1)
         if cfg.in_batch:
             s_lat = L.latent_scores(zq, zd.reshape(nq * cfg.n, -1), normalize=cfg.latent_norm)
         else:
