@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -298,3 +299,18 @@ def test_cli_rerank_end_to_end(tiny_ce_dirs, tiny_beir, tmp_path):
     p = _cli("table", "--metrics", str(tmp_path / "m.json"), "--in-domain", "tiny", "--md", str(tmp_path / "t.md"), "--csv", str(tmp_path / "t.csv"))
     assert p.returncode == 0, p.stderr
     assert "tiny (ID) nDCG@10" in (tmp_path / "t.md").read_text()
+
+
+def test_train_is_identical_across_processes_and_hash_seeds(tiny_ce_dirs, train_beir, tmp_path):
+    """Two separate processes with different PYTHONHASHSEED (set/dict order of strings) give byte-identical
+    weights at equal thread counts: what a `snakemake --forceall` rerun relies on."""
+    code = (
+        "import sys; from irlens.cross_encoder import train_cross_encoder as t; "
+        "t(sys.argv[1], sys.argv[2], 'train', sys.argv[3], steps=3, batch_size=2, max_length=32, lr=1e-3, warmup=0.34, "
+        "negatives_depth=5, seed=7, threads=1, device='cpu', progress=False)"
+    )
+    for i, hash_seed in enumerate(("1", "2")):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "HF_HUB_OFFLINE": "1"}
+        subprocess.run([sys.executable, "-c", code, str(tiny_ce_dirs["backbone"]), str(train_beir), str(tmp_path / f"p{i}" / "model")], env=env, check=True, capture_output=True)
+    a, b = (tmp_path / "p0/model/model.safetensors").read_bytes(), (tmp_path / "p1/model/model.safetensors").read_bytes()
+    assert a == b
