@@ -142,8 +142,7 @@ class TopKSAE(nn.Module):
     # ---------------------------------------------------------------------------------- forward
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """``a = W_enc (x − b_pre) + b_enc``: ``[n, d] → [n, L]``."""
-        w_enc_t = self.W_dec if self.cfg.tied else self.W_enc.T  # [d, L]
-        return (x - self.b_pre) @ w_enc_t + self.b_enc
+        return torch.addmm(self.b_enc, x - self.b_pre, self._enc_rows().T)
 
     def topk(self, a: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``ReLU(TopK(a))`` as ``(values [n, k], indices [n, k])``; values sorted descending."""
