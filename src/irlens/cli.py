@@ -496,7 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from irlens.io import setup_logging
+    from irlens.runtime import tune_cpu_allocator
 
+    tune_cpu_allocator()  # before torch allocates anything (irlens.runtime: bit-identical, ~10 % faster)
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     try:
