@@ -545,6 +545,14 @@ def sae_variants():
     return out
 
 
+def sae_train_threads(wildcards):
+    """main and lambda0 train with sae.threads; the short sweep trainings with sae.sweep.threads."""
+    sw = SAE.get("sweep") or {}
+    if wildcards.variant in ("main", "lambda0") or not sw.get("threads"):
+        return SAE.get("threads", 2)
+    return int(sw["threads"])
+
+
 def sae_train_inputs(wildcards):
     return [f"results/embeddings/{SAE_MODEL}/{d}/{side}.npy" for d in SAE_TRAIN_DATASETS for side in ("corpus", "queries")] + [sae_qrels_dir()]
 

@@ -18,7 +18,7 @@ rule sae_train:
         "results/logs/sae/train/{model}/{variant}.log",
     benchmark:
         "results/benchmarks/sae/train/{model}/{variant}.tsv"
-    threads: SAE.get("threads", 2)
+    threads: sae_train_threads
     resources:
         mem_mb=6000,
         runtime=120,
@@ -45,7 +45,7 @@ rule sae_evaluate:
         "results/logs/sae/evaluate/{model}/{variant}.log",
     benchmark:
         "results/benchmarks/sae/evaluate/{model}/{variant}.tsv"
-    threads: SAE.get("threads", 2)
+    threads: SAE.get("eval_threads") or SAE.get("threads", 2)
     resources:
         mem_mb=6000,
         runtime=60,
