@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,18 @@ def make_smoke_workdir(wd: Path) -> Path:
     (wd / "profiles").symlink_to("workflow/profiles")
     (wd / "ci.yaml").write_text(yaml.safe_dump({"data": {"mirrors": [str(SHARED_BEIR)]}}))
     return wd
+
+
+def job_stats(log: str) -> Counter:
+    """The 'Job stats' table Snakemake prints before it starts (or in a dry run): rule -> number of jobs."""
+    lines = log[log.index("Job stats:") :].splitlines()[3:]
+    stats = Counter()
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        stats[parts[0]] = int(parts[1])
+    return stats
 
 
 def smoke_snakemake(wd: Path, *args, check: bool = True, cores: bool = True, env: dict | None = None, timeout: float | None = None):

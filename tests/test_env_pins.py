@@ -77,3 +77,38 @@ def test_every_rule_has_log_benchmark_threads_conda():
     for name, body in zip(rules[::2], rules[1::2]):
         for key in ("log:", "benchmark:", "threads:", "conda:"):
             assert key in body, f"rule {name} lacks {key}"
+
+
+def _post_deploy(cwd, tmp_path, irlens_src=None):
+    """Run envs/irlens.post-deploy.sh as Snakemake does (from ``cwd``, in the env) with a fake ``python``
+    that records its arguments; returns (process, recorded arguments or None)."""
+    import os
+    import subprocess
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python").write_text('#!/bin/sh\necho "$@" > "$RECORD"\n')
+    (fake / "python").chmod(0o755)
+    record = tmp_path / "record.txt"
+    env = {k: v for k, v in os.environ.items() if k != "IRLENS_SRC"}
+    env.update(PATH=f"{fake}:{os.environ['PATH']}", RECORD=str(record), **({"IRLENS_SRC": str(irlens_src)} if irlens_src else {}))
+    p = subprocess.run(["bash", str(REPO / "envs/irlens.post-deploy.sh")], cwd=cwd, env=env, capture_output=True, text=True)
+    return p, (record.read_text().split() if record.exists() else None)
+
+
+def test_every_env_installs_the_package(tmp_path):
+    """Each env file has a post-deploy script that installs this checkout's irlens into the env (editable,
+    no dependencies: the env pins them); outside the checkout it stops with one clear line."""
+    for env in sorted((REPO / "envs").glob("*.yaml")):
+        assert env.with_suffix(".post-deploy.sh").is_file(), f"{env.name}: no post-deploy script installing irlens"
+    runs = [tmp_path / n for n in ("repo", "elsewhere", "elsewhere-with-src")]
+    for d in runs:
+        d.mkdir()
+    p, args = _post_deploy(REPO, runs[0])
+    assert p.returncode == 0, p.stderr
+    assert args == ["-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-e", str(REPO)]
+    p, args = _post_deploy(runs[1], runs[1])
+    assert p.returncode == 1 and args is None, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "set IRLENS_SRC" in p.stderr, p.stderr
+    p, args = _post_deploy(runs[2], runs[2], irlens_src=REPO)
+    assert p.returncode == 0 and args[-1] == str(REPO), p.stderr

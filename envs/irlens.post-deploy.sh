@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Snakemake runs this once, inside the freshly created conda env of envs/irlens.yaml (--use-conda /
+# --sdm conda), from the directory Snakemake runs in. It installs this checkout's irlens package into the
+# env, editable (--no-deps: the env file pins every dependency), so the env's `irlens` is the checkout's
+# code and stays current when the code changes. Running Snakemake outside the checkout (--directory):
+# set IRLENS_SRC to the checkout.
+set -euo pipefail
+src="${IRLENS_SRC:-$PWD}"
+if [ ! -f "$src/pyproject.toml" ] || ! grep -q '^name = "irlens"' "$src/pyproject.toml"; then
+    echo "irlens post-deploy: $src is not the irlens checkout (no pyproject.toml naming irlens); set IRLENS_SRC=<checkout> and rerun" >&2
+    exit 1
+fi
+python -m pip install --no-deps --disable-pip-version-check -e "$src"
