@@ -393,6 +393,25 @@ def test_latent_sparse_retrieval_equals_dense_computation(normalize, weighting, 
         assert np.allclose(want[r, i[r]], s[r], atol=1e-5)
 
 
+@pytest.mark.parametrize("normalize,power", [(False, 1.0), (True, 1.0), (True, 0.5)])
+def test_training_latent_scores_rank_like_the_index(normalize, power):
+    """The latent-score loss scores pairs as the index searches them (train and evaluate alike), and its
+    √-code gradient stays finite for tiny codes."""
+    m = TopKSAE(SAEConfig(d_model=16, n_latents=80, k=6), seed=0)
+    rng = np.random.default_rng(1)
+    docs, qs = rng.standard_normal((50, 16)).astype(np.float32), rng.standard_normal((7, 16)).astype(np.float32)
+    dv, di, _ = encode_array(m, docs)
+    qv, qi, _ = encode_array(m, qs)
+    zq, zd = m.encode(torch.from_numpy(qs)).detach(), m.encode(torch.from_numpy(docs)).detach()
+    got = L.latent_scores(zq, zd, normalize=normalize, power=power).numpy()
+    want = LatentIndex(dv, di, 80, normalize=normalize, power=power).scores(qv, qi)
+    assert np.allclose(got, want, atol=1e-5)
+    z = torch.tensor([[0.0, 1e-9, 0.25, 4.0]], requires_grad=True)
+    L.power_codes(z, 0.5).sum().backward()
+    assert torch.isfinite(z.grad).all() and z.grad[0, 0] == 0
+    assert torch.allclose(L.power_codes(z, 0.5).detach(), torch.tensor([[0.0, 1e-2, 0.5, 2.0]]))
+
+
 def test_refinement_keeps_k_and_lowers_the_error_on_unseen_inputs():
     x, _ = sparse_dictionary_data(n=3000, d=24, atoms=48, active=4, seed=2)
     m, _ = train_sae(pool_only(x[:400]), TrainConfig(n_latents=96, k=4, epochs=6, batch=32, lr=3e-3, warmup_steps=1, refine_steps=0), progress=False)

@@ -111,18 +111,27 @@ def candidate_scores(q: torch.Tensor, docs: torch.Tensor, in_batch: bool) -> tor
     return torch.einsum("nd,nkd->nk", q, docs)
 
 
-def latent_scores(zq: torch.Tensor, zd: torch.Tensor, normalize: bool = False, weights: torch.Tensor | None = None) -> torch.Tensor:
+def latent_scores(zq: torch.Tensor, zd: torch.Tensor, normalize: bool = False, weights: torch.Tensor | None = None, power: float = 1.0) -> torch.Tensor:
     """Latent retrieval scores ``Σ_i w_i z_q,i z_d,i`` for all pairs: ``zq [N, L]``, ``zd [M, L] → [N, M]``.
 
-    ``normalize`` L2-normalises the codes first (cosine in latent space); ``weights [L]`` scales each
+    ``power`` ≠ 1 first maps each active code to ``z^p`` (zeros stay zero; ``p = 0.5``: the √-codes of
+    :class:`~irlens.sae.retrieval.LatentIndex`, with the gradient bounded by clamping at 1e-4);
+    ``normalize`` then L2-normalises the codes (cosine in latent space); ``weights [L]`` scales each
     latent (e.g. IDF), applied on the query side.
     """
+    if power != 1.0:
+        zq, zd = power_codes(zq, power), power_codes(zd, power)
     if normalize:
         zq = F.normalize(zq, dim=-1)
         zd = F.normalize(zd, dim=-1)
     if weights is not None:
         zq = zq * weights
     return zq @ zd.T
+
+
+def power_codes(z: torch.Tensor, power: float) -> torch.Tensor:
+    """``z^p`` where ``z > 0``, 0 elsewhere (codes are non-negative); clamped at 1e-4 so the gradient stays finite."""
+    return torch.where(z > 0, z.clamp_min(1e-4).pow(power), torch.zeros_like(z))
 
 
 def embedding_scope_loss(q: torch.Tensor, docs: torch.Tensor, q_hat: torch.Tensor, docs_hat: torch.Tensor, scale: float | None = None, reduction: str = "sum") -> tuple[torch.Tensor, torch.Tensor]:

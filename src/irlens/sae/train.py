@@ -73,6 +73,7 @@ class TrainConfig:
     tau_latent: float = 0.05
     latent_loss: str = "kl"  # "kl" (against dense scores), "infonce" (dense top-1 as positive) or "mse" (score FVU)
     latent_norm: bool = False  # L2-normalise codes in the latent scores (train and evaluate alike)
+    latent_power: float = 1.0  # codes mapped to z^p in the latent scores before normalising (0.5: the √-cos scoring)
     anchors: str = "queries"  # or "queries+docs": documents as pseudo-queries too
     augment: str = "none"  # "mixup": reconstruction rows replaced by normalised mixtures with a random pool row, or "noise"
     aug_prob: float = 0.5  # share of reconstruction rows augmented
@@ -99,6 +100,8 @@ class TrainConfig:
             raise IrlensError(f"SAE augment '{self.augment}' unknown; choose one of {', '.join(AUGMENTS)}")
         if self.epochs < 1 or self.batch < 1 or self.batch_queries < 0 or self.n < 1:
             raise IrlensError("SAE training: epochs, batch and n must be >= 1, batch_queries >= 0")
+        if not 0 < self.latent_power <= 1:
+            raise IrlensError(f"SAE training: latent_power must be in (0, 1], got {self.latent_power}")
         if self.tau <= 0 or self.tau_latent <= 0 or self.lr <= 0:
             raise IrlensError("SAE training: tau, tau_latent and lr must be > 0")
 
@@ -304,8 +307,10 @@ def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, codes, pre, nr: int, nq: i
         z = model.scatter(vals[nr:], cidx[nr:])  # [nq·(1 + n), L]: anchors, then their neighbours
         zq, zd = z[:nq], z[nq:].reshape(nq, cfg.n, -1)
         if cfg.in_batch:
-            s_lat = L.latent_scores(zq, zd.reshape(nq * cfg.n, -1), normalize=cfg.latent_norm)
+            s_lat = L.latent_scores(zq, zd.reshape(nq * cfg.n, -1), normalize=cfg.latent_norm, power=cfg.latent_power)
         else:
+            if cfg.latent_power != 1.0:
+                zq, zd = L.power_codes(zq, cfg.latent_power), L.power_codes(zd, cfg.latent_power)
             zq_, zd_ = (torch.nn.functional.normalize(zq, dim=-1), torch.nn.functional.normalize(zd, dim=-1)) if cfg.latent_norm else (zq, zd)
             s_lat = torch.einsum("nl,nkl->nk", zq_, zd_)
         if cfg.latent_loss == "kl":
