@@ -92,6 +92,8 @@ def main() -> None:
     ap.add_argument("--train-eval", action="store_true", help="also evaluate on the SciFact train queries (seen in training)")
     ap.add_argument("--holdout", type=int, default=0, help="leave this many SciFact train queries (seeded pick) out of training and evaluate on them too: a validation set for choosing settings without the test queries")
     ap.add_argument("--emb", default=str(EMB), help="folder with scifact/ and nfcorpus/ embedding folders")
+    ap.add_argument("--sentences", action="store_true", help="also train on <emb>/<dataset>/sentences.npy (irlens encode --side sentences), as the workflow does")
+    ap.add_argument("--extra-queries", action="append", default=[], help="DATASET=FILE.npy: extra query-like training vectors (e.g. encoded corpus sentences) added to that part's queries")
     ap.add_argument("--eval-model", help="evaluate this saved model (its config and training record) instead of training")
     ap.add_argument("--refine", type=int, default=50, help="also evaluate with this many IHT refinement steps (0: skip)")
     ap.add_argument("--refine-step", type=float, default=None, help="IHT step in units of 1/‖W_dec‖² (default: the model's)")
@@ -108,7 +110,13 @@ def main() -> None:
     else:
         cfg = TrainConfig(**parse_set(a.set))
         test_qids = set(read_qrels(QRELS))
-        parts = [load_train_part(emb / "scifact", exclude_qids=test_qids | holdout_qids(a.holdout)), load_train_part(emb / "nfcorpus")]
+        parts = [load_train_part(emb / "scifact", exclude_qids=test_qids | holdout_qids(a.holdout), sentences=a.sentences), load_train_part(emb / "nfcorpus", sentences=a.sentences)]
+        for spec in a.extra_queries:
+            ds, _, path = spec.partition("=")
+            part = next(p for p in parts if p["name"] == ds)
+            extra = np.load(path).astype(np.float32)
+            part["queries"] = extra if part["queries"] is None else np.concatenate([part["queries"], extra])
+            part["extra_queries"] = f"{path} ({len(extra)})"
         data = build_train_data(parts, n=cfg.n, doc_anchors=cfg.anchors == "queries+docs")
         model, record = train_sae(data, cfg)
         if a.save:
@@ -133,6 +141,10 @@ def main() -> None:
             path.write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{r}\n" for q in sorted(keep) for d, r in qrels_val[q].items()))
             c3, d3, q3, qi3, qr3 = load_eval_set(emb / "scifact", path)
         steps = model.cfg.refine_steps
+        model.cfg.refine_steps = 0
+        val0 = evaluate_sae(model, c3, d3, q3, qi3, qr3)
+        metrics["validation_unrefined"] = {"queries": len(qi3), "retrieval": val0["retrieval"], "ratio_ndcg@10": val0["ratio_ndcg@10"], "refine_steps": 0}
+        print("validation, encoder codes (held-out SciFact train queries):", json.dumps({k: round(v, 4) for k, v in val0["ratio_ndcg@10"].items()}))
         model.cfg.refine_steps = a.refine
         if a.refine_momentum is not None:
             model.cfg.refine_momentum = a.refine_momentum
@@ -141,7 +153,7 @@ def main() -> None:
         val = evaluate_sae(model, c3, d3, q3, qi3, qr3)
         model.cfg.refine_steps = steps
         metrics["validation"] = {"queries": len(qi3), "retrieval": val["retrieval"], "ratio_ndcg@10": val["ratio_ndcg@10"], "refine_steps": a.refine}
-        print("validation (held-out SciFact train queries):", json.dumps({k: round(v, 4) for k, v in val["ratio_ndcg@10"].items()}))
+        print(f"validation, {a.refine} refinement steps (held-out SciFact train queries):", json.dumps({k: round(v, 4) for k, v in val["ratio_ndcg@10"].items()}))
     refined = None
     if a.refine:
         model.cfg.refine_steps = a.refine

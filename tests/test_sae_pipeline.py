@@ -125,6 +125,13 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
     assert list(c["kind"]) == ["latent", "latent", "prf", "prf"] and list(c["value"]) == [0.0, 0.5, 0.0, 0.5]
     # δ = 0 PRF is plain reconstructed retrieval
     assert c.loc[2, "ndcg@10"] == pytest.approx(a["retrieval"]["reconstructed"]["ndcg@10"], abs=1e-4)  # CSV keeps 4 decimals
+    # corpus sentences as extra training pseudo-queries (irlens encode --side sentences; sae train --sentences)
+    assert main(["encode", "--data", str(tiny_beir), "--side", "sentences", "--sentences-per-doc", "2", "--model", str(tiny_st_model), "--out", str(emb / "sentences.npy"), "--threads", "1"]) == 0
+    sent_ids = json.loads((emb / "sentences.json").read_text())["ids"]
+    assert sent_ids and all(i.split("#")[0] in {"d1", "d2", "d3", "d4", "d5", "6"} for i in sent_ids) and np.load(emb / "sentences.npy").shape == (len(sent_ids), 32)
+    assert main(["sae", "train", "--preset", "plain", "--embeddings", str(emb), "--sentences", "--settings", json.dumps({"n_latents": 16, "k": 3, "epochs": 1, "batch": 4, "n": 2}), "--out", str(tmp_path / "sent"), "--threads", "1"]) == 0
+    part = TopKSAE.load(tmp_path / "sent")[1]["data"]["parts"][0]
+    assert part["sentences"] == len(sent_ids) and part["queries"] == 3 + len(sent_ids)
     # errors: one line naming the file
     capsys.readouterr()
     assert main(["sae", "table", "--eval", f"x={tmp_path / 'nope.json'}", "--md", str(tmp_path / "x.md"), "--csv", str(tmp_path / "x.csv")]) == 2

@@ -83,12 +83,18 @@ def cmd_encode(a: argparse.Namespace) -> None:
     if a.side == "corpus":
         corpus = read_corpus(data / "corpus.jsonl")
         ids, texts = list(corpus), [doc_text(d) for d in corpus.values()]
+    elif a.side == "sentences":
+        from irlens.data.sentences import sample_sentences
+
+        ids, texts = sample_sentences(read_corpus(data / "corpus.jsonl"), a.sentences_per_doc, a.seed)
     else:
         queries = read_queries(data / "queries.jsonl")
         ids, texts = list(queries), list(queries.values())
     model, resolved = load_bi_encoder(a.model, a.local_dir or [], device=a.device, max_seq_length=a.max_seq_length)
     log.info("encoding %d %s texts of %s", len(texts), a.side, data)
     meta = {"model": resolved.to_dict(), "side": a.side, "data": str(data), "device": str(model.device)}
+    if a.side == "sentences":
+        meta.update(sentences_per_doc=a.sentences_per_doc, seed=a.seed)
     encode_to_file(model, ids, texts, a.out, meta, max_tokens=a.max_tokens, max_batch=a.max_batch, progress=True)
 
 
@@ -367,10 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
     ml.add_argument("--strict", action="store_true", help="exit 2 if any model is unresolved")
     ml.set_defaults(func=cmd_models_list)
 
-    e = sub.add_parser("encode", help="encode corpus or queries with a bi-encoder (resumable)")
+    e = sub.add_parser("encode", help="encode corpus, queries or sampled corpus sentences with a bi-encoder (resumable)")
     e.add_argument("--data", required=True)
     e.add_argument("--model", required=True, help="HF id or folder")
-    e.add_argument("--side", choices=["corpus", "queries"], required=True)
+    e.add_argument("--side", choices=["corpus", "queries", "sentences"], required=True,
+                   help="sentences: up to --sentences-per-doc sentences of each document (irlens.data.sentences), for SAE training")
+    e.add_argument("--sentences-per-doc", type=int, default=2)
+    e.add_argument("--seed", type=int, default=0, help="sentence sampling seed")
     e.add_argument("--out", required=True, help=".npy path; ids and metadata go to the .json beside it")
     e.add_argument("--local-dir", action="append")
     e.add_argument("--device", default="auto")

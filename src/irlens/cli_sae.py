@@ -83,9 +83,9 @@ def cmd_train(a: argparse.Namespace) -> None:
     stray = sorted(set(excl) - set(names))
     if stray:
         raise IrlensError(f"--exclude-qrels names {', '.join(stray)} match no --embeddings folder ({', '.join(names)})")
-    parts = [load_train_part(e, excl.get(n)) for e, n in zip(a.embeddings, names)]
+    parts = [load_train_part(e, excl.get(n), sentences=a.sentences) for e, n in zip(a.embeddings, names)]
     for p in parts:
-        log.info("SAE data %s: %d documents, %d training queries (%d left out)", p["name"], len(p["corpus"]), 0 if p["queries"] is None else len(p["queries"]), p.get("queries_excluded", 0))
+        log.info("SAE data %s: %d documents, %d training queries (%d left out; %d of them corpus sentences)", p["name"], len(p["corpus"]), 0 if p["queries"] is None else len(p["queries"]), p.get("queries_excluded", 0), p.get("sentences", 0))
     data = build_train_data(parts, n=cfg.n, doc_anchors=cfg.anchors == "queries+docs")
     model, record = train_sae(data, cfg)
     record["exclude_qrels"] = list(a.exclude_qrels or [])
@@ -329,6 +329,7 @@ def add_parser(sub) -> None:
     p = ss.add_parser("train", help="train a TopK SAE on cached corpus + query embeddings")
     p.add_argument("--embeddings", action="append", required=True, help="folder with corpus.npy (+ queries.npy) from 'irlens encode'; repeat for several datasets")
     p.add_argument("--exclude-qrels", action="append", default=[], help="<folder name>=<qrels.tsv>: leave out that folder's queries judged in the qrels (evaluation queries); repeatable")
+    p.add_argument("--sentences", action="store_true", help="also train on each folder's sentences.npy (corpus sentences from 'irlens encode --side sentences') as extra pseudo-queries")
     p.add_argument("--preset", choices=["recommended", "plain"], default="recommended", help="base settings: 'recommended' (irlens.sae.train.RECOMMENDED) or 'plain' (FVU-only TopK SAE, the TrainConfig defaults)")
     p.add_argument("--config", help="YAML/JSON mapping of training settings over the preset; flags override it")
     p.add_argument("--settings", help="inline JSON mapping of training settings over --config (what the workflow passes)")

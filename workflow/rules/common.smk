@@ -70,7 +70,7 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)) if DATASETS else "[^/]+",
     model="[A-Za-z0-9][A-Za-z0-9_.-]*",
     retriever="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    side="corpus|queries",
+    side="corpus|queries|sentences",
     shard=r"\d+",
     nshards=r"\d+",
     i=r"\d+",
@@ -123,6 +123,8 @@ def encode_args(wildcards):
     args += [f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])]
     if m.get("max_seq_length"):
         args.append(f"--max-seq-length {m['max_seq_length']}")
+    if getattr(wildcards, "side", None) == "sentences":
+        args.append(f"--sentences-per-doc {sae_sentences()} --seed {config['seed']}")
     return " ".join(args)
 
 
@@ -151,6 +153,8 @@ def ig_model_args(wildcards):
     args += [f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])]
     if m.get("max_seq_length"):
         args.append(f"--max-seq-length {m['max_seq_length']}")
+    if getattr(wildcards, "side", None) == "sentences":
+        args.append(f"--sentences-per-doc {sae_sentences()} --seed {config['seed']}")
     return " ".join(args)
 
 
@@ -553,8 +557,14 @@ def sae_train_threads(wildcards):
     return int(sw["threads"])
 
 
+def sae_sentences():
+    """Corpus sentences per document added to SAE training (sae.sentences_per_doc; 0 = none)."""
+    return int(SAE.get("sentences_per_doc") or 0)
+
+
 def sae_train_inputs(wildcards):
-    return [f"results/embeddings/{SAE_MODEL}/{d}/{side}.npy" for d in SAE_TRAIN_DATASETS for side in ("corpus", "queries")] + [sae_qrels_dir()]
+    sides = ("corpus", "queries") + (("sentences",) if sae_sentences() else ())
+    return [f"results/embeddings/{SAE_MODEL}/{d}/{side}.npy" for d in SAE_TRAIN_DATASETS for side in sides] + [sae_qrels_dir()]
 
 
 def sae_qrels_dir():
@@ -573,6 +583,8 @@ def sae_train_args(wildcards):
     args += [f"--embeddings results/embeddings/{SAE_MODEL}/{d}" for d in SAE_TRAIN_DATASETS]
     if SAE_EVAL["dataset"] in SAE_TRAIN_DATASETS:
         args.append(f"--exclude-qrels {SAE_EVAL['dataset']}={sae_eval_qrels()}")
+    if sae_sentences():
+        args.append("--sentences")
     args.append(f"--settings {shlex.quote(json.dumps(sae_variants()[wildcards.variant], sort_keys=True))}")
     return " ".join(args)
 

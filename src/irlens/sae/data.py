@@ -21,8 +21,12 @@ def _load(path: Path) -> tuple[np.ndarray, list[str], dict]:
     return load_embeddings(path)
 
 
-def load_train_part(folder: str | Path, exclude_qids: set[str] | None = None, name: str | None = None) -> dict:
-    """One training part: the folder's corpus and its queries except ``exclude_qids`` (evaluation queries)."""
+def load_train_part(folder: str | Path, exclude_qids: set[str] | None = None, name: str | None = None, sentences: bool = False) -> dict:
+    """One training part: the folder's corpus and its queries except ``exclude_qids`` (evaluation queries).
+
+    ``sentences``: also the folder's ``sentences.npy`` (corpus sentences, ``irlens encode --side
+    sentences``), appended to the queries: extra pseudo-queries for reconstruction and the retrieval losses.
+    """
     folder = Path(folder)
     corpus, doc_ids, meta = _load(folder / "corpus.npy")
     part = {"name": name or folder.name, "corpus": corpus, "queries": None, "model": (meta.get("model") or {}).get("id"), "folder": str(folder)}
@@ -31,6 +35,12 @@ def load_train_part(folder: str | Path, exclude_qids: set[str] | None = None, na
         keep = np.array([i for i, qid in enumerate(qids) if qid not in (exclude_qids or set())], dtype=np.int64)
         part["queries"] = q[keep]
         part["queries_excluded"] = int(len(qids) - len(keep))
+    if sentences:
+        sv, _, _ = _load(folder / "sentences.npy")
+        if sv.shape[1] != corpus.shape[1]:
+            raise IrlensError(f"{folder / 'sentences.npy'}: width {sv.shape[1]} differs from the corpus' {corpus.shape[1]}; re-encode with the same model")
+        part["queries"] = sv if part["queries"] is None else np.concatenate([part["queries"], sv])
+        part["sentences"] = int(len(sv))
     return part
 
 
