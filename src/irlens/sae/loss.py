@@ -119,14 +119,18 @@ def latent_scores(zq: torch.Tensor, zd: torch.Tensor, normalize: bool = False, w
     ``normalize`` then L2-normalises the codes (cosine in latent space); ``weights [L]`` scales each
     latent (e.g. IDF), applied on the query side.
     """
-    if power != 1.0:
-        zq, zd = power_codes(zq, power), power_codes(zd, power)
-    if normalize:
-        zq = F.normalize(zq, dim=-1)
-        zd = F.normalize(zd, dim=-1)
+    zq, zd = score_codes(zq, normalize, power), score_codes(zd, normalize, power)
     if weights is not None:
         zq = zq * weights
     return zq @ zd.T
+
+
+def score_codes(z: torch.Tensor, normalize: bool = False, power: float = 1.0) -> torch.Tensor:
+    """Codes as the latent scores see them: ``z^p`` (:func:`power_codes`, when ``power`` ≠ 1), then
+    L2-normalised along the last axis when ``normalize``."""
+    if power != 1.0:
+        z = power_codes(z, power)
+    return F.normalize(z, dim=-1) if normalize else z
 
 
 def power_codes(z: torch.Tensor, power: float) -> torch.Tensor:

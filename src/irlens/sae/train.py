@@ -309,10 +309,7 @@ def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, codes, pre, nr: int, nq: i
         if cfg.in_batch:
             s_lat = L.latent_scores(zq, zd.reshape(nq * cfg.n, -1), normalize=cfg.latent_norm, power=cfg.latent_power)
         else:
-            if cfg.latent_power != 1.0:
-                zq, zd = L.power_codes(zq, cfg.latent_power), L.power_codes(zd, cfg.latent_power)
-            zq_, zd_ = (torch.nn.functional.normalize(zq, dim=-1), torch.nn.functional.normalize(zd, dim=-1)) if cfg.latent_norm else (zq, zd)
-            s_lat = torch.einsum("nl,nkl->nk", zq_, zd_)
+            s_lat = torch.einsum("nl,nkl->nk", L.score_codes(zq, cfg.latent_norm, cfg.latent_power), L.score_codes(zd, cfg.latent_norm, cfg.latent_power))
         if cfg.latent_loss == "kl":
             s = L.candidate_scores(q, docs, cfg.in_batch)
             out["lat"] = cfg.lam_latent * L.retrieval_kl(s, s_lat, cfg.tau, cfg.tau_latent)
