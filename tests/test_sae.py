@@ -543,6 +543,31 @@ def test_evaluate_sae_reports_all_runs():
     json.dumps(out)  # JSON-able
 
 
+def test_reconstructed_run_scores_unit_norm_reconstructions_of_a_normalising_encoder():
+    from irlens.retrieval.search import dense_search
+    from irlens.sae.metrics import encode_array
+    from irlens.sae.retrieval import as_embeddings, unit_norm
+
+    x, _ = sparse_dictionary_data(n=260, d=16, atoms=32, active=3, seed=5)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    assert unit_norm(x) and not unit_norm(2 * x) and not unit_norm(x[:0])
+    corpus, queries = x[:200], x[200:]
+    doc_ids, qids = [f"d{i}" for i in range(200)], [f"q{i}" for i in range(60)]
+    m, _ = train_sae(pool_only(x), TrainConfig(n_latents=64, k=3, epochs=3, batch=32, lr=3e-3, warmup_steps=1), progress=False)
+    _, _, dh = encode_array(m, corpus)
+    _, _, qh = encode_array(m, queries)
+    assert np.allclose(np.linalg.norm(as_embeddings(dh, True), axis=1), 1, atol=1e-5) and as_embeddings(dh, False) is dh
+    _, top = dense_search(as_embeddings(qh, True), as_embeddings(dh, True), 1)
+    qrels = {q: {doc_ids[int(top[j, 0])]: 1} for j, q in enumerate(qids)}  # relevant: the top-1 over normalised x̂
+    out = evaluate_sae(m, corpus, doc_ids, queries, qids, qrels, depth=20, latent_variants=(), projected=False)
+    assert out["reconstruction_normalized"] is True
+    assert out["retrieval"]["reconstructed"]["ndcg@10"] == pytest.approx(1.0)
+    assert out["retrieval"]["reconstructed-raw"]["ndcg@10"] < 0.99  # x̂ norms vary: the raw dot product ranks otherwise
+    # embeddings that are not unit-norm (a dot-product encoder): x̂ as decoded, no second run
+    out = evaluate_sae(m, 2 * corpus, doc_ids, 2 * queries, qids, qrels, depth=20, latent_variants=(), projected=False)
+    assert out["reconstruction_normalized"] is False and "reconstructed-raw" not in out["retrieval"]
+
+
 def test_reconstruction_metrics_by_hand():
     x = np.array([[1.0, 0.0], [0.0, 1.0]])
     xh = np.array([[1.0, 0.0], [0.0, 0.0]])

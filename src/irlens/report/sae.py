@@ -12,7 +12,7 @@ from irlens.io import read_json, write_text
 from irlens.report.ig_views import save_figure
 
 # runs of evaluate_sae shown in the table: (column prefix, run name)
-RUNS = (("recon", "reconstructed"), ("latent", "latent"), ("latent_sqrt_cos", "latent-sqrt-cos"), ("projected", "latent-projected-query"))
+RUNS = (("recon", "reconstructed"), ("recon_raw", "reconstructed-raw"), ("latent", "latent"), ("latent_sqrt_cos", "latent-sqrt-cos"), ("projected", "latent-projected-query"))
 
 
 def variants_table(evals: dict[str, str | Path]) -> pd.DataFrame:
@@ -49,7 +49,7 @@ def variants_table(evals: dict[str, str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-MD_COLUMNS = ("variant", "k", "lambda", "lambda_latent", "epochs", "fvu", "dead_pct", "dense_ndcg@10", "recon_ndcg@10", "recon_pct", "latent_ndcg@10", "latent_pct", "latent_sqrt_cos_pct", "projected_pct", "train_s")
+MD_COLUMNS = ("variant", "k", "lambda", "lambda_latent", "epochs", "fvu", "dead_pct", "dense_ndcg@10", "recon_ndcg@10", "recon_pct", "recon_raw_pct", "latent_ndcg@10", "latent_pct", "latent_sqrt_cos_pct", "projected_pct", "train_s")
 
 
 def write_variants_table(df: pd.DataFrame, md: str | Path, csv: str | Path, title: str) -> None:

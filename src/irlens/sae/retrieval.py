@@ -1,8 +1,11 @@
 """Retrieval with an SAE: dense (original), reconstructed (x̂) and latent (sparse codes) runs, evaluated alike.
 
 * **dense**: ``q · d`` on the original embeddings (exact, :func:`irlens.retrieval.search.dense_search`).
-* **reconstructed**: ``q̂ · d̂`` with ``x̂ = W_dec z + b_pre`` for queries and documents (the anchor's
-  ``reconstructed_retrieval.py``).
+* **reconstructed**: ``q̂ · d̂`` with ``x̂ = W_dec z + b_pre`` for queries and documents, scored as the
+  encoder scores its own embeddings: when the dense embeddings are unit-norm (the encoder ends with a
+  ``Normalize`` module, as MiniLM and BGE do), ``x̂`` is L2-normalised too (:func:`as_embeddings`), since
+  an embedding off the unit sphere is not one the encoder can produce. **reconstructed-raw** is the
+  anchor's ``reconstructed_retrieval.py`` (``x̂`` as decoded), reported beside it when the two differ.
 * **latent**: ``Σ_i w_i z_q,i z_d,i`` over the top-k codes through an in-process inverted index
   (:class:`LatentIndex`, a SciPy CSR matrix ``latents × documents``; the anchor used Elasticsearch
   sparse vectors with dot-product scoring). Codes are always taken *with* the pre-bias subtracted,
@@ -49,6 +52,20 @@ def latent_weights(doc_vals: np.ndarray, doc_idx: np.ndarray, n_latents: int, we
         df = fire_counts(doc_vals, doc_idx, n_latents)
         return np.log1p(len(doc_vals) / np.maximum(df, 1)).astype(np.float32)
     raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+
+
+def unit_norm(x: np.ndarray, tol: float = 1e-3) -> bool:
+    """True when every row of ``x [n, d]`` has L2 norm 1 (± ``tol``): embeddings of a normalising encoder."""
+    n = np.linalg.norm(np.asarray(x, dtype=np.float64), axis=1)
+    return bool(len(n)) and bool(np.all(np.abs(n - 1.0) <= tol))
+
+
+def as_embeddings(x_hat: np.ndarray, normalize: bool) -> np.ndarray:
+    """Reconstructions ``[n, d]`` as the encoder would output them: L2-normalised rows when ``normalize``."""
+    if not normalize:
+        return x_hat
+    x_hat = np.asarray(x_hat, dtype=np.float32)
+    return x_hat / np.maximum(np.linalg.norm(x_hat, axis=1, keepdims=True), 1e-12)
 
 
 def _normalize_rows(m):
@@ -161,6 +178,7 @@ def evaluate_sae(
     latent_variants: tuple[tuple, ...] | None = None,
     projected: bool = True,
     codes: tuple | None = None,
+    normalize_reconstruction: bool | None = None,
 ) -> dict:
     """Dense, reconstructed and latent retrieval of ``queries`` over ``corpus``, plus reconstruction metrics.
 
@@ -170,7 +188,9 @@ def evaluate_sae(
     ``retrieval[run] = {ndcg@10, mrr@10, recall@100, map, seconds}``, ``ratio_ndcg@10[run]`` (run / dense)
     and ``reconstruction`` (FVU, cosine, L0, dead %) for the corpus, the queries and both together.
     ``codes``: ``(doc values, doc indices, doc x̂, query values, query indices, query x̂)`` from
-    :func:`irlens.sae.metrics.encode_array`, when already computed.
+    :func:`irlens.sae.metrics.encode_array`, when already computed. ``normalize_reconstruction``: score
+    ``reconstructed`` on L2-normalised ``x̂`` (``None``: when the dense corpus and queries are unit-norm);
+    when it applies, ``reconstructed-raw`` keeps the unnormalised run.
     """
     from irlens.retrieval.evaluate import evaluate_run
     from irlens.retrieval.search import dense_search
@@ -185,7 +205,9 @@ def evaluate_sae(
         qv, qi, qh = encode_array(model, queries)
     else:  # precomputed (encode_array of corpus and queries): the refinement is the costly part
         dv, di, dh, qv, qi, qh = codes
-    out: dict = {"retrieval": {}, "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps, "refine_step": model.cfg.refine_step, "refine_momentum": model.cfg.refine_momentum}
+    if normalize_reconstruction is None:
+        normalize_reconstruction = unit_norm(corpus) and unit_norm(queries)
+    out: dict = {"retrieval": {}, "reconstruction_normalized": bool(normalize_reconstruction), "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps, "refine_step": model.cfg.refine_step, "refine_momentum": model.cfg.refine_momentum}
 
     def score(name, fn):
         t0 = time.perf_counter()
@@ -195,7 +217,9 @@ def evaluate_sae(
         out["retrieval"][name] = {**{m: means[m] for m in ("ndcg@10", "mrr@10", "recall@100", "map")}, "seconds": round(secs, 3)}
 
     score("dense", lambda: dense_search(queries, corpus, depth))
-    score("reconstructed", lambda: dense_search(qh, dh, depth))
+    score("reconstructed", lambda: dense_search(as_embeddings(qh, normalize_reconstruction), as_embeddings(dh, normalize_reconstruction), depth))
+    if normalize_reconstruction:
+        score("reconstructed-raw", lambda: dense_search(qh, dh, depth))
     for name, norm, w, *p in latent_variants:
         score(name, lambda: LatentIndex(dv, di, L, normalize=norm, weighting=w, power=p[0] if p else 1.0).search(qv, qi, depth))
     if projected:
