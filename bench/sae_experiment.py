@@ -72,14 +72,14 @@ def holdout_qids(n: int) -> set[str]:
 
 def table() -> None:
     rows = [json.loads(l) for l in LOG.read_text().splitlines() if l.strip()]
-    print(f"{'name':<24} {'refine':>6} {'FVU':>6} {'FVU-q':>6} {'L0':>5} {'dead%':>6} {'dense':>6} {'recon':>6} {'r%':>5} {'latent':>6} {'l%':>5} {'cos%':>5} {'idf%':>5} {'cidf%':>5} {'sqrt%':>5} {'proj%':>5} {'train_s':>7}")
+    print(f"{'name':<24} {'refine':>6} {'FVU':>6} {'FVU-q':>6} {'L0':>5} {'dead%':>6} {'dense':>6} {'recon':>6} {'r%':>5} {'raw%':>5} {'latent':>6} {'l%':>5} {'cos%':>5} {'idf%':>5} {'cidf%':>5} {'sqrt%':>5} {'proj%':>5} {'train_s':>7}")
     for r in rows:
         for m in [r["metrics"]] + ([r["metrics_refined"]] if "metrics_refined" in r else []):
             rec = m["reconstruction"]["all"]
             ret, ra = m["retrieval"], m["ratio_ndcg@10"]
             pct = lambda k: f"{100 * ra[k]:5.1f}" if k in ra else f"{'-':>5}"  # noqa: E731
             ref = f"{m.get('refine_steps', 0)}x{m.get('refine_step', 1.5):g}" if m.get("refine_steps") else "0"
-            print(f"{r['name']:<24} {ref:>6} {rec['fvu']:6.3f} {m['reconstruction']['queries']['fvu']:6.3f} {rec['l0']:5.1f} {rec['dead_pct']:6.2f} {ret['dense']['ndcg@10']:6.4f} {ret['reconstructed']['ndcg@10']:6.4f} {pct('reconstructed')} {ret['latent']['ndcg@10']:6.4f} {pct('latent')} {pct('latent-cos')} {pct('latent-idf')} {pct('latent-cos-idf')} {pct('latent-sqrt-cos')} {pct('latent-projected-query')} {r['train_seconds']:7.0f}")
+            print(f"{r['name']:<24} {ref:>6} {rec['fvu']:6.3f} {m['reconstruction']['queries']['fvu']:6.3f} {rec['l0']:5.1f} {rec['dead_pct']:6.2f} {ret['dense']['ndcg@10']:6.4f} {ret['reconstructed']['ndcg@10']:6.4f} {pct('reconstructed')} {pct('reconstructed-raw')} {ret['latent']['ndcg@10']:6.4f} {pct('latent')} {pct('latent-cos')} {pct('latent-idf')} {pct('latent-cos-idf')} {pct('latent-sqrt-cos')} {pct('latent-projected-query')} {r['train_seconds']:7.0f}")
 
 
 def main() -> None:
@@ -174,7 +174,7 @@ def main() -> None:
     print(json.dumps({k: v["ndcg@10"] for k, v in metrics["retrieval"].items()}, indent=1))
     if refined is not None:
         rr = refined["ratio_ndcg@10"]
-        print(f"refined ({a.refine} IHT steps, step {model.cfg.refine_step:g}): fvu={refined['reconstruction']['all']['fvu']:.4f} recon_ratio={rr['reconstructed']:.4f} latent_ratio={rr['latent']:.4f} latent_sqrt_cos_ratio={rr['latent-sqrt-cos']:.4f}")
+        print(f"refined ({a.refine} IHT steps, step {model.cfg.refine_step:g}): fvu={refined['reconstruction']['all']['fvu']:.4f} recon_ratio={rr['reconstructed']:.4f} recon_raw_ratio={rr.get('reconstructed-raw', rr['reconstructed']):.4f} latent_ratio={rr['latent']:.4f} latent_sqrt_cos_ratio={rr['latent-sqrt-cos']:.4f}")
     print(f"RESULT name={row['name']} fvu={rec['fvu']:.4f} l0={rec['l0']:.1f} dead_pct={rec['dead_pct']:.2f} "
           f"dense={metrics['retrieval']['dense']['ndcg@10']:.4f} recon_ratio={ra['reconstructed']:.4f} latent_ratio={ra['latent']:.4f} "
           f"latent_cos_ratio={ra['latent-cos']:.4f} latent_idf_ratio={ra['latent-idf']:.4f} train_s={record['train_seconds']:.0f}")
