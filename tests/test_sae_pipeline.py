@@ -4,6 +4,7 @@ figure, the latent page with N2G explanations, the control curves with latent PR
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -125,6 +126,21 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
     assert list(c["kind"]) == ["latent", "latent", "prf", "prf"] and list(c["value"]) == [0.0, 0.5, 0.0, 0.5]
     # δ = 0 PRF is plain reconstructed retrieval
     assert c.loc[2, "ndcg@10"] == pytest.approx(a["retrieval"]["reconstructed"]["ndcg@10"], abs=1e-4)  # CSV keeps 4 decimals
+    assert a["reconstruction_normalized"] is False  # the tiny encoder has no Normalize module
+    # unit-norm embeddings (a normalising encoder): x̂ normalised in evaluate and in control alike
+    emb_n = tmp_path / "emb" / "tiny-normalised"
+    emb_n.mkdir()
+    for side in ("corpus", "queries"):
+        x = np.load(emb / f"{side}.npy")
+        np.save(emb_n / f"{side}.npy", x / np.linalg.norm(x, axis=1, keepdims=True))
+        shutil.copy(emb / f"{side}.json", emb_n / f"{side}.json")
+    assert main(["sae", "evaluate", "--model", str(models["main"]), "--embeddings", str(emb_n), "--qrels", str(qrels), "--out", str(tmp_path / "n.json"), "--threads", "1"]) == 0
+    n = json.loads((tmp_path / "n.json").read_text())
+    assert n["reconstruction_normalized"] is True and "reconstructed-raw" in n["retrieval"]
+    assert main(["sae", "control", "--model", str(models["main"]), "--embeddings", str(emb_n), "--qrels", str(qrels), "--latent", str(rec["latents"][0]["latent"]),
+                 "--targets", "2", "--values", "0", "--prf-values", "0", "--md", str(tmp_path / "cn.md"), "--csv", str(tmp_path / "cn.csv"), "--figure", str(tmp_path / "cn.png"), "--threads", "1"]) == 0
+    cn = pd.read_csv(tmp_path / "cn.csv")
+    assert cn.loc[1, "kind"] == "prf" and cn.loc[1, "ndcg@10"] == pytest.approx(n["retrieval"]["reconstructed"]["ndcg@10"], abs=1e-4)
     # corpus sentences as extra training pseudo-queries (irlens encode --side sentences; sae train --sentences)
     assert main(["encode", "--data", str(tiny_beir), "--side", "sentences", "--sentences-per-doc", "2", "--model", str(tiny_st_model), "--out", str(emb / "sentences.npy"), "--threads", "1"]) == 0
     sent_ids = json.loads((emb / "sentences.json").read_text())["ids"]
