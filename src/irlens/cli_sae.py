@@ -295,7 +295,7 @@ def cmd_control(a: argparse.Namespace) -> None:
     from irlens.sae.control import amplification_curve, latent_target_set, prf_curve
     from irlens.sae.data import load_eval_set
     from irlens.sae.model import TopKSAE
-    from irlens.sae.retrieval import as_embeddings, unit_norm
+    from irlens.sae.retrieval import as_embeddings, normalizing_encoder
 
     _set_threads(a.threads)
     model, _ = TopKSAE.load(a.model)
@@ -306,7 +306,7 @@ def cmd_control(a: argparse.Namespace) -> None:
         dh = _decode(model, dv, di)
     else:
         dv, di, dh = _codes(model, corpus)
-    dh = as_embeddings(dh, unit_norm(corpus))  # searched as in evaluate: δ = 0 of the PRF curve is its "reconstructed" run
+    dh = as_embeddings(dh, normalizing_encoder(corpus, queries))  # searched as in evaluate: δ = 0 of the PRF curve is its "reconstructed" run
     values = tuple(float(v) for v in a.values)
     latents = a.latent or frequent_latents(dv, di, model.cfg.n_latents, a.latents, min_df=a.targets, max_share=a.max_share)
     rows = []

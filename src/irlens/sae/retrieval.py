@@ -3,7 +3,7 @@
 * **dense**: ``q · d`` on the original embeddings (exact, :func:`irlens.retrieval.search.dense_search`).
 * **reconstructed**: ``q̂ · d̂`` with ``x̂ = W_dec z + b_pre`` for queries and documents, scored as the
   encoder scores its own embeddings: when the dense embeddings are unit-norm (the encoder ends with a
-  ``Normalize`` module, as MiniLM and BGE do), ``x̂`` is L2-normalised too (:func:`as_embeddings`), since
+  ``Normalize`` module, as MiniLM and BGE do), ``x̂`` is L2-normalised too (``dense_search(score="cos")``), since
   an embedding off the unit sphere is not one the encoder can produce. **reconstructed-raw** is the
   anchor's ``reconstructed_retrieval.py`` (``x̂`` as decoded), reported beside it when the two differ.
 * **latent**: ``Σ_i w_i z_q,i z_d,i`` over the top-k codes through an in-process inverted index
@@ -58,6 +58,11 @@ def unit_norm(x: np.ndarray, tol: float = 1e-3) -> bool:
     """True when every row of ``x [n, d]`` has L2 norm 1 (± ``tol``): embeddings of a normalising encoder."""
     n = np.linalg.norm(np.asarray(x, dtype=np.float64), axis=1)
     return bool(len(n)) and bool(np.all(np.abs(n - 1.0) <= tol))
+
+
+def normalizing_encoder(corpus: np.ndarray, queries: np.ndarray) -> bool:
+    """Whether reconstructions are scored normalised: the dense corpus and queries are both unit-norm."""
+    return unit_norm(corpus) and unit_norm(queries)
 
 
 def as_embeddings(x_hat: np.ndarray, normalize: bool) -> np.ndarray:
@@ -206,7 +211,7 @@ def evaluate_sae(
     else:  # precomputed (encode_array of corpus and queries): the refinement is the costly part
         dv, di, dh, qv, qi, qh = codes
     if normalize_reconstruction is None:
-        normalize_reconstruction = unit_norm(corpus) and unit_norm(queries)
+        normalize_reconstruction = normalizing_encoder(corpus, queries)
     out: dict = {"retrieval": {}, "reconstruction_normalized": bool(normalize_reconstruction), "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps, "refine_step": model.cfg.refine_step, "refine_momentum": model.cfg.refine_momentum}
 
     def score(name, fn):
@@ -217,7 +222,7 @@ def evaluate_sae(
         out["retrieval"][name] = {**{m: means[m] for m in ("ndcg@10", "mrr@10", "recall@100", "map")}, "seconds": round(secs, 3)}
 
     score("dense", lambda: dense_search(queries, corpus, depth))
-    score("reconstructed", lambda: dense_search(as_embeddings(qh, normalize_reconstruction), as_embeddings(dh, normalize_reconstruction), depth))
+    score("reconstructed", lambda: dense_search(qh, dh, depth, score="cos" if normalize_reconstruction else "dot"))
     if normalize_reconstruction:
         score("reconstructed-raw", lambda: dense_search(qh, dh, depth))
     for name, norm, w, *p in latent_variants:
