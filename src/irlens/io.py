@@ -85,3 +85,31 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+
+
+def read_parquet(path: str | os.PathLike, what: str, made_by: str = "the rule that makes it"):
+    """``pandas.read_parquet(path)`` with one-line errors naming ``what`` the file is and what makes it."""
+    import pandas as pd
+
+    from irlens.errors import IrlensError
+
+    if not Path(path).is_file():
+        raise IrlensError(f"{path}: {what} not found; run {made_by} first")
+    try:
+        return pd.read_parquet(path)
+    except Exception as e:
+        raise IrlensError(f"{path}: not a readable parquet file ({type(e).__name__}); delete it and rerun") from None
+
+
+def write_parquet(df, path: str | os.PathLike) -> None:
+    """Write a DataFrame to parquet atomically (no index)."""
+    with atomic_path(path, suffix=".parquet") as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def write_npy(arr, path: str | os.PathLike) -> None:
+    """Write a numpy array to ``.npy`` atomically."""
+    import numpy as np
+
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, arr)

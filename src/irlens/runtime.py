@@ -78,3 +78,11 @@ def _mallopt() -> bool:
     ok &= fn(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
     ok &= fn(_M_TOP_PAD, TOP_PAD) == 1
     return bool(ok)
+
+
+def set_threads(n: int | None) -> None:
+    """``torch.set_num_threads(n)`` when ``n`` is given (0/None: leave torch's default)."""
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))

@@ -1,7 +1,7 @@
 """Neuron masks: zero chosen output units of chosen Linear modules through forward hooks.
 
 A "neuron" is one output unit of one hooked Linear (the NIG stage's definition, see
-:func:`irlens.attribution.nig.neuron_layout`). Zeroing the module's output also removes its bias, as the
+:func:`irlens.attribution.neurons.neuron_layout`). Zeroing the module's output also removes its bias, as the
 paper does. A :class:`NeuronMask` is plain data — ``{module name: sorted unit indices}`` — saved to and
 loaded from JSON; :func:`apply_mask` is a context manager, so the model is exactly the original again
 when the block ends (the hooks are removed; weights are never touched).

@@ -37,7 +37,7 @@ class MaskedScorer:
     def __init__(self, ce, queries: list[str], docs: list[str], max_rows: int = 64, cache_mb: float = 2048):
         import torch
 
-        from irlens.attribution.nig import encoder_layers, neuron_layout
+        from irlens.attribution.neurons import encoder_layers, neuron_layout
 
         if not queries:
             raise IrlensError("ablation scorer: no pairs to score")

@@ -117,11 +117,11 @@ def pseudo_label(
     """
     from tqdm import tqdm
 
-    from irlens.gpl._partial import Partial, digest, fingerprint
+    from irlens.resume import Partial, digest, fingerprint
 
     if chunk < 1:
         raise IrlensError(f"gpl pseudo-labels: chunk must be >= 1, got {chunk}")
-    part = Partial(partial_out, fingerprint("labels", digest(tuples), max_length, chunk, key_extra)) if partial_out else None
+    part = Partial.for_output(partial_out, fingerprint("labels", digest(tuples), max_length, chunk, key_extra)) if partial_out else None
     cache_q: dict[str, str] = {}
     cache_d: dict[str, str] = {}
 

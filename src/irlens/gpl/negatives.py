@@ -79,7 +79,7 @@ def mine_negatives(
 ) -> list[dict]:
     """Hard-negative records (see the module docstring), one per query of ``qrels``."""
     from irlens.data.beir import doc_text
-    from irlens.gpl._partial import Partial, digest, fingerprint
+    from irlens.resume import Partial, digest, fingerprint
 
     if k < 1:
         raise IrlensError(f"gpl negatives: k must be >= 1, got {k}")
@@ -105,7 +105,7 @@ def mine_negatives(
     doc_texts = [doc_text(corpus[d]) for d in doc_ids]
     q_texts = [queries[q] for q in qids]
     k = min(k, len(doc_ids))
-    part = Partial(partial_out, fingerprint("negatives", digest(zip(doc_ids, doc_texts)), digest(zip(qids, q_texts)), k, score, max_seq_length)) if partial_out else None
+    part = Partial.for_output(partial_out, fingerprint("negatives", digest(zip(doc_ids, doc_texts)), digest(zip(qids, q_texts)), k, score, max_seq_length)) if partial_out else None
 
     neg: dict[str, list[list[str]]] = {}
     for mi, miner in enumerate(miners):

@@ -138,7 +138,7 @@ def t5_queries(
     from tqdm import tqdm
 
     from irlens.data.beir import doc_text
-    from irlens.gpl._partial import Partial, digest, fingerprint
+    from irlens.resume import Partial, digest, fingerprint
 
     if batch_size < 1:
         raise IrlensError(f"gpl queries: batch size must be >= 1, got {batch_size}")
@@ -148,7 +148,7 @@ def t5_queries(
     batches = [(s, min(s + batch_size, len(ids))) for s in range(0, len(ids), batch_size)]
     chunks = [batches[i : i + chunk_batches] for i in range(0, len(batches), chunk_batches)]
     log.info("t5 queries: %d passages x %d queries per passage = %d to sample, %d batches of <= %d", len(ids), n, len(ids) * n, len(batches), batch_size)
-    part = Partial(partial_out, fingerprint("t5", digest(zip(ids, texts)), n, batch_size, seed, chunk_batches, key_extra)) if partial_out else None
+    part = Partial.for_output(partial_out, fingerprint("t5", digest(zip(ids, texts)), n, batch_size, seed, chunk_batches, key_extra)) if partial_out else None
     generated: list[list[str]] = []
     bar = tqdm(total=len(ids), desc="generate", unit="passage", disable=not progress, mininterval=5)
     for ci, chunk in enumerate(chunks):

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from irlens.checkpoint import partial_dir, resume, save
+from irlens.resume import load_checkpoint, partial_dir, save_checkpoint
 from irlens.errors import IrlensError
 from irlens.io import sha256_file, write_json, write_text
 
@@ -213,7 +213,7 @@ def train_gpl(
 
     # ---- resume
     partial = partial_dir(out_dir)
-    start, log_rows = resume(partial, key, model, opt, sched, dev, steps)
+    start, log_rows = load_checkpoint(partial, key, model, opt, sched, dev, steps)
 
     # ---- train
     model.train()
@@ -241,7 +241,7 @@ def train_gpl(
             window = [r[1] for r in log_rows[-log_every:]]
             log.info("step %d/%d: MarginMSE %.4f (mean of last %d), lr %.2e, %.2f s/step", done, steps, float(np.mean(window)), len(window), lr_now, (time.time() - t_train) / (done - start))
         if checkpoint_every and done % checkpoint_every == 0 and done < steps:
-            save(partial, key, done, log_rows, model, opt, sched)
+            save_checkpoint(partial, key, done, log_rows, model, opt, sched)
         if on_step is not None:
             on_step(done, log_rows[-1][1])
     bar.close()

@@ -3,7 +3,7 @@
 Texts are tokenised once, ordered by token length (longest first) and packed into batches whose
 padded size (rows × longest row) stays under ``max_tokens``; short texts therefore run in large
 batches and padding is minimal. The sorted order is cut into fixed chunks; each finished chunk is
-saved under a ``.partial`` folder next to the output, so a killed job resumes where it stopped.
+saved in ``<out>.partial/`` (:mod:`irlens.resume`), so a killed job resumes where it stopped.
 Chunk boundaries and batches depend only on the texts and settings, so a resumed run yields exactly
 the embeddings of an uninterrupted one.
 """
@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from irlens.io import atomic_path, write_json
+from irlens.resume import Partial, drop_partial, partial_dir
 
 log = logging.getLogger(__name__)
 
@@ -78,43 +78,32 @@ def encode_texts(
     order, batches = plan_batches(lengths, max_tokens, max_batch)
     chunks = [batches[i : i + chunk_batches] for i in range(0, len(batches), chunk_batches)]
 
-    pdir = Path(partial_dir) if partial_dir else None
-    if pdir is not None:
+    part = None
+    if partial_dir:
         key = hashlib.sha256()
-        key.update(json.dumps([max_tokens, max_batch, chunk_batches, model.max_seq_length, dim]).encode())
+        key.update(json.dumps([max_tokens, max_batch, chunk_batches, model.max_seq_length, dim, len(chunks)]).encode())
         for t in texts:
             key.update(t.encode("utf-8") + b"\0")
         key.update(_model_fingerprint(model).encode())
-        plan = {"key": key.hexdigest(), "chunks": len(chunks)}
-        plan_file = pdir / "plan.json"
-        if pdir.exists() and (not plan_file.is_file() or json.loads(plan_file.read_text()) != plan):
-            log.info("discarding stale partial encodings in %s", pdir)
-            shutil.rmtree(pdir)
-        pdir.mkdir(parents=True, exist_ok=True)
-        write_json(plan_file, plan)
+        part = Partial(partial_dir, key.hexdigest())
 
     out = np.empty((n, dim), dtype=np.float32)
     done_rows = 0
-    resumed = 0
     bar = tqdm(total=n, desc="encode", unit="text", disable=not progress, mininterval=5)
     for ci, chunk in enumerate(chunks):
         lo, hi = chunk[0][0], chunk[-1][1]
         idx = order[lo:hi]
-        cfile = pdir / f"chunk-{ci:05d}.npy" if pdir is not None else None
-        if cfile is not None and cfile.is_file():
-            emb = np.load(cfile)
-            resumed += 1
-        else:
+        emb = part.load_array(f"chunk-{ci:05d}") if part is not None else None
+        if emb is None:
             emb = np.concatenate([_encode_batch(model, [texts[i] for i in order[s:e]]) for s, e in chunk])
-            if cfile is not None:
-                with atomic_path(cfile, suffix=".npy") as tmp:
-                    np.save(tmp, emb)
+            if part is not None:
+                part.save_array(f"chunk-{ci:05d}", emb)
         out[idx] = emb
         done_rows += hi - lo
         bar.update(hi - lo)
     bar.close()
-    if resumed:
-        log.info("resumed: %d of %d chunks reused from %s", resumed, len(chunks), pdir)
+    if part is not None and part.reused:
+        log.info("resumed: %d of %d chunks reused from %s", part.reused, len(chunks), part.dir)
     return out
 
 
@@ -131,10 +120,10 @@ def _model_fingerprint(model) -> str:
 def encode_to_file(model, ids: list[str], texts: list[str], out: str | Path, meta: dict, **kw) -> dict:
     """Encode and write ``out`` (``.npy``, float32) plus ``out`` with ``.json`` suffix (ids + meta).
 
-    The ``.partial`` folder next to ``out`` makes the job resumable; it is removed after success.
+    ``<out>.partial/`` makes the job resumable; it is removed after success.
     """
     out = Path(out)
-    partial = out.parent / f".{out.stem}.partial"
+    partial = partial_dir(out)
     t0 = time.perf_counter()
     emb = encode_texts(model, texts, partial_dir=partial, **kw)
     seconds = time.perf_counter() - t0
@@ -153,7 +142,7 @@ def encode_to_file(model, ids: list[str], texts: list[str], out: str | Path, met
     with atomic_path(out, suffix=".npy") as tmp:
         np.save(tmp, emb)
     write_json(out.with_suffix(".json"), info)
-    shutil.rmtree(partial, ignore_errors=True)
+    drop_partial(out)
     log.info("encoded %d texts in %.1fs (%.1f texts/s) -> %s", len(texts), seconds, len(texts) / max(seconds, 1e-9), out)
     return info
 

@@ -1,0 +1,174 @@
+"""Integrated Gradients for bi-encoders: quadrature, completeness, agreement with Captum, adaptive mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from irlens.attribution import quadrature
+from irlens.ig import BASELINES, BiEncoderIG
+from irlens.errors import IrlensError
+
+QUERY = "why do cats purr when they sleep"
+DOC = "Cats purr. Purring cats are often asleep, and sleeping cats purr at a low frequency."
+
+
+@pytest.fixture(scope="module")
+def tiny64(tiny_st_model):
+    from sentence_transformers import SentenceTransformer
+
+    import torch
+
+    m = SentenceTransformer(str(tiny_st_model), device="cpu")
+    m.double().eval()
+    # A fresh BERT has zero biases and LayerNorm shifts, which makes the encoder scale-invariant (the
+    # zero baseline would then be a degenerate point); give them values as a trained model has.
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith("bias"):
+                p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return m
+
+
+@pytest.mark.parametrize("method", ["gauss-legendre", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid"])
+def test_quadrature_weights_sum_to_one(method):
+    x, w = quadrature(method, 7)
+    assert len(x) == len(w) == 7 and np.all((x >= 0) & (x <= 1))
+    assert w.sum() == pytest.approx(1.0, abs=1e-14)
+
+
+def test_gauss_legendre_exact_for_degree_2n_minus_1():
+    x, w = quadrature("gauss-legendre", 4)
+    for deg in range(8):  # ∫₀¹ α^deg dα = 1 / (deg + 1)
+        assert (w * x**deg).sum() == pytest.approx(1.0 / (deg + 1), abs=1e-14)
+    assert (w * x**8).sum() != pytest.approx(1.0 / 9, abs=1e-10)
+
+
+def test_trapezoid_is_the_textbook_rule():
+    x, w = quadrature("riemann-trapezoid", 3)
+    assert x.tolist() == [0.0, 0.5, 1.0] and w.tolist() == [0.25, 0.5, 0.25]
+
+
+def test_unknown_quadrature_is_one_clear_error():
+    with pytest.raises(IrlensError, match="unknown quadrature 'simpson'"):
+        quadrature("simpson", 8)
+
+
+@pytest.mark.parametrize("side", ["query", "document"])
+@pytest.mark.parametrize("baseline", BASELINES)
+@pytest.mark.parametrize("score", ["dot", "cos"])
+def test_completeness_float64_64_gauss_legendre(tiny64, side, baseline, score):
+    a = BiEncoderIG(tiny64, score=score, baseline=baseline, steps=64).attribute_pair(QUERY, DOC, side=side)
+    gap = a.score - a.baseline_score
+    assert abs(gap) > 1e-3, "the baseline should move the score"
+    assert abs(a.delta) < 1e-4 * max(1.0, abs(gap))
+    assert a.rel_error < 1e-4
+    assert len(a.scores) == len(a.tokens) == len(a.input_ids)
+
+
+def test_scores_match_the_model(tiny64):
+    """s(x) reported by IG equals the score of the untouched model."""
+    import torch
+
+    a = BiEncoderIG(tiny64, score="cos").attribute_pair(QUERY, DOC, side="document")
+    q, d = tiny64.encode([QUERY, DOC], convert_to_tensor=True)
+    assert a.score == pytest.approx(float(torch.nn.functional.cosine_similarity(q, d, dim=0)), abs=1e-12)
+
+
+def test_pad_baseline_keeps_specials(tiny64):
+    import torch
+
+    ig = BiEncoderIG(tiny64, baseline="pad")
+    a = ig.attribute_pair(QUERY, DOC, side="query")
+    ids = torch.tensor(a.input_ids)
+    b = ig._baseline_ids(ids, a.special).tolist()
+    tok = tiny64.tokenizer
+    assert b[0] == tok.cls_token_id and b[-1] == tok.sep_token_id
+    assert set(b[1:-1]) == {tok.pad_token_id}
+
+
+@pytest.mark.parametrize("side", ["query", "document"])
+def test_agrees_with_captum_layer_integrated_gradients(tiny64, side):
+    """Same layer (embedding output), baseline ([CLS] [PAD]… [SEP]), Gauss–Legendre nodes and step count."""
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    steps = 50
+    a = BiEncoderIG(tiny64, score="dot", baseline="pad", steps=steps).attribute_pair(QUERY, DOC, side=side)
+    text, other = (QUERY, DOC) if side == "query" else (DOC, QUERY)
+    feats = tiny64.preprocess([text])
+    with torch.no_grad():
+        fixed = tiny64(tiny64.preprocess([other]))["sentence_embedding"][0]
+
+    def forward(input_ids):
+        n = input_ids.shape[0]
+        f = {k: (v.expand(n, *v.shape[1:]) if torch.is_tensor(v) and k != "input_ids" else v) for k, v in feats.items()}
+        f["input_ids"] = input_ids
+        return (tiny64(f)["sentence_embedding"] * fixed).sum(-1)
+
+    ids = feats["input_ids"]
+    base = ids.clone()
+    base[0, 1:-1] = tiny64.tokenizer.pad_token_id
+    lig = LayerIntegratedGradients(forward, tiny64[0].auto_model.embeddings)
+    attr, delta = lig.attribute(ids, baselines=base, n_steps=steps, method="gausslegendre", return_convergence_delta=True)
+    ref = attr.sum(-1)[0].detach().numpy()
+    assert np.max(np.abs(a.scores - ref)) < 1e-5 * np.max(np.abs(ref))
+    assert a.delta == pytest.approx(float(delta), abs=1e-9)
+
+
+def test_adaptive_meets_tolerance_and_matches_converged_result(tiny64):
+    ref = BiEncoderIG(tiny64, score="cos", steps=256).attribute_pair(QUERY, DOC, side="document")
+    a = BiEncoderIG(tiny64, score="cos", steps=4, tol=1e-3, max_steps=512).attribute_pair(QUERY, DOC, side="document")
+    assert a.meta["converged"] and a.rel_error <= 1e-3
+    assert a.steps <= 512
+    assert np.max(np.abs(a.scores - ref.scores)) < 1e-2 * np.max(np.abs(ref.scores))
+
+
+def test_batched_pairs_equal_one_at_a_time(tiny64):
+    pairs = [(QUERY, DOC), ("dog barking", "Dogs bark at the mailman every single morning."), (QUERY, "Birds sing.")]
+    ig = BiEncoderIG(tiny64, score="cos", steps=16, max_tokens=100)  # forces several chunks with padding
+    together = ig.attribute(pairs, side="document")
+    for (q, d), t in zip(pairs, together):
+        alone = BiEncoderIG(tiny64, score="cos", steps=16).attribute_pair(q, d, side="document")
+        np.testing.assert_allclose(t.scores, alone.scores, rtol=0, atol=1e-12)
+
+
+def test_no_parameter_gradients_and_flags_restored(tiny64):
+    flags = [p.requires_grad for p in tiny64.parameters()]
+    BiEncoderIG(tiny64, steps=4).attribute_pair(QUERY, DOC)
+    assert [p.requires_grad for p in tiny64.parameters()] == flags
+    assert all(p.grad is None for p in tiny64.parameters())
+
+
+def test_bad_input_is_one_clear_error(tiny64):
+    with pytest.raises(IrlensError, match="empty text"):
+        BiEncoderIG(tiny64).attribute_pair("   ", DOC)
+    with pytest.raises(IrlensError, match="side 'title'"):
+        BiEncoderIG(tiny64).attribute_pair(QUERY, DOC, side="title")
+    with pytest.raises(IrlensError, match="baseline 'unk'"):
+        BiEncoderIG(tiny64, baseline="unk")
+
+
+def test_missing_pad_token_is_one_clear_error(tiny_st_model):
+    from sentence_transformers import SentenceTransformer
+
+    m = SentenceTransformer(str(tiny_st_model), device="cpu")
+    m.tokenizer.pad_token = None
+    with pytest.raises(IrlensError, match="no pad token"):
+        BiEncoderIG(m, baseline="pad")
+    BiEncoderIG(m, baseline="zero")  # the zero baseline needs no pad token
+
+
+def test_centred_rule_integrates_exactly_and_warped_panels_converge(tiny64):
+    from irlens.attribution.quadrature import centre_warp
+
+    x, w = quadrature("gauss-legendre-centred", 24)
+    for deg in range(4):
+        assert (w * x**deg).sum() == pytest.approx(1.0 / (deg + 1), abs=1e-10)
+    t = np.linspace(0, 1, 101)
+    assert np.all(np.diff(centre_warp(t)) > 0) and centre_warp(0.0) == 0.0 and centre_warp(1.0) == 1.0
+    a = BiEncoderIG(tiny64, score="cos", method="gauss-legendre-centred", steps=64).attribute_pair(QUERY, DOC)
+    assert a.rel_error < 1e-4
+    b = BiEncoderIG(tiny64, score="cos", steps=8, tol=1e-3, warp_panels=True).attribute_pair(QUERY, DOC)
+    assert b.meta["converged"] and b.rel_error <= 1e-3
