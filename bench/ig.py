@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from irlens.attribution.bi_encoder import BiEncoderIG
+from irlens.ig.bi_encoder import BiEncoderIG
 from irlens.data.beir import doc_text, read_corpus, read_qrels, read_queries
 from irlens.io import write_json
 from irlens.models import load_bi_encoder

@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from irlens.attribution.nig import CrossEncoderNIG, baseline_embeddings, encoder_layers, neuron_layout, target_probability
+from irlens.nig.attribute import CrossEncoderNIG, baseline_embeddings, encoder_layers, neuron_layout, target_probability
 from irlens.data.beir import doc_text, read_corpus, read_qrels, read_queries
 from irlens.io import sha256_file, write_json
 
