@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from irlens.sae.model import TopKSAE
-from irlens.sae.train import TrainConfig, _losses
+from irlens.sae.train import TrainConfig, batch_losses
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results/bench/sae_step.json"
@@ -42,7 +42,7 @@ def dense_losses(model: TopKSAE, cfg: TrainConfig, xb: torch.Tensor, nr: int, nq
     vals, idx = torch.topk(a, cfg.k, dim=-1)
     z = torch.zeros_like(a).scatter(1, idx, torch.relu(vals))  # dense codes
     xh = z @ model.W_dec.T + model.b_pre
-    parts = _losses(model, cfg, xb, xh, (torch.relu(vals), idx), a.detach(), nr, nq, 1.0)
+    parts = batch_losses(model, cfg, xb, xh, (torch.relu(vals), idx), a.detach(), nr, nq, 1.0)
     return sum(parts.values()), z
 
 
@@ -74,7 +74,7 @@ def main() -> None:
             loss, z = dense_losses(m, cfg, xb, nr, nq)
         else:
             vals, idx, xh, pre = m.forward_codes(xb)
-            loss = sum(_losses(m, cfg, xb, xh, (vals, idx), pre, nr, nq, 1.0).values())
+            loss = sum(batch_losses(m, cfg, xb, xh, (vals, idx), pre, nr, nq, 1.0).values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         m.project_decoder_grad()
@@ -99,7 +99,7 @@ def main() -> None:
 
     # refinement: plain 150 steps vs accelerated 40 steps, on the sparse model's dictionary
     m = models["sparse"][0].eval()
-    xr = X[:a.rows]
+    xr = X[: a.rows]
     fvu_den = float((xr - xr.mean(0)).pow(2).sum(1).mean())
     refine = {}
     for label, steps, mom in (("plain-150", 150, 0.0), ("momentum0.9-40", 40, 0.9)):
@@ -113,21 +113,35 @@ def main() -> None:
         refine[label] = {"seconds": round(secs, 3), "fvu": round(fvu, 5)}
     v0, i0 = m.encode_topk(xr, refine_steps=0)
     with torch.no_grad():
-        refine["encoder-only"] = {"seconds": None, "fvu": round(float((m.decode(m.scatter(v0, i0)) - xr).pow(2).sum(1).mean()) / fvu_den, 5)}
+        refine["encoder-only"] = {
+            "seconds": None,
+            "fvu": round(float((m.decode(m.scatter(v0, i0)) - xr).pow(2).sum(1).mean()) / fvu_den, 5),
+        }
 
     out = {
-        "threads": a.threads, "batch_rows": B, "n_latents": cfg.n_latents, "k": cfg.k, "torch": torch.__version__,
-        "load_avg": os.getloadavg()[0], "step_ms": {k: round(v, 2) for k, v in step_ms.items()},
+        "threads": a.threads,
+        "batch_rows": B,
+        "n_latents": cfg.n_latents,
+        "k": cfg.k,
+        "torch": torch.__version__,
+        "load_avg": os.getloadavg()[0],
+        "step_ms": {k: round(v, 2) for k, v in step_ms.items()},
         "step_ms_rounds": {k: [round(1000 * x, 2) for x in v] for k, v in times.items()},
-        "step_speedup": round(step_ms["dense"] / step_ms["sparse"], 2), "refine": refine,
-        "refine_speedup": round(refine["plain-150"]["seconds"] / refine["momentum0.9-40"]["seconds"], 2), "refine_rows": a.rows,
+        "step_speedup": round(step_ms["dense"] / step_ms["sparse"], 2),
+        "refine": refine,
+        "refine_speedup": round(refine["plain-150"]["seconds"] / refine["momentum0.9-40"]["seconds"], 2),
+        "refine_rows": a.rows,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
-    print(f"RESULT step_dense_ms={step_ms['dense']:.1f} step_sparse_ms={step_ms['sparse']:.1f} step_speedup={out['step_speedup']} "
-          f"refine_plain150_s={refine['plain-150']['seconds']} refine_mom40_s={refine['momentum0.9-40']['seconds']} refine_speedup={out['refine_speedup']} "
-          f"fvu_plain150={refine['plain-150']['fvu']} fvu_mom40={refine['momentum0.9-40']['fvu']}")
+    print(
+        f"RESULT step_dense_ms={step_ms['dense']:.1f} step_sparse_ms={step_ms['sparse']:.1f} "
+        f"step_speedup={out['step_speedup']} "
+        f"refine_plain150_s={refine['plain-150']['seconds']} refine_mom40_s={refine['momentum0.9-40']['seconds']} "
+        f"refine_speedup={out['refine_speedup']} "
+        f"fvu_plain150={refine['plain-150']['fvu']} fvu_mom40={refine['momentum0.9-40']['fvu']}"
+    )
 
 
 if __name__ == "__main__":

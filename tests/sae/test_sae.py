@@ -18,7 +18,6 @@ from irlens.sae.model import SAEConfig, TopKSAE, decoder_col_norms, geometric_me
 from irlens.sae.retrieval import LatentIndex, evaluate_sae, topk_rows
 from irlens.sae.train import TrainConfig, TrainData, build_train_data, save_model, train_sae
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -70,7 +69,9 @@ def test_tied_init_and_unit_columns():
 
 def test_tied_encoder_is_the_decoder_transpose_throughout(tmp_path):
     x, _ = sparse_dictionary_data(n=400, d=8, atoms=16)
-    m, rec = train_sae(pool_only(x), TrainConfig(n_latents=32, k=2, epochs=2, batch=50, warmup_steps=1, tied=True), progress=False)
+    m, rec = train_sae(
+        pool_only(x), TrainConfig(n_latents=32, k=2, epochs=2, batch=50, warmup_steps=1, tied=True), progress=False
+    )
     assert not hasattr(m, "W_enc") and "W_enc" not in m.state_dict()
     xt = torch.from_numpy(x)
     assert torch.allclose(m.pre_activations(xt), (xt - m.b_pre) @ m.W_dec + m.b_enc)
@@ -89,7 +90,9 @@ def test_decoder_grad_projection_is_orthogonal_to_columns():
     m.project_decoder_grad()
     par = (m.W_dec.grad * m.W_dec.data).sum(0) / torch.linalg.vector_norm(before, dim=0)
     assert par.abs().max() < 1e-5  # float32 round-off only
-    assert ((before * m.W_dec.data).sum(0) / torch.linalg.vector_norm(before, dim=0)).abs().max() > 0.1  # there was a parallel part
+    assert (
+        (before * m.W_dec.data).sum(0) / torch.linalg.vector_norm(before, dim=0)
+    ).abs().max() > 0.1  # there was a parallel part
 
 
 def test_decoder_columns_stay_unit_norm_after_training_steps():
@@ -125,9 +128,9 @@ def test_geometric_median_square_with_outlier_matches_brute_force():
 
     # brute force over a fine grid around the unit square, then a finer local grid
     g = np.linspace(-1, 2, 301)
-    best = min(((cost(np.array([a, b])), a, b) for a in g for b in g))
+    best = min((cost(np.array([a, b])), a, b) for a in g for b in g)
     g2a, g2b = np.linspace(best[1] - 0.01, best[1] + 0.01, 201), np.linspace(best[2] - 0.01, best[2] + 0.01, 201)
-    best = min(((cost(np.array([a, b])), a, b) for a in g2a for b in g2b))
+    best = min((cost(np.array([a, b])), a, b) for a in g2a for b in g2b)
     assert cost(m) <= best[0] + 1e-8
     assert np.abs(m - np.array(best[1:])).max() < 2e-4
     assert np.abs(m - 0.5).max() < 0.3  # inside the square, pulled a little toward the outlier; the mean is (8.4, 8.4)
@@ -137,7 +140,9 @@ def test_geometric_median_symmetric_and_weighted():
     tri = torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, math.sqrt(3.0)]], dtype=torch.float64)
     assert torch.allclose(geometric_median(tri), tri.mean(0), atol=1e-6)  # Fermat point = centroid
     pts = torch.tensor([[0.0], [1.0], [5.0]])
-    assert abs(float(geometric_median(pts, weights=torch.tensor([1.0, 5.0, 1.0]))) - 1.0) < 1e-4  # heavy middle point wins
+    assert (
+        abs(float(geometric_median(pts, weights=torch.tensor([1.0, 5.0, 1.0]))) - 1.0) < 1e-4
+    )  # heavy middle point wins
 
 
 def test_pre_bias_initialised_to_geometric_median():
@@ -163,7 +168,9 @@ def test_retrieval_kl_zero_when_reconstruction_exact(in_batch):
     q, docs = torch.randn(5, 12), torch.randn(5, 4, 12)
     s = L.candidate_scores(q, docs, in_batch)
     assert s.shape == ((5, 20) if in_batch else (5, 4))
-    assert float(L.retrieval_kl(s, L.candidate_scores(q.clone(), docs.clone(), in_batch), tau=0.05)) == pytest.approx(0.0, abs=1e-7)
+    assert float(L.retrieval_kl(s, L.candidate_scores(q.clone(), docs.clone(), in_batch), tau=0.05)) == pytest.approx(
+        0.0, abs=1e-7
+    )
     noisy = L.candidate_scores(q + 0.3 * torch.randn_like(q), docs, in_batch)
     assert float(L.retrieval_kl(s, noisy, tau=1.0)) > 1e-3
     # KL through the model: an SAE whose reconstruction is exact gives KL 0 (identity dictionary)
@@ -223,7 +230,19 @@ def test_latent_scores_options():
 # ------------------------------------------------------------------------------------------ AuxK
 def _planted_dead(aux_coef):
     x, _ = sparse_dictionary_data(n=2000, d=16, atoms=32, active=3, seed=3)
-    cfg = TrainConfig(n_latents=48, k=3, aux_k=16, aux_coef=aux_coef, dead_after=256, epochs=6, batch=128, lr=3e-3, warmup_steps=1, seed=0, refine_steps=0)
+    cfg = TrainConfig(
+        n_latents=48,
+        k=3,
+        aux_k=16,
+        aux_coef=aux_coef,
+        dead_after=256,
+        epochs=6,
+        batch=128,
+        lr=3e-3,
+        warmup_steps=1,
+        seed=0,
+        refine_steps=0,
+    )
     m = TopKSAE(cfg.sae_config(16), seed=0)
     m.init_pre_bias(torch.from_numpy(x))
     planted = torch.arange(0, 48, 2)  # half the latents start dead: encoder rows too short to win the TopK
@@ -255,7 +274,9 @@ def test_aux_loss_zero_without_dead_latents():
 # ------------------------------------------------------------------------------ dictionary recovery
 def test_recovers_a_known_sparse_dictionary():
     x, D = sparse_dictionary_data(n=8000, d=24, atoms=48, active=3, seed=0)
-    cfg = TrainConfig(n_latents=96, k=3, aux_k=32, dead_after=2000, epochs=12, batch=128, lr=4e-3, warmup_steps=10, seed=0)
+    cfg = TrainConfig(
+        n_latents=96, k=3, aux_k=32, dead_after=2000, epochs=12, batch=128, lr=4e-3, warmup_steps=10, seed=0
+    )
     m, _ = train_sae(pool_only(x), cfg, progress=False)
     W = m.W_dec.detach().numpy()  # [d, L] unit columns
     cos = D.T @ W  # [atoms, L]
@@ -271,12 +292,12 @@ def test_recovers_a_known_sparse_dictionary():
 
 @pytest.mark.parametrize("aug", ["mixup", "noise"])
 def test_augmentation_keeps_norms_and_is_seeded(aug):
-    from irlens.sae.train import _augment
+    from irlens.sae.train import augment_rows
 
     X = torch.nn.functional.normalize(torch.randn(100, 6), dim=1)
     cfg = TrainConfig(augment=aug, aug_prob=0.5, aug_strength=0.5)
-    a = _augment(X[:40], X, cfg, torch.Generator().manual_seed(0))
-    b = _augment(X[:40], X, cfg, torch.Generator().manual_seed(0))
+    a = augment_rows(X[:40], X, cfg, torch.Generator().manual_seed(0))
+    b = augment_rows(X[:40], X, cfg, torch.Generator().manual_seed(0))
     assert torch.equal(a, b)
     assert torch.allclose(torch.linalg.vector_norm(a, dim=1), torch.ones(40), atol=1e-5)
     changed = (a != X[:40]).any(1)
@@ -299,13 +320,16 @@ def _retrieval_data(seed=0):
     return {"name": "toy", "corpus": x[:600], "queries": x[600:]}
 
 
-@pytest.mark.parametrize("over", [
-    {"lam": 1.0},
-    {"lam": 1.0, "in_batch": False, "lam_latent": 0.5, "latent_norm": True},
-    {"lam_latent": 1.0, "latent_loss": "infonce", "anchors": "queries+docs"},
-    {"lam_latent": 1.0, "latent_loss": "mse"},
-    {"loss": "embedding-scope"},
-])
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"lam": 1.0},
+        {"lam": 1.0, "in_batch": False, "lam_latent": 0.5, "latent_norm": True},
+        {"lam_latent": 1.0, "latent_loss": "infonce", "anchors": "queries+docs"},
+        {"lam_latent": 1.0, "latent_loss": "mse"},
+        {"loss": "embedding-scope"},
+    ],
+)
 def test_training_with_retrieval_losses_runs(over):
     cfg = TrainConfig(n_latents=64, k=4, n=4, epochs=2, batch=64, batch_queries=16, warmup_steps=1, **over)
     data = build_train_data([_retrieval_data()], n=4, doc_anchors=cfg.anchors == "queries+docs")
@@ -341,7 +365,11 @@ def test_recommended_preset():
 
 def test_retrieval_loss_needs_queries():
     with pytest.raises(IrlensError, match="training queries"):
-        train_sae(pool_only(np.random.rand(100, 8).astype(np.float32)), TrainConfig(n_latents=16, k=2, lam=1.0, epochs=1), progress=False)
+        train_sae(
+            pool_only(np.random.rand(100, 8).astype(np.float32)),
+            TrainConfig(n_latents=16, k=2, lam=1.0, epochs=1),
+            progress=False,
+        )
     with pytest.raises(IrlensError, match="loss 'mse' unknown"):
         TrainConfig(loss="mse")
 
@@ -349,12 +377,24 @@ def test_retrieval_loss_needs_queries():
 # ------------------------------------------------------------------------------------ save / load
 def test_save_load_round_trip(tmp_path):
     x, _ = sparse_dictionary_data(n=300, d=8, atoms=16)
-    m, rec = train_sae(pool_only(x), TrainConfig(n_latents=32, k=3, epochs=1, batch=64, warmup_steps=1, dead_after=100), progress=False)
+    m, rec = train_sae(
+        pool_only(x), TrainConfig(n_latents=32, k=3, epochs=1, batch=64, warmup_steps=1, dead_after=100), progress=False
+    )
     save_model(m, rec, tmp_path / "sae")
     save_model(m, rec, tmp_path / "sae")  # overwriting an existing folder works too
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sae"]
     m2, meta = TopKSAE.load(tmp_path / "sae")
-    assert meta["sae"] == {"d_model": 8, "n_latents": 32, "k": 3, "aux_k": 256, "dead_after": 100, "tied": False, "refine_steps": 0, "refine_step": 1.5, "refine_momentum": 0.0}
+    assert meta["sae"] == {
+        "d_model": 8,
+        "n_latents": 32,
+        "k": 3,
+        "aux_k": 256,
+        "dead_after": 100,
+        "tied": False,
+        "refine_steps": 0,
+        "refine_step": 1.5,
+        "refine_momentum": 0.0,
+    }
     assert meta["train"]["k"] == 3 and meta["history"][-1]["epoch"] == 1
     for k, v in m.state_dict().items():
         assert torch.equal(v, m2.state_dict()[k]), k
@@ -366,7 +406,10 @@ def test_save_load_round_trip(tmp_path):
 
 
 # -------------------------------------------------------------------------------- latent retrieval
-@pytest.mark.parametrize("normalize,weighting,power", [(False, "none", 1.0), (True, "none", 1.0), (False, "idf", 1.0), (True, "idf", 1.0), (True, "none", 0.5)])
+@pytest.mark.parametrize(
+    "normalize,weighting,power",
+    [(False, "none", 1.0), (True, "none", 1.0), (False, "idf", 1.0), (True, "idf", 1.0), (True, "none", 0.5)],
+)
 def test_latent_sparse_retrieval_equals_dense_computation(normalize, weighting, power):
     m = TopKSAE(SAEConfig(d_model=16, n_latents=80, k=6), seed=0)
     rng = np.random.default_rng(0)
@@ -414,7 +457,11 @@ def test_training_latent_scores_rank_like_the_index(normalize, power):
 
 def test_refinement_keeps_k_and_lowers_the_error_on_unseen_inputs():
     x, _ = sparse_dictionary_data(n=3000, d=24, atoms=48, active=4, seed=2)
-    m, _ = train_sae(pool_only(x[:400]), TrainConfig(n_latents=96, k=4, epochs=6, batch=32, lr=3e-3, warmup_steps=1, refine_steps=0), progress=False)
+    m, _ = train_sae(
+        pool_only(x[:400]),
+        TrainConfig(n_latents=96, k=4, epochs=6, batch=32, lr=3e-3, warmup_steps=1, refine_steps=0),
+        progress=False,
+    )
     unseen = torch.from_numpy(x[2000:])
     v0, i0 = m.encode_topk(unseen)
     v1, i1 = m.encode_topk(unseen, refine_steps=30)
@@ -446,7 +493,9 @@ def _dense_iht(m: TopKSAE, x: torch.Tensor, steps: int, beta: float) -> tuple[to
 @pytest.mark.parametrize("beta", [0.0, 0.9])
 def test_refinement_with_momentum_matches_the_dense_iteration(beta):
     x, _ = sparse_dictionary_data(n=600, d=24, atoms=48, active=4, seed=3)
-    m, _ = train_sae(pool_only(x[:400]), TrainConfig(n_latents=96, k=4, epochs=3, batch=32, lr=3e-3, warmup_steps=1), progress=False)
+    m, _ = train_sae(
+        pool_only(x[:400]), TrainConfig(n_latents=96, k=4, epochs=3, batch=32, lr=3e-3, warmup_steps=1), progress=False
+    )
     m.double()
     unseen = torch.from_numpy(x[400:]).double()
     m.cfg.refine_step, m.cfg.refine_momentum = 3.0, beta
@@ -457,7 +506,10 @@ def test_refinement_with_momentum_matches_the_dense_iteration(beta):
     if beta:
         m.cfg.refine_momentum = 0.0
         pv, pi = m.encode_topk(unseen, refine_steps=12)
-        err = lambda v_, i_: float((m.decode(m.scatter(v_, i_)) - unseen).pow(2).sum().detach())
+
+        def err(v_, i_):
+            return float((m.decode(m.scatter(v_, i_)) - unseen).pow(2).sum().detach())
+
         assert err(v, i) < err(pv, pi)
 
 
@@ -493,7 +545,10 @@ def test_sparse_forward_backward_equals_the_dense_maths():
     xc = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
     rows = torch.randn(9, 6, dtype=torch.float64, requires_grad=True)
     b = torch.randn(9, dtype=torch.float64, requires_grad=True)
-    fn = lambda xc_, r_, b_: gather_linear(xc_, r_, b_, idx, ((xc_ @ r_.T) + b_).gather(1, idx).detach())
+
+    def fn(xc_, r_, b_):
+        return gather_linear(xc_, r_, b_, idx, ((xc_ @ r_.T) + b_).gather(1, idx).detach())
+
     assert torch.autograd.gradcheck(fn, (xc, rows, b))
 
 
@@ -531,11 +586,22 @@ def test_evaluate_sae_reports_all_runs():
 
     _, top = dense_search(queries, corpus, 1)
     qrels = {q: {doc_ids[int(top[j, 0])]: 1} for j, q in enumerate(qids)}  # the dense top-1 is relevant
-    m, _ = train_sae(pool_only(x), TrainConfig(n_latents=64, k=6, epochs=8, batch=32, lr=3e-3, warmup_steps=1), progress=False)
+    m, _ = train_sae(
+        pool_only(x), TrainConfig(n_latents=64, k=6, epochs=8, batch=32, lr=3e-3, warmup_steps=1), progress=False
+    )
     out = evaluate_sae(m, corpus, doc_ids, queries, qids, qrels, depth=20)
     r = out["retrieval"]
     assert r["dense"]["ndcg@10"] == pytest.approx(1.0) and r["dense"]["mrr@10"] == pytest.approx(1.0)
-    assert set(r) == {"dense", "reconstructed", "latent", "latent-cos", "latent-idf", "latent-cos-idf", "latent-sqrt-cos", "latent-projected-query"}
+    assert set(r) == {
+        "dense",
+        "reconstructed",
+        "latent",
+        "latent-cos",
+        "latent-idf",
+        "latent-cos-idf",
+        "latent-sqrt-cos",
+        "latent-projected-query",
+    }
     assert 0 < r["reconstructed"]["ndcg@10"] <= 1 and 0 < r["latent"]["ndcg@10"] <= 1
     assert out["ratio_ndcg@10"]["reconstructed"] == pytest.approx(r["reconstructed"]["ndcg@10"])
     rec = out["reconstruction"]["all"]
@@ -553,7 +619,9 @@ def test_reconstructed_run_scores_unit_norm_reconstructions_of_a_normalising_enc
     assert unit_norm(x) and not unit_norm(2 * x) and not unit_norm(x[:0])
     corpus, queries = x[:200], x[200:]
     doc_ids, qids = [f"d{i}" for i in range(200)], [f"q{i}" for i in range(60)]
-    m, _ = train_sae(pool_only(x), TrainConfig(n_latents=64, k=3, epochs=3, batch=32, lr=3e-3, warmup_steps=1), progress=False)
+    m, _ = train_sae(
+        pool_only(x), TrainConfig(n_latents=64, k=3, epochs=3, batch=32, lr=3e-3, warmup_steps=1), progress=False
+    )
     _, _, dh = encode_array(m, corpus)
     _, _, qh = encode_array(m, queries)
     assert np.allclose(np.linalg.norm(as_embeddings(dh, True), axis=1), 1, atol=1e-5) and as_embeddings(dh, False) is dh
@@ -595,37 +663,126 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     emb = tmp_path / "emb" / "toy"
     _write_emb(emb, "corpus", x[:300], [f"d{i}" for i in range(300)])
     _write_emb(emb, "queries", x[300:], [f"q{i}" for i in range(30)])
-    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(0, 30, 2)))
+    (tmp_path / "qrels.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(0, 30, 2))
+    )
     model = tmp_path / "sae"
-    rc = main(["sae", "train", "--embeddings", str(emb), "--exclude-qrels", f"toy={tmp_path / 'qrels.tsv'}", "--out", str(model),
-               "--n-latents", "64", "--k", "4", "--epochs", "2", "--batch", "32", "--lam", "0.5", "--n", "4", "--batch-queries", "8", "--threads", "1"])
+    rc = main(
+        [
+            "sae",
+            "train",
+            "--embeddings",
+            str(emb),
+            "--exclude-qrels",
+            f"toy={tmp_path / 'qrels.tsv'}",
+            "--out",
+            str(model),
+            "--n-latents",
+            "64",
+            "--k",
+            "4",
+            "--epochs",
+            "2",
+            "--batch",
+            "32",
+            "--lam",
+            "0.5",
+            "--n",
+            "4",
+            "--batch-queries",
+            "8",
+            "--threads",
+            "1",
+        ]
+    )
     assert rc == 0
     meta = json.loads((model / "config.json").read_text())
-    assert meta["data"]["parts"][0]["queries"] == 15 and meta["data"]["parts"][0]["queries_excluded"] == 15  # judged queries left out
+    assert (
+        meta["data"]["parts"][0]["queries"] == 15 and meta["data"]["parts"][0]["queries_excluded"] == 15
+    )  # judged queries left out
     assert meta["train"]["lam"] == 0.5 and meta["sae"]["k"] == 4
     assert meta["train"]["lam_latent"] == 0.1 and meta["train"]["anchors"] == "queries+docs"  # preset values
     out = tmp_path / "metrics.json"
-    rc = main(["sae", "evaluate", "--model", str(model), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out), "--threads", "1"])
+    rc = main(
+        [
+            "sae",
+            "evaluate",
+            "--model",
+            str(model),
+            "--embeddings",
+            str(emb),
+            "--qrels",
+            str(tmp_path / "qrels.tsv"),
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ]
+    )
     assert rc == 0
     m = json.loads(out.read_text())
     assert m["judged_queries"] == 15
     for run in ("dense", "reconstructed", "latent"):
         assert 0 <= m["retrieval"][run]["ndcg@10"] <= 1 and 0 <= m["retrieval"][run]["mrr@10"] <= 1
     assert {"fvu", "l0", "dead_pct"} <= set(m["reconstruction"]["all"])
-    assert m["refine_steps"] == 40 and m["refine_momentum"] == 0.9  # the recommended preset (the CLI default), stored with the model
-    assert main(["sae", "evaluate", "--model", str(model), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out), "--refine-steps", "0", "--threads", "1"]) == 0
+    assert (
+        m["refine_steps"] == 40 and m["refine_momentum"] == 0.9
+    )  # the recommended preset (the CLI default), stored with the model
+    assert (
+        main(
+            [
+                "sae",
+                "evaluate",
+                "--model",
+                str(model),
+                "--embeddings",
+                str(emb),
+                "--qrels",
+                str(tmp_path / "qrels.tsv"),
+                "--out",
+                str(out),
+                "--refine-steps",
+                "0",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     m0 = json.loads(out.read_text())
-    assert m0["refine_steps"] == 0 and m["reconstruction"]["queries"]["fvu"] <= m0["reconstruction"]["queries"]["fvu"] + 1e-6
+    assert (
+        m0["refine_steps"] == 0
+        and m["reconstruction"]["queries"]["fvu"] <= m0["reconstruction"]["queries"]["fvu"] + 1e-6
+    )
     # missing inputs: one line, exit status 2
     capsys.readouterr()
-    assert main(["sae", "evaluate", "--model", str(tmp_path / "nope"), "--embeddings", str(emb), "--qrels", str(tmp_path / "qrels.tsv"), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "sae",
+                "evaluate",
+                "--model",
+                str(tmp_path / "nope"),
+                "--embeddings",
+                str(emb),
+                "--qrels",
+                str(tmp_path / "qrels.tsv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith("irlens: error: ") and "nope" in err and "\n" not in err
     assert main(["sae", "train", "--embeddings", str(tmp_path / "missing"), "--out", str(model)]) == 2
     err = capsys.readouterr().err.strip()
     assert "corpus.npy: embeddings not found" in err and "\n" not in err
     (tmp_path / "bad.yaml").write_text("k: 4\nlamda: 1\n")
-    assert main(["sae", "train", "--embeddings", str(emb), "--config", str(tmp_path / "bad.yaml"), "--out", str(model)]) == 2
+    assert (
+        main(["sae", "train", "--embeddings", str(emb), "--config", str(tmp_path / "bad.yaml"), "--out", str(model)])
+        == 2
+    )
     assert "unknown SAE config key(s) lamda" in capsys.readouterr().err
 
 
@@ -646,7 +803,9 @@ def test_token_log_odds_ranks_the_topic_word_first():
 
     from irlens.sae.interpret import token_log_odds, tokenize
 
-    corpus = [f"protein folding structure sample {i}" for i in range(5)] + [f"market price economy sample {i}" for i in range(45)]
+    corpus = [f"protein folding structure sample {i}" for i in range(5)] + [
+        f"market price economy sample {i}" for i in range(45)
+    ]
     counts = Counter(w for t in corpus for w in tokenize(t))
     words = token_log_odds(corpus[:5], counts, min_count=2)
     assert {w for w, _, _ in words[:3]} == {"protein", "folding", "structure"}
@@ -659,7 +818,9 @@ def test_amplifying_a_latent_promotes_its_documents():
     from irlens.sae.control import amplification_curve, amplify, latent_target_set
 
     x, _ = sparse_dictionary_data(n=900, d=16, atoms=32, active=3, seed=11)
-    m, _ = train_sae(pool_only(x), TrainConfig(n_latents=64, k=3, epochs=10, batch=64, lr=4e-3, warmup_steps=1), progress=False)
+    m, _ = train_sae(
+        pool_only(x), TrainConfig(n_latents=64, k=3, epochs=10, batch=64, lr=4e-3, warmup_steps=1), progress=False
+    )
     corpus, queries = x[:800], x[800:]
     dv, di, dh = encode_array(m, corpus)
     df = np.bincount(di[dv > 0], minlength=64)
@@ -678,22 +839,26 @@ def test_amplifying_a_latent_promotes_its_documents():
 
 def test_sparse_code_losses_equal_the_dense_code_losses():
     """The training loss from sparse codes (dense rows formed only where needed) == the loss written on dense z."""
-    from irlens.sae.train import _losses
+    from irlens.sae.train import batch_losses
 
     torch.manual_seed(0)
-    cfg = TrainConfig(n_latents=40, k=5, n=3, lam=0.5, lam_latent=0.7, latent_norm=True, lam_gram=0.2, aux_k=8, dead_after=1)
+    cfg = TrainConfig(
+        n_latents=40, k=5, n=3, lam=0.5, lam_latent=0.7, latent_norm=True, lam_gram=0.2, aux_k=8, dead_after=1
+    )
     m = TopKSAE(cfg.sae_config(12), seed=1).double()
     m.since_fired[:10] = 5  # some dead latents: AuxK active
     nr, nq = 6, 4
     xb = torch.randn(nr + nq * (1 + cfg.n), 12, dtype=torch.float64)
     vals, idx, xh, a = m.forward_codes(xb)
-    sparse = _losses(m, cfg, xb, xh, (vals, idx), a, nr, nq, 1.3)
+    sparse = batch_losses(m, cfg, xb, xh, (vals, idx), a, nr, nq, 1.3)
     z = m.scatter(vals, idx)
     zq, zd = z[nr : nr + nq], z[nr + nq :]
     s = L.candidate_scores(xb[nr : nr + nq], xb[nr + nq :].reshape(nq, cfg.n, -1), True)
     lat = cfg.lam_latent * L.retrieval_kl(s, L.latent_scores(zq, zd, normalize=True), cfg.tau, cfg.tau_latent)
     assert set(sparse) == {"auxk", "fvu", "gram", "kl", "lat"}
-    assert torch.allclose(sparse["lat"], lat) and torch.allclose(sparse["gram"], cfg.lam_gram * L.gram_fvu(z, xb, m.b_pre))
+    assert torch.allclose(sparse["lat"], lat) and torch.allclose(
+        sparse["gram"], cfg.lam_gram * L.gram_fvu(z, xb, m.b_pre)
+    )
     # dead-latent counters: sparse and dense bookkeeping agree
     m2 = TopKSAE(cfg.sae_config(12), seed=1).double()
     m.since_fired.zero_(), m2.since_fired.zero_()

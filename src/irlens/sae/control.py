@@ -65,19 +65,34 @@ def amplification_curve(
         s, i = dense_search(q, corpus, max(10, depth))
         hit = tset[i[:, :10]]  # [nq, 10]
         first = np.where(hit.any(1), hit.argmax(1) + 1, 0)
-        rec = {mode if mode == "scale" else "delta": v, "p@10": float(hit.mean()), "mrr@10": float(np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0).mean())}
+        rec = {
+            mode if mode == "scale" else "delta": v,
+            "p@10": float(hit.mean()),
+            "mrr@10": float(np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0).mean()),
+        }
         if qrels is not None and query_ids is not None and doc_ids is not None:
             from irlens.retrieval.evaluate import evaluate_run
             from irlens.retrieval.trec import run_from_topk
 
-            means, _ = evaluate_run({q_: r for q_, r in qrels.items() if q_ in set(query_ids)}, run_from_topk(query_ids, doc_ids, s, i))
+            means, _ = evaluate_run(
+                {q_: r for q_, r in qrels.items() if q_ in set(query_ids)}, run_from_topk(query_ids, doc_ids, s, i)
+            )
             rec["ndcg@10"] = means["ndcg@10"]
         out.append(rec)
     return out
 
 
 @torch.no_grad()
-def prf_queries(model: TopKSAE, queries: np.ndarray, corpus_hat: np.ndarray, doc_vals: np.ndarray, doc_idx: np.ndarray, feedback_k: int = 4, feedback_latents: int = 4, delta: float = 0.1) -> np.ndarray:
+def prf_queries(
+    model: TopKSAE,
+    queries: np.ndarray,
+    corpus_hat: np.ndarray,
+    doc_vals: np.ndarray,
+    doc_idx: np.ndarray,
+    feedback_k: int = 4,
+    feedback_latents: int = 4,
+    delta: float = 0.1,
+) -> np.ndarray:
     """Pseudo-relevance feedback in latent space (the anchor's ``pseudoRelevanceFeedback.py``).
 
     1. retrieve the top ``feedback_k`` documents of each reconstructed query ``q̂`` against ``corpus_hat``
@@ -100,7 +115,20 @@ def prf_queries(model: TopKSAE, queries: np.ndarray, corpus_hat: np.ndarray, doc
     return model.decode(z).numpy()
 
 
-def prf_curve(model: TopKSAE, queries: np.ndarray, query_ids: list[str], corpus_hat: np.ndarray, doc_ids: list[str], doc_vals: np.ndarray, doc_idx: np.ndarray, qrels: dict, deltas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4), feedback_k: int = 4, feedback_latents: int = 4, depth: int = 100) -> list[dict]:
+def prf_curve(
+    model: TopKSAE,
+    queries: np.ndarray,
+    query_ids: list[str],
+    corpus_hat: np.ndarray,
+    doc_ids: list[str],
+    doc_vals: np.ndarray,
+    doc_idx: np.ndarray,
+    qrels: dict,
+    deltas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4),
+    feedback_k: int = 4,
+    feedback_latents: int = 4,
+    depth: int = 100,
+) -> list[dict]:
     """nDCG@10 / MRR@10 / P@10 (against ``qrels``) of :func:`prf_queries` over ``corpus_hat`` for each δ
     (δ = 0: the plain reconstructed retrieval)."""
     from irlens.retrieval.evaluate import evaluate_run
@@ -114,6 +142,75 @@ def prf_curve(model: TopKSAE, queries: np.ndarray, query_ids: list[str], corpus_
         q = prf_queries(model, queries, corpus_hat, doc_vals, doc_idx, feedback_k, feedback_latents, v)
         s, i = dense_search(q, corpus_hat, max(10, depth))
         means, _ = evaluate_run(judged, run_from_topk(query_ids, doc_ids, s, i))
-        rel = [np.isin(i[j, :10], [row[d] for d, g in judged.get(qid, {}).items() if g > 0 and d in row]) for j, qid in enumerate(query_ids)]
-        out.append({"delta": v, "p@10": float(np.mean([r.mean() for r in rel])), "mrr@10": means["mrr@10"], "ndcg@10": means["ndcg@10"]})
+        rel = [
+            np.isin(i[j, :10], [row[d] for d, g in judged.get(qid, {}).items() if g > 0 and d in row])
+            for j, qid in enumerate(query_ids)
+        ]
+        out.append(
+            {
+                "delta": v,
+                "p@10": float(np.mean([r.mean() for r in rel])),
+                "mrr@10": means["mrr@10"],
+                "ndcg@10": means["ndcg@10"],
+            }
+        )
     return out
+
+
+def control_rows(
+    model: TopKSAE,
+    queries: np.ndarray,
+    query_ids: list[str],
+    corpus_hat: np.ndarray,
+    doc_ids: list[str],
+    doc_vals: np.ndarray,
+    doc_idx: np.ndarray,
+    qrels: dict,
+    latents: list[int],
+    values: tuple[float, ...],
+    mode: str = "add",
+    targets: int = 20,
+    prf_values: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4),
+    feedback_k: int = 4,
+    feedback_latents: int = 4,
+) -> list[dict]:
+    """Rows of the control table: the :func:`amplification_curve` of each latent in ``latents`` (target set:
+    its ``targets`` top-activating documents, :func:`latent_target_set`) over ``values``, then the
+    :func:`prf_curve` over ``prf_values``. Each row: ``kind`` (``latent``/``prf``), ``latent`` (−1 for PRF),
+    ``op`` (``add``/``scale``), ``value``, ``targets`` (size of the target set) and the curve's metrics."""
+    rows = []
+    op = "add" if mode == "add" else "scale"
+    for lat in latents:
+        tset = latent_target_set(doc_vals, doc_idx, lat, targets)
+        curve = amplification_curve(
+            model,
+            queries,
+            corpus_hat,
+            lat,
+            tset,
+            deltas=values,
+            mode=mode,
+            qrels=qrels,
+            query_ids=query_ids,
+            doc_ids=doc_ids,
+        )
+        for r in curve:
+            v = r.pop("delta" if mode == "add" else "scale")
+            rows.append({"kind": "latent", "latent": lat, "op": op, "value": v, "targets": len(tset), **r})
+    prf = prf_curve(
+        model,
+        queries,
+        query_ids,
+        corpus_hat,
+        doc_ids,
+        doc_vals,
+        doc_idx,
+        qrels,
+        deltas=prf_values,
+        feedback_k=feedback_k,
+        feedback_latents=feedback_latents,
+    )
+    for r in prf:
+        v = r.pop("delta")
+        rows.append({"kind": "prf", "latent": -1, "op": "add", "value": v, "targets": 0, **r})
+    return rows

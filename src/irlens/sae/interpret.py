@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
+from irlens.errors import IrlensError
 from irlens.sae.retrieval import sparse_codes
 
 _WORD = re.compile(r"[a-z][a-z0-9\-]+")
 STOPWORDS = frozenset(
-    "a an and are as at be been but by can could did do does for from had has have he her his how i if in into is it its "
+    "a an and are as at be been but by can could did do does for from had has have he her his how i if in "
+    "into is it its "
     "may more most no not of on or our she should so such than that the their them then there these they this those to "
     "was we were what when where which while who whom why will with would you your also other all any both each few "
     "some only own same very between during after before above below up down out over under again further once here "
@@ -36,7 +39,9 @@ def tokenize(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
-def top_activating(vals: np.ndarray, idx: np.ndarray, n_latents: int, latents: list[int] | np.ndarray, n: int = 10) -> dict[int, list[tuple[int, float]]]:
+def top_activating(
+    vals: np.ndarray, idx: np.ndarray, n_latents: int, latents: list[int] | np.ndarray, n: int = 10
+) -> dict[int, list[tuple[int, float]]]:
     """For each latent, up to ``n`` ``(row, value)`` pairs with the largest activations (value desc, row asc).
 
     ``vals, idx [rows, k]`` are the top-k codes of the rows. Rows where the latent does not fire are left out.
@@ -51,7 +56,9 @@ def top_activating(vals: np.ndarray, idx: np.ndarray, n_latents: int, latents: l
     return out
 
 
-def token_log_odds(top_texts: list[str], corpus_counts: Counter, prior: float = 100.0, min_count: int = 2, n: int = 15) -> list[tuple[str, float, int]]:
+def token_log_odds(
+    top_texts: list[str], corpus_counts: Counter, prior: float = 100.0, min_count: int = 2, n: int = 15
+) -> list[tuple[str, float, int]]:
     """Words of ``top_texts`` most over-represented relative to ``corpus_counts`` (see the module docstring).
 
     Returns up to ``n`` ``(word, z, count in top_texts)`` with ``count ≥ min_count``, by ``z`` descending.
@@ -102,9 +109,27 @@ def describe_latents(
             "latent": int(lat),
             "doc_freq": int(df[lat]),
             "top_documents": [{"id": doc_ids[r], "value": v, "text": doc_texts[r][:300]} for r, v in docs],
-            "words": [{"word": w, "z": z, "count": c} for w, z, c in token_log_odds([doc_texts[r] for r, _ in docs], corpus_counts, n=words)],
+            "words": [
+                {"word": w, "z": z, "count": c}
+                for w, z, c in token_log_odds([doc_texts[r] for r, _ in docs], corpus_counts, n=words)
+            ],
         }
         if top_q:
             rec["top_queries"] = [{"id": query_ids[r], "value": v, "text": query_texts[r]} for r, v in top_q[int(lat)]]
         out.append(rec)
     return out
+
+
+def document_texts(corpus_path: str | Path, doc_ids: list[str], embeddings_json: str | Path) -> list[str]:
+    """Texts (title + body) of ``doc_ids`` from a BEIR ``corpus.jsonl``; an :class:`IrlensError` when one of
+    the first 50 ids is not in it (the corpus is not the one the embeddings in ``embeddings_json`` were made of)."""
+    from irlens.data.beir import doc_text, read_corpus
+
+    docs = read_corpus(corpus_path)
+    missing = [d for d in doc_ids[:50] if d not in docs]
+    if missing:
+        raise IrlensError(
+            f"{corpus_path}: document '{missing[0]}' of {embeddings_json} is not in this corpus; "
+            "wrong --data for these embeddings?"
+        )
+    return [doc_text(docs[d]) for d in doc_ids]

@@ -24,7 +24,9 @@ WEIGHTS_FILE = "model.safetensors"
 FORMAT = "irlens-topk-sae/1"
 
 
-def geometric_median(x: torch.Tensor, weights: torch.Tensor | None = None, max_iter: int = 1000, tol: float = 1e-10) -> torch.Tensor:
+def geometric_median(
+    x: torch.Tensor, weights: torch.Tensor | None = None, max_iter: int = 1000, tol: float = 1e-10
+) -> torch.Tensor:
     """Geometric median of the rows of ``x`` ``[n, d]``: Weiszfeld's algorithm, Vardi–Zhang form.
 
     The geometric median ``m = argmin_m Σ_i w_i ‖x_i − m‖`` is a robust centre: moving one point far
@@ -39,7 +41,11 @@ def geometric_median(x: torch.Tensor, weights: torch.Tensor | None = None, max_i
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"geometric_median expects a non-empty [n, d] matrix, got shape {tuple(x.shape)}")
     xd = x.detach().to(torch.float64)
-    w = torch.ones(xd.shape[0], dtype=torch.float64) if weights is None else weights.detach().to(torch.float64).flatten()
+    w = (
+        torch.ones(xd.shape[0], dtype=torch.float64)
+        if weights is None
+        else weights.detach().to(torch.float64).flatten()
+    )
     if w.shape[0] != xd.shape[0] or (w < 0).any() or w.sum() <= 0:
         raise ValueError("weights must be non-negative, one per row, not all zero")
     m = (w[:, None] * xd).sum(0) / w.sum()  # [d]
@@ -80,8 +86,19 @@ class SAEConfig:
     def __post_init__(self) -> None:
         if not (0 < self.k <= self.n_latents):
             raise IrlensError(f"SAE k={self.k} must be in 1..n_latents={self.n_latents}")
-        if self.d_model <= 0 or self.aux_k < 0 or self.dead_after <= 0 or self.refine_steps < 0 or self.refine_step <= 0 or not 0 <= self.refine_momentum < 1:
-            raise IrlensError(f"SAE config: d_model={self.d_model} must be > 0, aux_k={self.aux_k} >= 0, dead_after={self.dead_after} > 0, refine_steps={self.refine_steps} >= 0, refine_step={self.refine_step} > 0, refine_momentum={self.refine_momentum} in [0, 1)")
+        if (
+            self.d_model <= 0
+            or self.aux_k < 0
+            or self.dead_after <= 0
+            or self.refine_steps < 0
+            or self.refine_step <= 0
+            or not 0 <= self.refine_momentum < 1
+        ):
+            raise IrlensError(
+                f"SAE config: d_model={self.d_model} must be > 0, aux_k={self.aux_k} >= 0, "
+                f"dead_after={self.dead_after} > 0, refine_steps={self.refine_steps} >= 0, "
+                f"refine_step={self.refine_step} > 0, refine_momentum={self.refine_momentum} in [0, 1)"
+            )
 
 
 class TopKSAE(nn.Module):
@@ -160,7 +177,9 @@ class TopKSAE(nn.Module):
         return self.refine(x, vals, idx, steps) if steps > 0 else (vals, idx)
 
     @torch.no_grad()
-    def refine(self, x: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def refine(
+        self, x: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, steps: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Iterative hard thresholding on ``½‖(x − b_pre) − W_dec z‖²`` from the codes ``(vals, idx) [n, k]``.
 
         ``z_{t+1} = ReLU(TopK_k(y + η W_decᵀ ((x − b_pre) − W_dec y)))`` with ``η = refine_step / ‖W_dec‖₂²``
@@ -207,7 +226,9 @@ class TopKSAE(nn.Module):
 
     def scatter(self, vals: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """``(values [n, k], indices [n, k]) → z [n, L]``."""
-        return torch.zeros(vals.shape[0], self.cfg.n_latents, dtype=vals.dtype, device=vals.device).scatter(1, idx, vals)
+        return torch.zeros(vals.shape[0], self.cfg.n_latents, dtype=vals.dtype, device=vals.device).scatter(
+            1, idx, vals
+        )
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``x̂ = W_dec z + b_pre``: ``[n, L] → [n, d]``."""
@@ -307,7 +328,7 @@ class TopKSAE(nn.Module):
         (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: str | Path) -> tuple["TopKSAE", dict]:
+    def load(cls, folder: str | Path) -> tuple[TopKSAE, dict]:
         """Load a folder written by :meth:`save`; returns ``(model, metadata)`` with the model in eval mode."""
         from safetensors.torch import load_file
 
@@ -330,8 +351,12 @@ class TopKSAE(nn.Module):
         return model, meta
 
     def extra_repr(self) -> str:
+        """The configuration shown in ``repr(model)``."""
         c = self.cfg
-        return f"d_model={c.d_model}, n_latents={c.n_latents}, k={c.k}, aux_k={c.aux_k}, dead_after={c.dead_after}, tied={c.tied}, refine_steps={c.refine_steps}, refine_momentum={c.refine_momentum}"
+        return (
+            f"d_model={c.d_model}, n_latents={c.n_latents}, k={c.k}, aux_k={c.aux_k}, dead_after={c.dead_after}, "
+            f"tied={c.tied}, refine_steps={c.refine_steps}, refine_momentum={c.refine_momentum}"
+        )
 
 
 def decoder_col_norms(model: TopKSAE) -> torch.Tensor:

@@ -26,7 +26,7 @@ among the document's top-k codes, as in latent retrieval.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -58,10 +58,19 @@ def _key(word: str) -> str:
     return re.sub(r"[^\w\-]", "", word.lower())
 
 
-def explain_latent(latent: int, texts: list[str], act: Callable[[list[str]], np.ndarray], max_words: int = 64, prune_keep: float = 0.5, top_words: int = 2, min_saliency: float = 0.05) -> dict:
+def explain_latent(
+    latent: int,
+    texts: list[str],
+    act: Callable[[list[str]], np.ndarray],
+    max_words: int = 64,
+    prune_keep: float = 0.5,
+    top_words: int = 2,
+    min_saliency: float = 0.05,
+) -> dict:
     """The explanation of ``latent`` from its top-activating ``texts`` (steps 1–4 of the module docstring).
 
-    Returns ``{"patterns": [[word, ...], ...], "examples": [{"text", "pruned", "activation", "saliency": [[word, s], ...]}]}``.
+    Returns ``{"patterns": [[word, ...], ...],
+    "examples": [{"text", "pruned", "activation", "saliency": [[word, s], ...]}]}``.
     """
     examples, patterns = [], []
     for text in texts:
@@ -79,7 +88,11 @@ def explain_latent(latent: int, texts: list[str], act: Callable[[list[str]], np.
         if base <= 0 or not pw:
             examples.append({"text": text[:300], "pruned": pruned, "activation": base, "saliency": []})
             continue
-        drop = act([" ".join(pw[:i] + pw[i + 1:]) for i in range(len(pw))])[:, latent] if len(pw) > 1 else np.zeros(1, np.float32)
+        drop = (
+            act([" ".join(pw[:i] + pw[i + 1 :]) for i in range(len(pw))])[:, latent]
+            if len(pw) > 1
+            else np.zeros(1, np.float32)
+        )
         sal = 1.0 - drop / base
         order = np.argsort(-sal, kind="stable")
         pat, seen = [], set()
@@ -92,7 +105,14 @@ def explain_latent(latent: int, texts: list[str], act: Callable[[list[str]], np.
                 seen.add(k)
         if pat:
             patterns.append(sorted(pat))
-        examples.append({"text": text[:300], "pruned": pruned, "activation": base, "saliency": [[pw[i], round(float(sal[i]), 4)] for i in order[:8]]})
+        examples.append(
+            {
+                "text": text[:300],
+                "pruned": pruned,
+                "activation": base,
+                "saliency": [[pw[i], round(float(sal[i]), 4)] for i in order[:8]],
+            }
+        )
     uniq = sorted({tuple(p) for p in patterns})
     return {"patterns": [list(p) for p in uniq], "examples": examples}
 
@@ -117,13 +137,53 @@ def score_explanation(patterns: list[list[str]], pos_texts: list[str], neg_texts
     return {"precision": prec, "recall": rec, "f1": f1, "positives": len(pos_texts), "negatives": len(neg_texts)}
 
 
-def held_out_rows(doc_vals: np.ndarray, doc_idx: np.ndarray, latent: int, skip: int, n_eval: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def held_out_rows(
+    doc_vals: np.ndarray, doc_idx: np.ndarray, latent: int, skip: int, n_eval: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``(positive rows, negative rows)``: documents ranked ``skip+1 … skip+n_eval`` by the latent's activation,
     and as many random documents on which it does not fire."""
     rows, cols = np.nonzero((doc_idx == latent) & (doc_vals > 0))
     v = doc_vals[rows, cols]
     ranked = rows[np.lexsort((rows, -v))]
-    pos = ranked[skip:skip + n_eval]
+    pos = ranked[skip : skip + n_eval]
     never = np.setdiff1d(np.arange(len(doc_vals)), rows)
-    neg = rng.choice(never, size=min(len(pos), len(never)), replace=False) if len(pos) and len(never) else np.zeros(0, np.int64)
+    neg = (
+        rng.choice(never, size=min(len(pos), len(never)), replace=False)
+        if len(pos) and len(never)
+        else np.zeros(0, np.int64)
+    )
     return pos, np.sort(neg)
+
+
+def add_explanations(
+    records: list[dict],
+    act: Callable[[list[str]], np.ndarray],
+    texts: list[str],
+    doc_ids: list[str],
+    doc_vals: np.ndarray,
+    doc_idx: np.ndarray,
+    n_examples: int = 5,
+    n_eval: int = 20,
+    seed: int = 0,
+) -> None:
+    """Add ``record["n2g"]`` (:func:`explain_latent` on its first ``n_examples`` top documents, scored by
+    :func:`score_explanation` on :func:`held_out_rows`) to each latent record of
+    :func:`irlens.sae.interpret.describe_latents`; ``texts`` are the documents of ``doc_ids``, ``act``
+    comes from :func:`activation_fn`, ``seed`` draws the negatives."""
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    for r in tqdm(records, desc="N2G", unit="latent", mininterval=10):
+        top = [texts[doc_ids.index(d["id"])] for d in r["top_documents"][:n_examples]]
+        ex = explain_latent(r["latent"], top, act)
+        pos, neg = held_out_rows(doc_vals, doc_idx, r["latent"], n_examples, n_eval, rng)
+        ex["score"] = score_explanation(ex["patterns"], [texts[i] for i in pos], [texts[i] for i in neg])
+        r["n2g"] = ex
+
+
+def mean_scores(records: list[dict]) -> dict | None:
+    """Mean precision, recall and F1 of the records' N2G scores (:func:`add_explanations`); ``None`` when
+    no record has one."""
+    if not [r["n2g"]["score"]["f1"] for r in records if "n2g" in r]:
+        return None
+    return {k: float(np.mean([r["n2g"]["score"][k] for r in records])) for k in ("precision", "recall", "f1")}

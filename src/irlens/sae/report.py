@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from irlens.io import read_json, write_text
-from irlens.ig.views import save_figure
+from irlens.report.figures import pyplot, save_figure
 
 # runs of evaluate_sae shown in the table: (column prefix, run name)
 RUNS = (("recon", "reconstructed"), ("recon_raw", "reconstructed-raw"), ("latent", "latent"), ("latent_sqrt_cos", "latent-sqrt-cos"), ("projected", "latent-projected-query"))
@@ -64,9 +64,7 @@ def write_variants_table(df: pd.DataFrame, md: str | Path, csv: str | Path, titl
 
 def figure_variants(df: pd.DataFrame, sweep: list[str], pairs: list[tuple[str, str]], out: str | Path, title: str = "") -> None:
     """Left: % of dense nDCG@10 kept vs K over the ``sweep`` variants. Right: each (λ on, λ off) pair side by side."""
-    from irlens.nig.figures import _mpl
-
-    plt = _mpl()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     ax = axes[0]
     sw = df[df["variant"].isin(sweep)].sort_values("k")
@@ -111,9 +109,7 @@ def figure_variants(df: pd.DataFrame, sweep: list[str], pairs: list[tuple[str, s
 def figure_control(curves: pd.DataFrame, out: str | Path, title: str = "") -> None:
     """P@10 and MRR@10 of each latent's target set vs amplification (one line per latent; the PRF line
     against the qrels), and nDCG@10 against the qrels."""
-    from irlens.nig.figures import _mpl
-
-    plt = _mpl()
+    plt = pyplot()
     metrics = [m for m in ("p@10", "mrr@10", "ndcg@10") if m in curves]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4))
     axes = [axes] if len(metrics) == 1 else list(axes)

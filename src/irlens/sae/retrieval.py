@@ -38,13 +38,17 @@ def sparse_codes(vals: np.ndarray, idx: np.ndarray, n_latents: int):
     import scipy.sparse as sp
 
     n, k = vals.shape
-    m = sp.csr_matrix((vals.reshape(-1).astype(np.float32), (np.repeat(np.arange(n), k), idx.reshape(-1))), shape=(n, n_latents))
+    m = sp.csr_matrix(
+        (vals.reshape(-1).astype(np.float32), (np.repeat(np.arange(n), k), idx.reshape(-1))), shape=(n, n_latents)
+    )
     m.eliminate_zeros()
     m.sort_indices()
     return m
 
 
-def latent_weights(doc_vals: np.ndarray, doc_idx: np.ndarray, n_latents: int, weighting: str = "none") -> np.ndarray | None:
+def latent_weights(
+    doc_vals: np.ndarray, doc_idx: np.ndarray, n_latents: int, weighting: str = "none"
+) -> np.ndarray | None:
     """Per-latent weights ``[L]`` from the documents' codes (``None`` for ``"none"``)."""
     if weighting == "none":
         return None
@@ -83,7 +87,11 @@ def _normalize_rows(m):
 def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` columns of each row of a dense ``[n, m]`` score block: score descending, ties by column."""
     k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.tile(np.arange(scores.shape[1]), (len(scores), 1))
+    part = (
+        np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        if k < scores.shape[1]
+        else np.tile(np.arange(scores.shape[1]), (len(scores), 1))
+    )
     out_s = np.empty((len(scores), k), np.float32)
     out_i = np.empty((len(scores), k), np.int64)
     for r in range(len(scores)):
@@ -106,7 +114,15 @@ class LatentIndex:
     L2-normalised powered codes when ``normalize``.
     """
 
-    def __init__(self, doc_vals: np.ndarray, doc_idx: np.ndarray, n_latents: int, normalize: bool = False, weighting: str = "none", power: float = 1.0) -> None:
+    def __init__(
+        self,
+        doc_vals: np.ndarray,
+        doc_idx: np.ndarray,
+        n_latents: int,
+        normalize: bool = False,
+        weighting: str = "none",
+        power: float = 1.0,
+    ) -> None:
         self.n_latents = n_latents
         self.normalize = normalize
         self.power = power
@@ -124,6 +140,7 @@ class LatentIndex:
         return m
 
     def query_matrix(self, q_vals: np.ndarray, q_idx: np.ndarray):
+        """Queries' codes ``[n_queries, L]`` as a CSR matrix, powered, normalised and weighted as the documents."""
         import scipy.sparse as sp
 
         q = self._codes(q_vals, q_idx)
@@ -151,7 +168,9 @@ class LatentIndex:
         return np.concatenate(outs), np.concatenate(outi)
 
 
-def search_projected(model: TopKSAE, queries: np.ndarray, index: "LatentIndex", k: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def search_projected(
+    model: TopKSAE, queries: np.ndarray, index: LatentIndex, k: int, chunk: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """Asymmetric latent retrieval: dense query weights ``u_q = W_decᵀ x_q`` [L] against the sparse document codes.
 
     ``u_q · z_d = x_q · (x̂_d − b_pre)``, so this ranks documents exactly as ``x_q · x̂_d`` (query
@@ -189,7 +208,8 @@ def evaluate_sae(
 
     ``latent_variants``: ``(name, normalize, weighting[, power])``; default: plain dot, cosine, IDF,
     cosine + IDF, and cosine of square-rooted codes. ``projected`` adds ``latent-projected-query``
-    (:func:`search_projected`: dense query weights against the sparse document codes). ``qrels`` is restricted to ``query_ids``. Returns a JSON-able dict with
+    (:func:`search_projected`: dense query weights against the sparse document codes). ``qrels`` is
+    restricted to ``query_ids``. Returns a JSON-able dict with
     ``retrieval[run] = {ndcg@10, mrr@10, recall@100, map, seconds}``, ``ratio_ndcg@10[run]`` (run / dense)
     and ``reconstruction`` (FVU, cosine, L0, dead %) for the corpus, the queries and both together.
     ``codes``: ``(doc values, doc indices, doc x̂, query values, query indices, query x̂)`` from
@@ -202,7 +222,13 @@ def evaluate_sae(
     from irlens.retrieval.trec import run_from_topk
 
     if latent_variants is None:
-        latent_variants = (("latent", False, "none"), ("latent-cos", True, "none"), ("latent-idf", False, "idf"), ("latent-cos-idf", True, "idf"), ("latent-sqrt-cos", True, "none", 0.5))
+        latent_variants = (
+            ("latent", False, "none"),
+            ("latent-cos", True, "none"),
+            ("latent-idf", False, "idf"),
+            ("latent-cos-idf", True, "idf"),
+            ("latent-sqrt-cos", True, "none", 0.5),
+        )
     qrels = {q: r for q, r in qrels.items() if q in set(query_ids)}
     L = model.cfg.n_latents
     if codes is None:
@@ -212,29 +238,57 @@ def evaluate_sae(
         dv, di, dh, qv, qi, qh = codes
     if normalize_reconstruction is None:
         normalize_reconstruction = normalizing_encoder(corpus, queries)
-    out: dict = {"retrieval": {}, "reconstruction_normalized": bool(normalize_reconstruction), "queries": len(query_ids), "judged_queries": len(qrels), "documents": len(doc_ids), "depth": depth, "refine_steps": model.cfg.refine_steps, "refine_step": model.cfg.refine_step, "refine_momentum": model.cfg.refine_momentum}
+    out: dict = {
+        "retrieval": {},
+        "reconstruction_normalized": bool(normalize_reconstruction),
+        "queries": len(query_ids),
+        "judged_queries": len(qrels),
+        "documents": len(doc_ids),
+        "depth": depth,
+        "refine_steps": model.cfg.refine_steps,
+        "refine_step": model.cfg.refine_step,
+        "refine_momentum": model.cfg.refine_momentum,
+    }
 
     def score(name, fn):
         t0 = time.perf_counter()
         s, i = fn()
         secs = time.perf_counter() - t0
         means, _ = evaluate_run(qrels, run_from_topk(query_ids, doc_ids, s, i))
-        out["retrieval"][name] = {**{m: means[m] for m in ("ndcg@10", "mrr@10", "recall@100", "map")}, "seconds": round(secs, 3)}
+        out["retrieval"][name] = {
+            **{m: means[m] for m in ("ndcg@10", "mrr@10", "recall@100", "map")},
+            "seconds": round(secs, 3),
+        }
 
     score("dense", lambda: dense_search(queries, corpus, depth))
     score("reconstructed", lambda: dense_search(qh, dh, depth, score="cos" if normalize_reconstruction else "dot"))
     if normalize_reconstruction:
         score("reconstructed-raw", lambda: dense_search(qh, dh, depth))
     for name, norm, w, *p in latent_variants:
-        score(name, lambda: LatentIndex(dv, di, L, normalize=norm, weighting=w, power=p[0] if p else 1.0).search(qv, qi, depth))
+        score(
+            name,
+            lambda norm=norm, w=w, p=p: LatentIndex(
+                dv, di, L, normalize=norm, weighting=w, power=p[0] if p else 1.0
+            ).search(qv, qi, depth),
+        )
     if projected:
         score("latent-projected-query", lambda: search_projected(model, queries, LatentIndex(dv, di, L), depth))
     dense = out["retrieval"]["dense"]
-    out["ratio_ndcg@10"] = {k: (v["ndcg@10"] / dense["ndcg@10"] if dense["ndcg@10"] else float("nan")) for k, v in out["retrieval"].items()}
-    out["ratio_mrr@10"] = {k: (v["mrr@10"] / dense["mrr@10"] if dense["mrr@10"] else float("nan")) for k, v in out["retrieval"].items()}
+    out["ratio_ndcg@10"] = {
+        k: (v["ndcg@10"] / dense["ndcg@10"] if dense["ndcg@10"] else float("nan")) for k, v in out["retrieval"].items()
+    }
+    out["ratio_mrr@10"] = {
+        k: (v["mrr@10"] / dense["mrr@10"] if dense["mrr@10"] else float("nan")) for k, v in out["retrieval"].items()
+    }
     out["reconstruction"] = {
         "corpus": reconstruction_metrics(corpus, dh, dv, di, L),
         "queries": reconstruction_metrics(queries, qh, qv, qi, L),
-        "all": reconstruction_metrics(np.concatenate([corpus, queries]), np.concatenate([dh, qh]), np.concatenate([dv, qv]), np.concatenate([di, qi]), L),
+        "all": reconstruction_metrics(
+            np.concatenate([corpus, queries]),
+            np.concatenate([dh, qh]),
+            np.concatenate([dv, qv]),
+            np.concatenate([di, qi]),
+            L,
+        ),
     }
     return out

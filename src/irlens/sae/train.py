@@ -75,7 +75,9 @@ class TrainConfig:
     latent_norm: bool = False  # L2-normalise codes in the latent scores (train and evaluate alike)
     latent_power: float = 1.0  # codes mapped to z^p in the latent scores before normalising (0.5: the √-cos scoring)
     anchors: str = "queries"  # or "queries+docs": documents as pseudo-queries too
-    augment: str = "none"  # "mixup": reconstruction rows replaced by normalised mixtures with a random pool row, or "noise"
+    augment: str = (
+        "none"  # "mixup": reconstruction rows replaced by normalised mixtures with a random pool row, or "noise"
+    )
     aug_prob: float = 0.5  # share of reconstruction rows augmented
     aug_strength: float = 0.5  # mixup: λ ~ U(0, strength); noise: norm of the added random vector
     es_scale: float | None = None  # embedding-scope: score scale (None: 1/sqrt(D))
@@ -106,16 +108,28 @@ class TrainConfig:
             raise IrlensError("SAE training: tau, tau_latent and lr must be > 0")
 
     @classmethod
-    def recommended(cls, **overrides) -> "TrainConfig":
+    def recommended(cls, **overrides) -> TrainConfig:
         """The embedded-run recommendation (bench/sae_experiment.py, SciFact test): :data:`RECOMMENDED` + overrides."""
         return cls(**{**RECOMMENDED, **overrides})
 
     @property
     def uses_anchors(self) -> bool:
+        """Whether a loss needs anchor queries and their neighbours in each batch."""
         return self.loss == "embedding-scope" or self.lam > 0 or self.lam_latent > 0
 
     def sae_config(self, d_model: int) -> SAEConfig:
-        return SAEConfig(d_model=d_model, n_latents=self.n_latents, k=self.k, aux_k=self.aux_k, dead_after=self.dead_after, tied=self.tied, refine_steps=self.refine_steps, refine_step=self.refine_step, refine_momentum=self.refine_momentum)
+        """The model configuration (:class:`SAEConfig`) these settings train, for embeddings of width ``d_model``."""
+        return SAEConfig(
+            d_model=d_model,
+            n_latents=self.n_latents,
+            k=self.k,
+            aux_k=self.aux_k,
+            dead_after=self.dead_after,
+            tied=self.tied,
+            refine_steps=self.refine_steps,
+            refine_step=self.refine_step,
+            refine_momentum=self.refine_momentum,
+        )
 
 
 # FVU + 0.1·KL on cosine latent scores (τ 0.05, in-batch, documents as pseudo-queries too); at inference
@@ -123,7 +137,21 @@ class TrainConfig:
 # training pool with corpus sentences (sae.sentences_per_doc 2: ~30k rows, ~3,000 steps; without the
 # sentences, 12.8k rows, 60 epochs give the same number of steps). Measured on SciFact test and on 200
 # held-out SciFact train queries with MiniLM: README, SAE stage (bench/sae_experiment.py --holdout 200).
-RECOMMENDED = {"n_latents": 4096, "k": 64, "epochs": 25, "lam": 0.0, "lam_latent": 0.1, "latent_norm": True, "tau_latent": 0.05, "in_batch": True, "anchors": "queries+docs", "batch_queries": 32, "refine_steps": 40, "refine_step": 3.0, "refine_momentum": 0.9}
+RECOMMENDED = {
+    "n_latents": 4096,
+    "k": 64,
+    "epochs": 25,
+    "lam": 0.0,
+    "lam_latent": 0.1,
+    "latent_norm": True,
+    "tau_latent": 0.05,
+    "in_batch": True,
+    "anchors": "queries+docs",
+    "batch_queries": 32,
+    "refine_steps": 40,
+    "refine_step": 3.0,
+    "refine_momentum": 0.9,
+}
 
 
 @dataclass
@@ -151,11 +179,15 @@ def build_train_data(parts: list[dict], n: int, doc_anchors: bool = False) -> Tr
     for part in parts:
         corpus = np.asarray(part["corpus"], dtype=np.float32)
         queries = part.get("queries")
-        queries = np.zeros((0, corpus.shape[1]), np.float32) if queries is None else np.asarray(queries, dtype=np.float32)
+        queries = (
+            np.zeros((0, corpus.shape[1]), np.float32) if queries is None else np.asarray(queries, dtype=np.float32)
+        )
         if corpus.shape[0] <= n:
             raise IrlensError(f"{part['name']}: corpus has {corpus.shape[0]} rows, need more than n={n} neighbours")
         if xs and corpus.shape[1] != xs[0].shape[1]:
-            raise IrlensError(f"{part['name']}: embedding width {corpus.shape[1]} differs from {xs[0].shape[1]} of the first part")
+            raise IrlensError(
+                f"{part['name']}: embedding width {corpus.shape[1]} differs from {xs[0].shape[1]} of the first part"
+            )
         c0, q0 = offset, offset + corpus.shape[0]
         xs += [corpus, queries]
         if len(queries):
@@ -169,12 +201,24 @@ def build_train_data(parts: list[dict], n: int, doc_anchors: bool = False) -> Tr
             idx = np.stack([row[m][:n] for row, m in zip(idx, keep)])  # drop the document itself
             anchors.append(np.arange(c0, q0))
             neigh.append(idx + c0)
-        desc.append({"name": part["name"], "corpus": int(corpus.shape[0]), "queries": int(len(queries)), **{k: v for k, v in part.items() if k not in ("name", "corpus", "queries")}})
+        desc.append(
+            {
+                "name": part["name"],
+                "corpus": int(corpus.shape[0]),
+                "queries": int(len(queries)),
+                **{k: v for k, v in part.items() if k not in ("name", "corpus", "queries")},
+            }
+        )
         offset = q0 + len(queries)
     x = np.concatenate(xs)
     a = np.concatenate(anchors) if anchors else np.zeros(0, np.int64)
     nb = np.concatenate(neigh) if neigh else np.zeros((0, n), np.int64)
-    return TrainData(x=x, anchors=a.astype(np.int64), neighbours=nb.astype(np.int64), description={"parts": desc, "rows": int(len(x)), "anchors": int(len(a)), "doc_anchors": doc_anchors, "n": n})
+    return TrainData(
+        x=x,
+        anchors=a.astype(np.int64),
+        neighbours=nb.astype(np.int64),
+        description={"parts": desc, "rows": int(len(x)), "anchors": int(len(a)), "doc_anchors": doc_anchors, "n": n},
+    )
 
 
 def _lr_factor(step: int, total: int, warmup: int) -> float:
@@ -184,16 +228,22 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: TopKSAE | None = None) -> tuple[TopKSAE, dict]:
+def train_sae(
+    data: TrainData, cfg: TrainConfig, progress: bool = True, model: TopKSAE | None = None
+) -> tuple[TopKSAE, dict]:
     """Train a TopK SAE on ``data``; returns ``(model in eval mode, training record)``.
 
     ``model``: continue from this model (its shape must match ``cfg``) instead of a fresh one with the
     geometric-median pre-bias.
     """
     if cfg.uses_anchors and len(data.anchors) == 0:
-        raise IrlensError("SAE training: the retrieval loss needs training queries (or anchors='queries+docs'), none given")
+        raise IrlensError(
+            "SAE training: the retrieval loss needs training queries (or anchors='queries+docs'), none given"
+        )
     if cfg.uses_anchors and data.neighbours.shape[1] < cfg.n:
-        raise IrlensError(f"SAE training: data has {data.neighbours.shape[1]} neighbours per anchor, config asks n={cfg.n}")
+        raise IrlensError(
+            f"SAE training: data has {data.neighbours.shape[1]} neighbours per anchor, config asks n={cfg.n}"
+        )
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)  # augmentation draws
@@ -203,7 +253,10 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
         model = TopKSAE(cfg.sae_config(d), seed=cfg.seed)
         model.init_pre_bias(X, seed=cfg.seed)
     elif (model.cfg.d_model, model.cfg.n_latents, model.cfg.k) != (d, cfg.n_latents, cfg.k):
-        raise IrlensError(f"SAE training: the given model ({model.cfg}) does not match the data width {d} and config n_latents={cfg.n_latents}, k={cfg.k}")
+        raise IrlensError(
+            f"SAE training: the given model ({model.cfg}) does not match the data width {d} "
+            f"and config n_latents={cfg.n_latents}, k={cfg.k}"
+        )
     var = float((X - X.mean(0)).pow(2).sum(1).mean())  # per-row variance of the pool: the FVU scale
     anchors = torch.from_numpy(data.anchors)
     neigh = torch.from_numpy(data.neighbours[:, : cfg.n].copy())
@@ -216,7 +269,27 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
     # fused: one kernel for the whole update (measured 4x faster than the default per-tensor loop on CPU)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=6.25e-10, fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, cfg.warmup_steps))
-    log.info("SAE training: %d rows (d=%d), %d anchors x %d neighbours; %d latents, k=%d; loss %s (lam=%g, tau=%g, lam_latent=%g %s, tau_latent=%g, latent_norm=%s, in_batch=%s, lam_gram=%g); %d epochs x %d steps", P, d, A, cfg.n, cfg.n_latents, cfg.k, cfg.loss, cfg.lam, cfg.tau, cfg.lam_latent, cfg.latent_loss, cfg.tau_latent, cfg.latent_norm, cfg.in_batch, cfg.lam_gram, cfg.epochs, steps_per_epoch)
+    log.info(
+        "SAE training: %d rows (d=%d), %d anchors x %d neighbours; %d latents, k=%d; loss %s (lam=%g, tau=%g, "
+        "lam_latent=%g %s, tau_latent=%g, latent_norm=%s, in_batch=%s, lam_gram=%g); %d epochs x %d steps",
+        P,
+        d,
+        A,
+        cfg.n,
+        cfg.n_latents,
+        cfg.k,
+        cfg.loss,
+        cfg.lam,
+        cfg.tau,
+        cfg.lam_latent,
+        cfg.latent_loss,
+        cfg.tau_latent,
+        cfg.latent_norm,
+        cfg.in_batch,
+        cfg.lam_gram,
+        cfg.epochs,
+        steps_per_epoch,
+    )
     history = []
     t0 = time.perf_counter()
     a_order, a_pos = rng.permutation(A) if A else np.zeros(0, np.int64), 0
@@ -235,9 +308,9 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
             idx = torch.cat(rows)
             xb = X[idx]  # [B, d]
             if cfg.augment != "none" and nr:
-                xb = torch.cat([_augment(xb[:nr], X, cfg, gen), xb[nr:]])
+                xb = torch.cat([augment_rows(xb[:nr], X, cfg, gen), xb[nr:]])
             vals, codes_idx, xh, pre = model.forward_codes(xb)
-            parts = _losses(model, cfg, xb, xh, (vals, codes_idx), pre, len(idx) - nq * (1 + cfg.n), nq, var)
+            parts = batch_losses(model, cfg, xb, xh, (vals, codes_idx), pre, len(idx) - nq * (1 + cfg.n), nq, var)
             total_loss = sum(parts.values())
             opt.zero_grad(set_to_none=True)
             total_loss.backward()
@@ -250,16 +323,37 @@ def train_sae(data: TrainData, cfg: TrainConfig, progress: bool = True, model: T
             model.update_fired_codes(vals.detach(), codes_idx)
             for k_, v in parts.items():
                 sums[k_] = sums.get(k_, 0.0) + float(v.detach())
-        rec = {"epoch": epoch + 1, **{k_: v / steps_per_epoch for k_, v in sums.items()}, "dead": int(model.dead_mask.sum()), "lr": sched.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 2)}
+        rec = {
+            "epoch": epoch + 1,
+            **{k_: v / steps_per_epoch for k_, v in sums.items()},
+            "dead": int(model.dead_mask.sum()),
+            "lr": sched.get_last_lr()[0],
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
         history.append(rec)
         if progress and ((epoch + 1) % cfg.log_every == 0 or epoch + 1 == cfg.epochs):
-            log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, " ".join(f"{k_}={v:.4g}" if isinstance(v, float) else f"{k_}={v}" for k_, v in rec.items() if k_ != "epoch"))
+            log.info(
+                "epoch %d/%d: %s",
+                epoch + 1,
+                cfg.epochs,
+                " ".join(
+                    f"{k_}={v:.4g}" if isinstance(v, float) else f"{k_}={v}" for k_, v in rec.items() if k_ != "epoch"
+                ),
+            )
     model.eval()
-    record = {"train": asdict(cfg), "data": data.description, "history": history, "train_seconds": round(time.perf_counter() - t0, 2), "steps": total, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    record = {
+        "train": asdict(cfg),
+        "data": data.description,
+        "history": history,
+        "train_seconds": round(time.perf_counter() - t0, 2),
+        "steps": total,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
     return model, record
 
 
-def _augment(xb: torch.Tensor, X: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+def augment_rows(xb: torch.Tensor, X: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
     """Replace a random ``aug_prob`` share of the rows ``xb [b, d]`` by new points of the same norm.
 
     ``mixup``: ``(1 − λ) x + λ x_j`` with ``x_j`` a random pool row and ``λ ~ U(0, aug_strength)``;
@@ -275,11 +369,16 @@ def _augment(xb: torch.Tensor, X: torch.Tensor, cfg: TrainConfig, gen: torch.Gen
     else:
         eps = torch.randn(xb.shape, generator=gen)
         new = xb + cfg.aug_strength * eps / torch.linalg.vector_norm(eps, dim=1, keepdim=True)
-    new = new * (torch.linalg.vector_norm(xb, dim=1, keepdim=True) / torch.linalg.vector_norm(new, dim=1, keepdim=True).clamp_min(1e-12))
+    new = new * (
+        torch.linalg.vector_norm(xb, dim=1, keepdim=True)
+        / torch.linalg.vector_norm(new, dim=1, keepdim=True).clamp_min(1e-12)
+    )
     return torch.where(pick[:, None], new, xb)
 
 
-def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, codes, pre, nr: int, nq: int, var: float) -> dict[str, torch.Tensor]:
+def batch_losses(
+    model: TopKSAE, cfg: TrainConfig, xb, xh, codes, pre, nr: int, nq: int, var: float
+) -> dict[str, torch.Tensor]:
     """Loss terms of one batch: rows ``[0, nr)`` reconstruction, then ``nq`` anchors, then their neighbours.
 
     ``codes``: the sparse codes ``(vals [B, k], idx [B, k])``; dense ``z`` rows are formed only where a
@@ -309,7 +408,11 @@ def _losses(model: TopKSAE, cfg: TrainConfig, xb, xh, codes, pre, nr: int, nq: i
         if cfg.in_batch:
             s_lat = L.latent_scores(zq, zd.reshape(nq * cfg.n, -1), normalize=cfg.latent_norm, power=cfg.latent_power)
         else:
-            s_lat = torch.einsum("nl,nkl->nk", L.score_codes(zq, cfg.latent_norm, cfg.latent_power), L.score_codes(zd, cfg.latent_norm, cfg.latent_power))
+            s_lat = torch.einsum(
+                "nl,nkl->nk",
+                L.score_codes(zq, cfg.latent_norm, cfg.latent_power),
+                L.score_codes(zd, cfg.latent_norm, cfg.latent_power),
+            )
         if cfg.latent_loss == "kl":
             s = L.candidate_scores(q, docs, cfg.in_batch)
             out["lat"] = cfg.lam_latent * L.retrieval_kl(s, s_lat, cfg.tau, cfg.tau_latent)
