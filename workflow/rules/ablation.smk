@@ -2,6 +2,9 @@
 # same modules; per-query nDCG@10 on evaluation sets the attribution did not use; t-tests; table + figure.
 
 
+include: "ablation_functions.smk"
+
+
 rule ablation_evalset:
     input:
         manifest="results/data/{dataset}/manifest.json",
@@ -9,26 +12,26 @@ rule ablation_evalset:
     output:
         evalset="results/ablation/{ce}/{dataset}/evalset.parquet",
         summary="results/ablation/{ce}/{dataset}/evalset.json",
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
-    params:
-        split=lambda wc: ABL_SETS[wc.dataset]["split"],
-        role=lambda wc: ABL_SETS[wc.dataset].get("role", ""),
-        exclude=lambda wc, input: " ".join(f"--exclude-pairs {p}" for p in input.exclude),
-        queries=ABL.get("queries", 0),
-        depth=ABL.get("depth", 20),
-        max_relevant=ABL.get("max_relevant", 0),
-        seed=config["seed"],
     log:
         "results/logs/ablation/evalset/{ce}/{dataset}.log",
     benchmark:
         "results/benchmarks/ablation/evalset/{ce}/{dataset}.tsv"
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        split=lambda wc: quoted(ABL_SETS[wc.dataset]["split"]),
+        role=lambda wc: ABL_SETS[wc.dataset]["role"],
+        exclude=lambda wc, input: " ".join(f"--exclude-pairs {p}" for p in input.exclude),
+        queries=ABL["queries"],
+        depth=ABL["depth"],
+        max_relevant=ABL["max_relevant"],
+        seed=config["seed"],
     shell:
         "irlens ablation evalset --data results/data/{wildcards.dataset} --dataset {wildcards.dataset} --split {params.split} "
         "--role '{params.role}' {params.exclude} --queries {params.queries} --depth {params.depth} --max-relevant {params.max_relevant} --seed {params.seed} "
@@ -43,22 +46,22 @@ rule ablation_run:
     output:
         table="results/ablation/{ce}/{dataset}/shards/{shard}-of-{nshards}.parquet",
         timing="results/ablation/{ce}/{dataset}/shards/{shard}-of-{nshards}.json",
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
-    params:
-        model=lambda wc: ce_model_args(),
-        study=ablation_study_args,
     log:
         "results/logs/ablation/run/{ce}/{dataset}/{shard}-of-{nshards}.log",
     benchmark:
         "results/benchmarks/ablation/run/{ce}/{dataset}/{shard}-of-{nshards}.tsv"
-    threads: ABL.get("threads", 2)
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
+    threads: ABL["threads"]
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=1 if str(config["retrieval"].get("device", "auto")).startswith("cuda") else 0,
-    conda:
-        "../../envs/irlens.yaml"
+        gpu=gpus(),
+    params:
+        model=lambda wc: ce_model_args(),
+        study=ablation_study_args,
     shell:
         "irlens ablation run {params.model} --threads {threads} --data results/data/{wildcards.dataset} "
         "--evalset {input.evalset} --sets {input.sets} {params.study} --shard {wildcards.shard} --shards {wildcards.nshards} "
@@ -67,23 +70,29 @@ rule ablation_run:
 
 rule ablation_merge:
     input:
-        shards=lambda wc: expand("results/ablation/{ce}/{dataset}/shards/{shard}-of-{n}.parquet", ce=wc.ce, dataset=wc.dataset, shard=range(ABL_SHARDS), n=ABL_SHARDS),
+        shards=lambda wc: expand(
+            "results/ablation/{ce}/{dataset}/shards/{shard}-of-{n}.parquet",
+            ce=wc.ce,
+            dataset=wc.dataset,
+            shard=range(ABL_SHARDS),
+            n=ABL_SHARDS,
+        ),
     output:
         "results/ablation/{ce}/{dataset}/all.parquet",
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
-    params:
-        repeats=ABL.get("repeats", 50),
     log:
         "results/logs/ablation/merge/{ce}/{dataset}.log",
     benchmark:
         "results/benchmarks/ablation/merge/{ce}/{dataset}.tsv"
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        repeats=ABL["repeats"],
     shell:
         "irlens ablation merge --inputs {input.shards} --repeats {params.repeats} --out {output} > {log} 2>&1"
 
@@ -100,21 +109,21 @@ rule ablation_table:
         ),
         csv="reports/tables/ablation/{ce}/table4.csv",
         tex="reports/tables/ablation/{ce}/table4.tex",
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
-    params:
-        inputs=lambda wc: " ".join(f"--input {d}=results/ablation/{wc.ce}/{d}/all.parquet" for d in ABL_SETS),
-        roles=" ".join(f"--role {d}={v['role']}" for d, v in ABL_SETS.items() if v.get("role")),
     log:
         "results/logs/ablation/table/{ce}.log",
     benchmark:
         "results/benchmarks/ablation/table/{ce}.tsv"
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        inputs=ablation_inputs,
+        roles=" ".join(f"--role {d}={v['role']}" for d, v in ABL_SETS.items() if v["role"]),
     shell:
         "irlens ablation table {params.inputs} {params.roles} --md {output.md} --csv {output.csv} --tex {output.tex} > {log} 2>&1"
 
@@ -130,19 +139,19 @@ rule ablation_figure:
             labels={"figure": "drop per scheme vs random"},
         ),
         pdf="reports/figures/ablation/{ce}/drops.pdf",
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
-    params:
-        inputs=lambda wc: " ".join(f"--input {d}=results/ablation/{wc.ce}/{d}/all.parquet" for d in ABL_SETS),
     log:
         "results/logs/ablation/figure/{ce}.log",
     benchmark:
         "results/benchmarks/ablation/figure/{ce}.tsv"
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        inputs=ablation_inputs,
     shell:
         "irlens ablation figure {params.inputs} --title 'Ablation of {wildcards.ce}' --out reports/figures/ablation/{wildcards.ce}/drops > {log} 2>&1"

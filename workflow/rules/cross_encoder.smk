@@ -2,33 +2,34 @@
 # cross_encoder.id), reranking the BM25 run of each configured dataset; table next to the first stages.
 
 
+include: "cross_encoder_functions.smk"
+
+
 rule cross_encoder_train:
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
     input:
         manifest=ce_train_data,
     output:
         model=directory("results/cross_encoder/{ce}/model"),
-    params:
-        args=ce_train_args,
     log:
         "results/logs/cross_encoder/train/{ce}.log",
     benchmark:
         "results/benchmarks/cross_encoder/train/{ce}.tsv"
-    threads: CE.get("threads", 2)
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/training.yaml"
+    threads: CE_THREADS
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=1 if str(config["retrieval"].get("device", "auto")).startswith("cuda") else 0,
-    conda:
-        "../../envs/irlens.yaml"
+        gpu=gpus(),
+    params:
+        args=ce_train_args,
     shell:
         "irlens cross-encoder train {params.args} --threads {threads} --out {output.model} > {log} 2>&1"
 
 
 rule cross_encoder_rerank:
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
     input:
         manifest="results/data/{dataset}/manifest.json",
         run="results/retrieval/{dataset}/bm25/run.trec",
@@ -37,20 +38,22 @@ rule cross_encoder_rerank:
         run="results/rerank/{dataset}/{ce}/run.trec",
         metrics="results/rerank/{dataset}/{ce}/metrics.json",
         per_query="results/rerank/{dataset}/{ce}/per_query.tsv",
-    params:
-        args=ce_rerank_args,
-        split=eval_split,
     log:
         "results/logs/cross_encoder/rerank/{dataset}/{ce}.log",
     benchmark:
         "results/benchmarks/cross_encoder/rerank/{dataset}/{ce}.tsv"
-    threads: CE.get("threads", 2)
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/training.yaml"
+    threads: CE_THREADS
     resources:
         mem_mb=4000,
         runtime=120,
-        gpu=1 if str(config["retrieval"].get("device", "auto")).startswith("cuda") else 0,
-    conda:
-        "../../envs/irlens.yaml"
+        gpu=gpus(),
+    params:
+        args=ce_rerank_args,
+        split=eval_split,
     shell:
         "irlens cross-encoder rerank {params.args} --data results/data/{wildcards.dataset} --dataset {wildcards.dataset} "
         "--split {params.split} --run {input.run} --threads {threads} --out-run {output.run} --out {output.metrics} "
@@ -73,18 +76,18 @@ rule cross_encoder_table:
             category="Cross-encoder",
             labels={"table": "rerank (CSV)"},
         ),
-    params:
-        in_domain=ce_in_domain(),
     log:
         "results/logs/cross_encoder/table.log",
     benchmark:
         "results/benchmarks/cross_encoder/table.tsv"
+    conda:
+        "../../envs/training.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        in_domain=ce_in_domain(),
     shell:
         "irlens cross-encoder table --metrics {input.metrics} --in-domain {params.in_domain} "
         "--md {output.md} --csv {output.csv} > {log} 2>&1"

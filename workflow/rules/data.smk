@@ -1,6 +1,9 @@
 # Data stage: BEIR dataset -> results/data/{dataset}/ (normalised BEIR layout + manifest.json).
 
 
+include: "data_functions.smk"
+
+
 rule data:
     input:
         dataset_source_files,
@@ -9,17 +12,17 @@ rule data:
         queries="results/data/{dataset}/queries.jsonl",
         manifest="results/data/{dataset}/manifest.json",
         qrels=directory("results/data/{dataset}/qrels"),
-    params:
-        args=data_args,
     log:
         "results/logs/data/{dataset}.log",
     benchmark:
         "results/benchmarks/data/{dataset}.tsv"
+    conda:
+        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        args=data_args,
     shell:
         "irlens data --dataset {wildcards.dataset} --out results/data/{wildcards.dataset} {params.args} > {log} 2>&1"

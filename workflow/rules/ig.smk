@@ -2,6 +2,9 @@
 # merged tables, baseline table, instance views, word clouds, title-share and in-domain-term tables.
 
 
+include: "ig_functions.smk"
+
+
 rule ig_attribute:
     input:
         manifest="results/data/{dataset}/manifest.json",
@@ -10,21 +13,21 @@ rule ig_attribute:
         tokens="results/ig/{model}/{dataset}/shards/{shard}-of-{nshards}.tokens.parquet",
         words="results/ig/{model}/{dataset}/shards/{shard}-of-{nshards}.words.parquet",
         pairs="results/ig/{model}/{dataset}/shards/{shard}-of-{nshards}.pairs.parquet",
-    params:
-        model=ig_model_args,
-        ig=ig_attribute_args,
-        prefix=subpath(output.pairs, strip_suffix=".pairs.parquet"),
     log:
         "results/logs/ig/attribute/{model}/{dataset}/{shard}-of-{nshards}.log",
     benchmark:
         "results/benchmarks/ig/attribute/{model}/{dataset}/{shard}-of-{nshards}.tsv"
-    threads: IG.get("threads", 2)
+    conda:
+        "../../envs/attribution.yaml"
+    threads: IG["threads"]
     resources:
         mem_mb=6000,
         runtime=240,
-        gpu=1 if str(config["retrieval"].get("device", "auto")).startswith("cuda") else 0,
-    conda:
-        "../../envs/irlens.yaml"
+        gpu=gpus(),
+    params:
+        model=ig_model_args,
+        ig=ig_attribute_args,
+        prefix=subpath(output.pairs, strip_suffix=".pairs.parquet"),
     shell:
         "irlens ig attribute {params.model} {params.ig} --shard {wildcards.shard} --shards {wildcards.nshards} "
         "--threads {threads} --out {params.prefix} > {log} 2>&1"
@@ -37,19 +40,19 @@ rule ig_merge:
         tokens="results/ig/{model}/{dataset}/all.tokens.parquet",
         words="results/ig/{model}/{dataset}/all.words.parquet",
         pairs="results/ig/{model}/{dataset}/all.pairs.parquet",
-    params:
-        shards=ig_shard_prefixes,
-        prefix=subpath(output.pairs, strip_suffix=".pairs.parquet"),
     log:
         "results/logs/ig/merge/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/ig/merge/{model}/{dataset}.tsv"
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        shards=ig_shard_prefixes,
+        prefix=subpath(output.pairs, strip_suffix=".pairs.parquet"),
     shell:
         "irlens ig merge --inputs {params.shards} --out {params.prefix} > {log} 2>&1"
 
@@ -59,21 +62,27 @@ rule ig_baselines:
         manifest="results/data/{dataset}/manifest.json",
         run="results/retrieval/{dataset}/{model}/run.trec",
     output:
-        md=report("reports/tables/ig/baselines-{model}-{dataset}.md", caption="../report/ig_baselines.rst", category="IG (bi-encoders)", subcategory="Baselines", labels={"model": "{model}", "dataset": "{dataset}", "table": "baselines"}),
+        md=report(
+            "reports/tables/ig/baselines-{model}-{dataset}.md",
+            caption="../report/ig_baselines.rst",
+            category="IG (bi-encoders)",
+            subcategory="Baselines",
+            labels={"model": "{model}", "dataset": "{dataset}", "table": "baselines"},
+        ),
         csv="reports/tables/ig/baselines-{model}-{dataset}.csv",
-    params:
-        model=ig_model_args,
-        pairs=IG.get("baseline_pairs", 20),
     log:
         "results/logs/ig/baselines/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/ig/baselines/{model}/{dataset}.tsv"
-    threads: IG.get("threads", 2)
+    conda:
+        "../../envs/attribution.yaml"
+    threads: IG["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        model=ig_model_args,
+        pairs=IG["baseline_pairs"],
     shell:
         "irlens ig baselines {params.model} --pairs {params.pairs} --threads {threads} "
         "--md {output.md} --csv {output.csv} > {log} 2>&1"
@@ -84,21 +93,36 @@ rule ig_views:
         pairs="results/ig/{model}/{dataset}/all.pairs.parquet",
         words="results/ig/{model}/{dataset}/all.words.parquet",
     output:
-        html=report("reports/ig/{model}/{dataset}/views.html", caption="../report/ig_views.rst", category="IG (bi-encoders)", subcategory="Instance views", labels={"model": "{model}", "dataset": "{dataset}", "figure": "views (HTML)"}),
-        png=[report(p, caption="../report/ig_views.rst", category="IG (bi-encoders)", subcategory="Instance views", labels={"model": "{model}", "dataset": "{dataset}", "figure": f"heatmap {i}"}) for i, p in enumerate(ig_heatmaps("{model}", "{dataset}"), 1)],
+        html=report(
+            "reports/ig/{model}/{dataset}/views.html",
+            caption="../report/ig_views.rst",
+            category="IG (bi-encoders)",
+            subcategory="Instance views",
+            labels={"model": "{model}", "dataset": "{dataset}", "figure": "views (HTML)"},
+        ),
+        png=[
+            report(
+                p,
+                caption="../report/ig_views.rst",
+                category="IG (bi-encoders)",
+                subcategory="Instance views",
+                labels={"model": "{model}", "dataset": "{dataset}", "figure": f"heatmap {i}"},
+            )
+            for i, p in enumerate(ig_heatmaps("{model}", "{dataset}"), 1)
+        ],
         pdf=ig_heatmaps("{model}", "{dataset}", "pdf"),
-    params:
-        prefix=subpath(input.pairs, strip_suffix=".pairs.parquet"),
     log:
         "results/logs/ig/views/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/ig/views/{model}/{dataset}.tsv"
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        prefix=subpath(input.pairs, strip_suffix=".pairs.parquet"),
     shell:
         "irlens ig views --ig {params.prefix} --label {wildcards.model} --dataset {wildcards.dataset} "
         "--html {output.html} --heatmaps {output.png} > {log} 2>&1"
@@ -108,25 +132,43 @@ rule ig_wordclouds:
     input:
         words=lambda wc: expand("results/ig/{model}/{dataset}/all.words.parquet", model=IG_MODELS, dataset=wc.dataset),
     output:
-        png=[report(f"reports/figures/ig/{{dataset}}/wordcloud-{m}.png", caption="../report/ig_wordclouds.rst", category="IG (bi-encoders)", subcategory="Word clouds", labels={"model": m, "dataset": "{dataset}", "figure": "word clouds"}) for m in IG_MODELS],
+        png=[
+            report(
+                f"reports/figures/ig/{{dataset}}/wordcloud-{m}.png",
+                caption="../report/ig_wordclouds.rst",
+                category="IG (bi-encoders)",
+                subcategory="Word clouds",
+                labels={"model": m, "dataset": "{dataset}", "figure": "word clouds"},
+            )
+            for m in IG_MODELS
+        ],
         pdf=[f"reports/figures/ig/{{dataset}}/wordcloud-{m}.pdf" for m in IG_MODELS],
-        diff=[report(f"reports/figures/ig/{{dataset}}/wordcloud-diff-{m}.png", caption="../report/ig_wordclouds.rst", category="IG (bi-encoders)", subcategory="Word clouds", labels={"model": f"{m} - {IG_MODELS[0]}", "dataset": "{dataset}", "figure": "difference"}) for m in IG_MODELS[1:]],
+        diff=[
+            report(
+                f"reports/figures/ig/{{dataset}}/wordcloud-diff-{m}.png",
+                caption="../report/ig_wordclouds.rst",
+                category="IG (bi-encoders)",
+                subcategory="Word clouds",
+                labels={"model": f"{m} - {IG_MODELS[0]}", "dataset": "{dataset}", "figure": "difference"},
+            )
+            for m in IG_MODELS[1:]
+        ],
         diff_pdf=[f"reports/figures/ig/{{dataset}}/wordcloud-diff-{m}.pdf" for m in IG_MODELS[1:]],
-    params:
-        prefixes=lambda wc, input: [p.removesuffix(".words.parquet") for p in input.words],
-        labels=IG_MODELS,
-        words=IG.get("wordcloud_words", 60),
-        seed=config["seed"],
     log:
         "results/logs/ig/wordclouds/{dataset}.log",
     benchmark:
         "results/benchmarks/ig/wordclouds/{dataset}.tsv"
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        prefixes=lambda wc, input: [p.removesuffix(".words.parquet") for p in input.words],
+        labels=IG_MODELS,
+        words=IG["wordcloud_words"],
+        seed=config["seed"],
     shell:
         "irlens ig wordclouds --ig {params.prefixes} --labels {params.labels} --dataset {wildcards.dataset} "
         "--words {params.words} --seed {params.seed} --out {output.png} --diff-out {output.diff} > {log} 2>&1"
@@ -138,27 +180,45 @@ rule ig_tables:
         words=expand("results/ig/{model}/{dataset}/all.words.parquet", model=IG_MODELS, dataset=IG_DATASETS),
         corpora=expand("results/data/{dataset}/corpus.jsonl", dataset=DATASETS),
     output:
-        completeness=report("reports/tables/ig/completeness.md", caption="../report/ig_tables.rst", category="IG (bi-encoders)", subcategory="Tables", labels={"table": "completeness"}),
+        completeness=report(
+            "reports/tables/ig/completeness.md",
+            caption="../report/ig_tables.rst",
+            category="IG (bi-encoders)",
+            subcategory="Tables",
+            labels={"table": "completeness"},
+        ),
         completeness_csv="reports/tables/ig/completeness.csv",
-        title=report("reports/tables/ig/title_share.md", caption="../report/ig_tables.rst", category="IG (bi-encoders)", subcategory="Tables", labels={"table": "title share"}),
+        title=report(
+            "reports/tables/ig/title_share.md",
+            caption="../report/ig_tables.rst",
+            category="IG (bi-encoders)",
+            subcategory="Tables",
+            labels={"table": "title share"},
+        ),
         title_csv="reports/tables/ig/title_share.csv",
-        domain=report("reports/tables/ig/domain_terms.md", caption="../report/ig_tables.rst", category="IG (bi-encoders)", subcategory="Tables", labels={"table": "in-domain terms"}),
+        domain=report(
+            "reports/tables/ig/domain_terms.md",
+            caption="../report/ig_tables.rst",
+            category="IG (bi-encoders)",
+            subcategory="Tables",
+            labels={"table": "in-domain terms"},
+        ),
         domain_csv="reports/tables/ig/domain_terms.csv",
         vocab="reports/tables/ig/domain_terms_vocabulary.csv",
-    params:
-        prefixes=lambda wc, input: [p.removesuffix(".pairs.parquet") for p in input.pairs],
-        corpora=lambda wc, input: [f"{d}={c}" for d, c in zip(DATASETS, input.corpora)],
-        terms=IG.get("domain_terms", 300),
     log:
         "results/logs/ig/tables.log",
     benchmark:
         "results/benchmarks/ig/tables.tsv"
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        prefixes=lambda wc, input: [p.removesuffix(".pairs.parquet") for p in input.pairs],
+        corpora=lambda wc, input: [f"{d}={c}" for d, c in zip(DATASETS, input.corpora)],
+        terms=IG["domain_terms"],
     shell:
         "irlens ig tables --ig {params.prefixes} --corpus {params.corpora} --domain-terms {params.terms} "
         "--completeness reports/tables/ig/completeness --title-share reports/tables/ig/title_share "

@@ -2,9 +2,10 @@
 # per (dataset, label), sharded over pairs; merged sets, Table 1 (baselines), schemes, figures 2-4.
 
 
+include: "nig_functions.smk"
+
+
 rule nig_pairs:
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
     input:
         manifest="results/data/{dataset}/manifest.json",
         bm25="results/retrieval/{dataset}/bm25/run.trec",
@@ -12,22 +13,24 @@ rule nig_pairs:
     output:
         pairs="results/nig/{ce}/{dataset}/pairs.parquet",
         selection="results/nig/{ce}/{dataset}/pairs.json",
-    params:
-        model=lambda wc: ce_model_args(),
-        split=eval_split,
-        n=NIG.get("pairs", 40),
-        depth=NIG.get("negatives_depth", 10),
-        seed=config["seed"],
     log:
         "results/logs/nig/pairs/{ce}/{dataset}.log",
     benchmark:
         "results/benchmarks/nig/pairs/{ce}/{dataset}.tsv"
-    threads: NIG.get("threads", 2)
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
+    threads: NIG["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        model=lambda wc: ce_model_args(),
+        split=eval_split,
+        n=NIG["pairs"],
+        depth=NIG["negatives_depth"],
+        seed=config["seed"],
     shell:
         "irlens nig pairs {params.model} --data results/data/{wildcards.dataset} --dataset {wildcards.dataset} "
         "--split {params.split} --bm25-run {input.bm25} --negatives-depth {params.depth} --pairs {params.n} "
@@ -35,8 +38,6 @@ rule nig_pairs:
 
 
 rule nig_attribute:
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
     input:
         pairs="results/nig/{ce}/{dataset}/pairs.parquet",
         model=ce_model_input,
@@ -44,22 +45,24 @@ rule nig_attribute:
         values="results/nig/{ce}/{dataset}/{label}/shards/{shard}-of-{nshards}.npy",
         neurons="results/nig/{ce}/{dataset}/{label}/shards/{shard}-of-{nshards}.neurons.parquet",
         pairs="results/nig/{ce}/{dataset}/{label}/shards/{shard}-of-{nshards}.pairs.parquet",
+    log:
+        "results/logs/nig/attribute/{ce}/{dataset}/{label}/{shard}-of-{nshards}.log",
+    benchmark:
+        "results/benchmarks/nig/attribute/{ce}/{dataset}/{label}/{shard}-of-{nshards}.tsv"
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
+    threads: NIG["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=gpus(),
     params:
         model=lambda wc: ce_model_args(),
         nig=nig_attribute_args,
         split=eval_split,
         prefix=subpath(output.pairs, strip_suffix=".pairs.parquet"),
-    log:
-        "results/logs/nig/attribute/{ce}/{dataset}/{label}/{shard}-of-{nshards}.log",
-    benchmark:
-        "results/benchmarks/nig/attribute/{ce}/{dataset}/{label}/{shard}-of-{nshards}.tsv"
-    threads: NIG.get("threads", 2)
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=1 if str(config["retrieval"].get("device", "auto")).startswith("cuda") else 0,
-    conda:
-        "../../envs/irlens.yaml"
     shell:
         "irlens nig attribute {params.model} {params.nig} --data results/data/{wildcards.dataset} "
         "--dataset {wildcards.dataset} --split {params.split} --pairs {input.pairs} --label {wildcards.label} "
@@ -67,27 +70,27 @@ rule nig_attribute:
 
 
 rule nig_merge:
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
     input:
         lambda wc: [f"{p}.{ext}" for p in nig_shard_prefixes(wc) for ext in ("npy", "neurons.parquet", "pairs.parquet")],
     output:
         values="results/nig/{ce}/{dataset}/{label}/all.npy",
         neurons="results/nig/{ce}/{dataset}/{label}/all.neurons.parquet",
         pairs="results/nig/{ce}/{dataset}/{label}/all.pairs.parquet",
-    params:
-        shards=nig_shard_prefixes,
-        prefix=subpath(output.pairs, strip_suffix=".pairs.parquet"),
     log:
         "results/logs/nig/merge/{ce}/{dataset}/{label}.log",
     benchmark:
         "results/benchmarks/nig/merge/{ce}/{dataset}/{label}.tsv"
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        shards=nig_shard_prefixes,
+        prefix=subpath(output.pairs, strip_suffix=".pairs.parquet"),
     shell:
         "irlens nig merge --inputs {params.shards} --out {params.prefix} > {log} 2>&1"
 
@@ -104,20 +107,20 @@ rule nig_baselines:
             labels={"table": "Table 1: baselines (markdown)"},
         ),
         csv="reports/tables/nig/baselines.csv",
-    params:
-        model=lambda wc: ce_model_args(),
-        data=expand("results/data/{dataset}", dataset=NIG_DATASETS),
-        n=NIG.get("baseline_pairs", 100),
     log:
         "results/logs/nig/baselines.log",
     benchmark:
         "results/benchmarks/nig/baselines.tsv"
-    threads: NIG.get("threads", 2)
+    conda:
+        "../../envs/attribution.yaml"
+    threads: NIG["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        model=lambda wc: ce_model_args(),
+        data=expand("results/data/{dataset}", dataset=NIG_DATASETS),
+        n=NIG["baseline_pairs"],
     shell:
         "irlens nig baselines {params.model} --pairs {input.pairs} --data {params.data} --max-pairs {params.n} "
         "--threads {threads} --md {output.md} --csv {output.csv} > {log} 2>&1"
@@ -152,23 +155,23 @@ rule nig_schemes:
             labels={"table": "completeness"},
         ),
         completeness_csv="reports/tables/nig/{ce}/completeness.csv",
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
-    params:
-        sets=nig_set_args,
-        levels=" ".join(str(x) for x in NIG.get("levels", [0.01, 0.1, 1])),
-        in_domain=" ".join(f"--in-domain {d}" for d in NIG.get("in_domain", [])),
-        rank_by=NIG.get("rank_by", "value"),
     log:
         "results/logs/nig/schemes/{ce}.log",
     benchmark:
         "results/benchmarks/nig/schemes/{ce}.tsv"
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        sets=nig_set_args,
+        levels=" ".join(str(x) for x in NIG["levels"]),
+        in_domain=" ".join(f"--in-domain {d}" for d in NIG["in_domain"]),
+        rank_by=NIG["rank_by"],
     shell:
         "irlens nig schemes {params.sets} {params.in_domain} --levels {params.levels} --rank-by {params.rank_by} "
         "--out-dir results/nig/{wildcards.ce}/schemes --tables-dir reports/tables/nig/{wildcards.ce} > {log} 2>&1"
@@ -199,21 +202,21 @@ rule nig_figures:
             labels={"figure": "4: top neurons by layer"},
         ),
         pdfs=expand("reports/figures/nig/{{ce}}/{f}.pdf", f=["fig2-intersections", "fig3-summary", "fig4-layers"]),
-    wildcard_constraints:
-        ce=re.escape(CE_NAME),
-    params:
-        fig4=lambda wc: f"--fig4-scheme {NIG['fig4_scheme']}" if NIG.get("fig4_scheme") else "",
-        level=NIG.get("fig4_level", 1.0),
     log:
         "results/logs/nig/figures/{ce}.log",
     benchmark:
         "results/benchmarks/nig/figures/{ce}.tsv"
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+    conda:
+        "../../envs/attribution.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        fig4=lambda wc: f"--fig4-scheme {quoted(NIG['fig4_scheme'])}" if NIG["fig4_scheme"] else "",
+        level=NIG["fig4_level"],
     shell:
         "irlens nig figures --schemes-dir results/nig/{wildcards.ce}/schemes --out-dir reports/figures/nig/{wildcards.ce} "
         "{params.fig4} --fig4-level {params.level} --title 'NIG of {wildcards.ce}' > {log} 2>&1"

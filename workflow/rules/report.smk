@@ -3,7 +3,7 @@
 
 rule retrieval_table:
     input:
-        metrics=metrics_files(),
+        metrics=run_files(DATASETS),
     output:
         md=report(
             "reports/tables/retrieval.md",
@@ -21,11 +21,11 @@ rule retrieval_table:
         "results/logs/report/retrieval_table.log",
     benchmark:
         "results/benchmarks/report/retrieval_table.tsv"
+    conda:
+        "../../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/irlens.yaml"
     shell:
-        "irlens table --metrics {input.metrics} --md {output.md} --csv {output.csv} > {log} 2>&1"
+        "irlens report table --metrics {input.metrics} --md {output.md} --csv {output.csv} > {log} 2>&1"

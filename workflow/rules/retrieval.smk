@@ -1,6 +1,9 @@
 # Retrieval stage: embeddings cached once per (model, dataset), exact dense search, BM25, evaluation.
 
 
+include: "retrieval_functions.smk"
+
+
 rule encode:
     input:
         corpus="results/data/{dataset}/corpus.jsonl",
@@ -9,48 +12,48 @@ rule encode:
     output:
         emb="results/embeddings/{model}/{dataset}/{side}.npy",
         meta="results/embeddings/{model}/{dataset}/{side}.json",
-    params:
-        args=encode_args,
     log:
         "results/logs/encode/{model}/{dataset}/{side}.log",
     benchmark:
         "results/benchmarks/encode/{model}/{dataset}/{side}.tsv"
-    threads: config["retrieval"].get("encode", {}).get("threads", 8)
+    conda:
+        "../../envs/retrieval.yaml"
+    threads: ENCODE["threads"]
     resources:
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        args=encode_args,
     shell:
-        "irlens encode --data results/data/{wildcards.dataset} --side {wildcards.side} {params.args} "
+        "irlens retrieval encode --data results/data/{wildcards.dataset} --side {wildcards.side} {params.args} "
         "--threads {threads} --out {output.emb} > {log} 2>&1"
 
 
 rule retrieve_dense:
-    wildcard_constraints:
-        retriever="|".join(DENSE) if DENSE else "^$",
     input:
         qrels="results/data/{dataset}/qrels",
         corpus_emb="results/embeddings/{retriever}/{dataset}/corpus.npy",
         query_emb="results/embeddings/{retriever}/{dataset}/queries.npy",
     output:
         run="results/retrieval/{dataset}/{retriever}/run.trec",
-    params:
-        split=eval_split,
-        k=config["retrieval"]["k"],
-        score=lambda wc: model_cfg(wc.retriever).get("score", "cos"),
     log:
         "results/logs/retrieve/{dataset}/{retriever}.log",
     benchmark:
         "results/benchmarks/retrieve/{dataset}/{retriever}.tsv"
+    wildcard_constraints:
+        retriever="|".join(DENSE) if DENSE else "^$",
+    conda:
+        "../../envs/retrieval.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        split=eval_split,
+        k=config["retrieval"]["k"],
+        score=lambda wc: model_cfg(wc.retriever)["score"],
     shell:
-        "irlens retrieve --method dense --data results/data/{wildcards.dataset} --split {params.split} "
+        "irlens retrieval retrieve --method dense --data results/data/{wildcards.dataset} --split {params.split} "
         "--corpus-emb {input.corpus_emb} --query-emb {input.query_emb} --score {params.score} --k {params.k} "
         "--threads {threads} --out {output.run} > {log} 2>&1"
 
@@ -61,24 +64,24 @@ rule retrieve_bm25:
         qrels="results/data/{dataset}/qrels",
     output:
         run="results/retrieval/{dataset}/bm25/run.trec",
-    params:
-        split=eval_split,
-        k=config["retrieval"]["k"],
-        k1=config["retrieval"].get("bm25", {}).get("k1", 0.9),
-        b=config["retrieval"].get("bm25", {}).get("b", 0.4),
-        stemmer=config["retrieval"].get("bm25", {}).get("stemmer", "english"),
     log:
         "results/logs/retrieve/{dataset}/bm25.log",
     benchmark:
         "results/benchmarks/retrieve/{dataset}/bm25.tsv"
+    conda:
+        "../../envs/retrieval.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        split=eval_split,
+        k=config["retrieval"]["k"],
+        k1=BM25["k1"],
+        b=BM25["b"],
+        stemmer=quoted(BM25["stemmer"]),
     shell:
-        "irlens retrieve --method bm25 --data results/data/{wildcards.dataset} --split {params.split} "
+        "irlens retrieval retrieve --method bm25 --data results/data/{wildcards.dataset} --split {params.split} "
         "--k {params.k} --k1 {params.k1} --b {params.b} --stemmer {params.stemmer} --threads {threads} "
         "--out {output.run} > {log} 2>&1"
 
@@ -90,20 +93,20 @@ rule evaluate:
     output:
         metrics="results/retrieval/{dataset}/{retriever}/metrics.json",
         per_query="results/retrieval/{dataset}/{retriever}/per_query.tsv",
-    params:
-        split=eval_split,
-        label=retriever_label,
     log:
         "results/logs/evaluate/{dataset}/{retriever}.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}/{retriever}.tsv"
+    conda:
+        "../../envs/retrieval.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        split=eval_split,
+        label=retriever_label,
     shell:
-        "irlens evaluate --data results/data/{wildcards.dataset} --split {params.split} --run {input.run} "
+        "irlens retrieval evaluate --data results/data/{wildcards.dataset} --split {params.split} --run {input.run} "
         "--dataset {wildcards.dataset} --retriever {wildcards.retriever} {params.label} "
         "--out {output.metrics} --per-query {output.per_query} > {log} 2>&1"

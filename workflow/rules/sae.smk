@@ -1,30 +1,33 @@
 # Sparse autoencoders over dense embeddings (issue 9; arXiv 2411.00786; notes/sae-for-retrieval.md):
 # train each variant (main, lambda0, the K sweep) on cached embeddings -> evaluate dense vs reconstructed
 # vs latent retrieval -> variants table + figure; main only: latent browser (N2G) and control curves.
-# Helper functions: the SAE block of common.smk.
+# Helper functions: sae_functions.smk.
+
+
+include: "sae_functions.smk"
 
 
 rule sae_train:
-    wildcard_constraints:
-        model=re.escape(SAE_MODEL) if SAE else "^$",
-        variant="|".join(map(re.escape, sae_variants())) if SAE else "^$",
     input:
         sae_train_inputs,
     output:
         model=directory("results/sae/{model}/{variant}/model"),
-    params:
-        args=sae_train_args,
     log:
         "results/logs/sae/train/{model}/{variant}.log",
     benchmark:
         "results/benchmarks/sae/train/{model}/{variant}.tsv"
+    wildcard_constraints:
+        model=re.escape(SAE_MODEL) if SAE else "^$",
+        variant="|".join(map(re.escape, sae_variants())) if SAE else "^$",
+    conda:
+        "../../envs/sae.yaml"
     threads: sae_train_threads
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=1 if str(config["retrieval"].get("device", "auto")).startswith("cuda") else 0,
-    conda:
-        "../../envs/irlens.yaml"
+        gpu=gpus(),
+    params:
+        args=sae_train_args,
     shell:
         "irlens sae train {params.args} --threads {threads} --out {output.model} > {log} 2>&1"
 
@@ -32,25 +35,25 @@ rule sae_train:
 rule sae_evaluate:
     input:
         model="results/sae/{model}/{variant}/model",
-        corpus=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/corpus.npy",
-        queries=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/queries.npy",
+        corpus=f"results/embeddings/{{model}}/{SAE_EVAL_DATASET}/corpus.npy",
+        queries=f"results/embeddings/{{model}}/{SAE_EVAL_DATASET}/queries.npy",
         qrels_dir=sae_qrels_dir() if SAE else [],
     output:
-        metrics=f"results/sae/{{model}}/{{variant}}/eval-{SAE_EVAL.get('dataset', 'none')}.json",
-        codes=f"results/sae/{{model}}/{{variant}}/codes-{SAE_EVAL.get('dataset', 'none')}.npz",
-    params:
-        embeddings=lambda w, input: os.path.dirname(input.corpus),
-        qrels=lambda w: sae_eval_qrels(),
+        metrics=f"results/sae/{{model}}/{{variant}}/eval-{SAE_EVAL_DATASET}.json",
+        codes=f"results/sae/{{model}}/{{variant}}/codes-{SAE_EVAL_DATASET}.npz",
     log:
         "results/logs/sae/evaluate/{model}/{variant}.log",
     benchmark:
         "results/benchmarks/sae/evaluate/{model}/{variant}.tsv"
-    threads: SAE.get("eval_threads") or SAE.get("threads", 2)
+    conda:
+        "../../envs/sae.yaml"
+    threads: SAE_EVAL_THREADS
     resources:
         mem_mb=6000,
         runtime=60,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        embeddings=lambda w, input: os.path.dirname(input.corpus),
+        qrels=lambda w: sae_eval_qrels(),
     shell:
         "irlens sae evaluate --model {input.model} --embeddings {params.embeddings} --qrels {params.qrels} "
         "--codes-out {output.codes} --threads {threads} --out {output.metrics} > {log} 2>&1"
@@ -74,19 +77,19 @@ rule sae_table:
             labels={"figure": "K sweep and λ on/off"},
         ),
         pdf="reports/figures/sae/{model}/variants.pdf",
-    params:
-        args=sae_table_args,
-        title=lambda w: f"SAE over {w.model} on {SAE_EVAL['dataset']} {SAE_EVAL['split']}: % of dense nDCG@10",
     log:
         "results/logs/sae/table/{model}.log",
     benchmark:
         "results/benchmarks/sae/table/{model}.tsv"
+    conda:
+        "../../envs/sae.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        args=sae_table_args,
+        title=lambda w: f"SAE over {w.model} on {SAE_EVAL['dataset']} {SAE_EVAL['split']}: % of dense nDCG@10",
     shell:
         "irlens sae table {params.args} --title '{params.title}' --md {output.md} --csv {output.csv} "
         "--figure {output.png} > {log} 2>&1"
@@ -95,9 +98,9 @@ rule sae_table:
 rule sae_interpret:
     input:
         model="results/sae/{model}/main/model",
-        corpus=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/corpus.npy",
-        codes=f"results/sae/{{model}}/main/codes-{SAE_EVAL.get('dataset', 'none')}.npz",
-        manifest=f"results/data/{SAE_EVAL.get('dataset', 'none')}/manifest.json",
+        corpus=f"results/embeddings/{{model}}/{SAE_EVAL_DATASET}/corpus.npy",
+        codes=f"results/sae/{{model}}/main/codes-{SAE_EVAL_DATASET}.npz",
+        manifest=f"results/data/{SAE_EVAL_DATASET}/manifest.json",
     output:
         json="results/sae/{model}/main/latents.json",
         html=report(
@@ -106,26 +109,26 @@ rule sae_interpret:
             category="SAE (sparse autoencoders)",
             labels={"page": "most frequent latents"},
         ),
-    params:
-        dataset=SAE_EVAL.get("dataset", "none"),
-        embeddings=lambda w, input: os.path.dirname(input.corpus),
-        qrels=lambda w: sae_eval_qrels(),
-        encoder=lambda w: model_cfg(w.model)["id"],
-        local=" ".join(f"--local-dir {d}" for d in config["resources"].get("model_dirs", [])),
-        device=config["retrieval"].get("device", "auto"),
-        seed=config["seed"],
-        opts=sae_option_args("interpret", ["latents", "top", "words", "n2g_examples", "n2g_eval"]),
-        title=lambda w: f"SAE latents of {w.model} on {SAE_EVAL['dataset']}",
     log:
         "results/logs/sae/interpret/{model}.log",
     benchmark:
         "results/benchmarks/sae/interpret/{model}.tsv"
-    threads: SAE.get("threads", 2)
+    conda:
+        "../../envs/sae.yaml"
+    threads: SAE_THREADS
     resources:
         mem_mb=6000,
         runtime=60,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        dataset=SAE_EVAL_DATASET,
+        embeddings=lambda w, input: os.path.dirname(input.corpus),
+        qrels=lambda w: sae_eval_qrels(),
+        encoder=lambda w: quoted(model_cfg(w.model)["id"]),
+        local=" ".join(local_dir_args()),
+        device=quoted(DEVICE),
+        seed=config["seed"],
+        opts=sae_option_args("interpret", ["latents", "top", "words", "n2g_examples", "n2g_eval"]),
+        title=lambda w: f"SAE latents of {w.model} on {SAE_EVAL['dataset']}",
     shell:
         "irlens sae interpret --model {input.model} --embeddings {params.embeddings} "
         "--codes {input.codes} --data results/data/{params.dataset} "
@@ -136,8 +139,8 @@ rule sae_interpret:
 rule sae_control:
     input:
         model="results/sae/{model}/main/model",
-        corpus=f"results/embeddings/{{model}}/{SAE_EVAL.get('dataset', 'none')}/corpus.npy",
-        codes=f"results/sae/{{model}}/main/codes-{SAE_EVAL.get('dataset', 'none')}.npz",
+        corpus=f"results/embeddings/{{model}}/{SAE_EVAL_DATASET}/corpus.npy",
+        codes=f"results/sae/{{model}}/main/codes-{SAE_EVAL_DATASET}.npz",
         qrels_dir=sae_qrels_dir() if SAE else [],
     output:
         md=report(
@@ -154,21 +157,21 @@ rule sae_control:
             labels={"figure": "control curves"},
         ),
         pdf="reports/figures/sae/{model}/control.pdf",
-    params:
-        dataset=SAE_EVAL.get("dataset", "none"),
-        embeddings=lambda w, input: os.path.dirname(input.corpus),
-        qrels=lambda w: sae_eval_qrels(),
-        opts=sae_option_args("control", ["latents", "targets", "mode", "values", "prf_feedback_k", "prf_latents"]),
     log:
         "results/logs/sae/control/{model}.log",
     benchmark:
         "results/benchmarks/sae/control/{model}.tsv"
-    threads: SAE.get("threads", 2)
+    conda:
+        "../../envs/sae.yaml"
+    threads: SAE_THREADS
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/irlens.yaml"
+    params:
+        dataset=SAE_EVAL_DATASET,
+        embeddings=lambda w, input: os.path.dirname(input.corpus),
+        qrels=lambda w: sae_eval_qrels(),
+        opts=sae_option_args("control", ["latents", "targets", "mode", "values", "prf_feedback_k", "prf_latents"]),
     shell:
         "irlens sae control --model {input.model} --embeddings {params.embeddings} "
         "--codes {input.codes} --qrels {params.qrels} {params.opts} "

@@ -1,0 +1,257 @@
+"""irlens.config.check_config: the shipped configurations pass, and every cross-key check fails with its message.
+
+Configurations are built as the workflow builds them: config.yaml, overlaid with presets (Snakemake's
+update_config: mappings merge, lists replace), validated against the schema with its defaults filled in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import update_config, validate
+
+from irlens.config import check_config, model_datasets
+from irlens.errors import IrlensError
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+GIVEN_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+
+
+def load(*presets: str, edit=None) -> dict:
+    """config.yaml + presets (+ an edit of the raw merged config), validated with the schema's defaults."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for name in presets:
+        update_config(cfg, yaml.safe_load((REPO / "presets" / name).read_text()))
+    if edit is not None:
+        edit(cfg)
+    validate(cfg, str(SCHEMA))
+    return cfg
+
+
+@pytest.mark.parametrize("presets", [(), ("smoke.yaml",), ("paper.yaml",)], ids=["embedded", "smoke", "paper"])
+def test_shipped_configs_pass(presets):
+    cfg = load(*presets)
+    assert cfg["retrieval"]["bm25"]["enabled"] is True  # the schema's defaults are in place
+    assert check_config(cfg) is None
+
+
+def test_model_datasets_follow_config_order():
+    cfg = load("paper.yaml")
+    assert model_datasets(cfg, "minilm-gpl-scifact") == ["scifact"]
+    assert model_datasets(cfg, "distilbert-gpl-fiqa") == ["trec-covid", "fiqa"]
+    assert model_datasets(cfg, "bge") == list(cfg["datasets"])
+
+
+def _set(path: str, value):
+    """An edit setting the dotted key ``path`` of the raw config to ``value``."""
+
+    def edit(cfg):
+        *parents, last = path.split(".")
+        node = cfg
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return edit
+
+
+def _delete(*keys: str):
+    def edit(cfg):
+        for key in keys:
+            cfg.pop(key)
+
+    return edit
+
+
+def _only_scifact(cfg):
+    cfg["datasets"].pop("nfcorpus")
+
+
+# (id, edit of config.yaml, the message check_config must raise): one case per check at least
+BAD = [
+    (
+        "dense-model",
+        _set("retrieval.dense", ["minilm", "ghost"]),
+        "config: retrieval.dense names 'ghost', which is not a key of models",
+    ),
+    (
+        "model-datasets",
+        _set("models.minilm.datasets", ["scifact", "ghost"]),
+        "config: models.minilm.datasets names 'ghost', which is not a key of datasets",
+    ),
+    (
+        "ig-model",
+        _set("ig.models", ["minilm", "ghost"]),
+        "config: ig.models names 'ghost', which has no run; add it to retrieval.dense",
+    ),
+    (
+        "ig-dataset",
+        _set("ig.datasets", ["scifact", "ghost"]),
+        "config: ig.datasets names 'ghost', which is not a key of datasets",
+    ),
+    (
+        "ig-dataset-not-evaluated",
+        _set("ig.datasets", ["scifact", "nfcorpus"]),
+        "config: ig.datasets names 'nfcorpus', but models.minilm-gpl-scifact.datasets leaves it out",
+    ),
+    (
+        "ig-one-dataset",
+        _only_scifact,
+        "config: the IG in-domain term table needs a reference corpus; configure at least two datasets",
+    ),
+    (
+        "ce-rerank-dataset",
+        _set("cross_encoder.rerank.datasets", ["ghost"]),
+        "config: cross_encoder names dataset 'ghost', which is not a key of datasets",
+    ),
+    (
+        "ce-train-dataset",
+        _set("cross_encoder.train.dataset", "ghost"),
+        "config: cross_encoder names dataset 'ghost', which is not a key of datasets",
+    ),
+    (
+        "ce-train-split",
+        _set("cross_encoder.train.split", "dev"),
+        "config: cross_encoder.train.split 'dev' is not kept for scifact (datasets.<name>.splits)",
+    ),
+    (
+        "nig-dataset",
+        _set("nig.datasets", ["scifact", "ghost"]),
+        "config: nig names dataset 'ghost', which is not a key of datasets",
+    ),
+    (
+        "nig-in-domain",
+        _set("nig.in_domain", ["ghost"]),
+        "config: nig names dataset 'ghost', which is not a key of datasets",
+    ),
+    (
+        "nig-without-bm25",
+        _set("retrieval.bm25", {"enabled": False}),
+        "config: nig draws non-relevant pairs from the BM25 run; set retrieval.bm25.enabled: true",
+    ),
+    (
+        "ablation-dataset",
+        _set("ablation.eval_sets", {"ghost": {"split": "test"}}),
+        "config: ablation.eval_sets names dataset 'ghost', which is not a key of datasets",
+    ),
+    (
+        "ablation-split",
+        _set("ablation.eval_sets", {"scifact": {"split": "dev", "role": "ID"}}),
+        "config: ablation.eval_sets.scifact.split 'dev' is not kept for scifact (datasets.scifact.splits)",
+    ),
+    ("gpl-base", _set("gpl.base", ["ghost"]), "config: gpl.base names 'ghost', which is not a key of models"),
+    (
+        "gpl-dataset",
+        _set("gpl.datasets", ["ghost"]),
+        "config: gpl.datasets names 'ghost', which is not a key of datasets",
+    ),
+    (
+        "gpl-train-queries-split",
+        _set("gpl.queries.split", "dev"),
+        "config: gpl.queries.backend train-queries needs split 'dev' of scifact; keep it in datasets.scifact.splits "
+        "or use ict / t5",
+    ),
+    (
+        "gpl-teacher",
+        _delete("cross_encoder", "nig", "ablation"),
+        "config: gpl needs a teacher: set gpl.teacher, or configure cross_encoder (the pipeline's reranker)",
+    ),
+    (
+        "sae-model",
+        _set("sae.model", "ghost"),
+        "config: sae.model 'ghost' has no cached embeddings; add it to retrieval.dense",
+    ),
+    (
+        "sae-train-dataset",
+        _set("sae.train_datasets", ["scifact", "ghost"]),
+        "config: sae names dataset 'ghost', which is not a key of datasets",
+    ),
+    (
+        "sae-eval-dataset",
+        _set("sae.eval", {"dataset": "ghost", "split": "test"}),
+        "config: sae names dataset 'ghost', which is not a key of datasets",
+    ),
+    (
+        "sae-dataset-not-evaluated",
+        _set("sae.model", "minilm-gpl-scifact"),
+        "config: sae names dataset 'nfcorpus', but models.minilm-gpl-scifact.datasets leaves it out",
+    ),
+    (
+        "sae-eval-split",
+        _set("sae.eval", {"dataset": "scifact", "split": "dev"}),
+        "config: sae.eval.split 'dev' is not kept for scifact (datasets.<name>.splits)",
+    ),
+]
+
+
+@pytest.mark.parametrize("edit,message", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_each_check_fails_with_its_message(edit, message):
+    cfg = load(edit=edit)
+    with pytest.raises(IrlensError) as err:
+        check_config(cfg)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # a given reranker (id set) is not trained: its training split is not needed
+        lambda cfg: cfg["cross_encoder"].update(id=GIVEN_RERANKER, train={"split": "nonexistent"}),
+        # NIG, hence its BM25 pairs and the ablation, is off without a cross-encoder (GPL has its own teacher)
+        lambda cfg: (
+            cfg.pop("cross_encoder"),
+            cfg["retrieval"]["bm25"].update(enabled=False),
+            cfg["gpl"].update(teacher=GIVEN_RERANKER),
+        ),
+        # ict / t5 queries do not read a qrels split
+        lambda cfg: cfg["gpl"]["queries"].update(backend="ict", split="dev"),
+        # stages left out entirely
+        _delete("ig", "cross_encoder", "nig", "ablation", "gpl", "sae"),
+    ],
+    ids=["ce-given-id", "no-cross-encoder", "gpl-ict", "stages-off"],
+)
+def test_checks_apply_only_where_they_matter(edit):
+    assert check_config(load(edit=edit)) is None
+
+
+def test_imports_only_the_standard_library():
+    code = (
+        "import sys, irlens.config\n"
+        "heavy = {'snakemake', 'torch', 'pandas', 'numpy', 'yaml', 'jsonschema'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_workflow_reports_the_message(tmp_path):
+    """A bad config stops Snakemake before any job, with check_config's one-line message."""
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / "config.yaml"),
+            "--config",
+            "ig={'models': ['ghost']}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode != 0
+    assert "config: ig.models names 'ghost', which has no run; add it to retrieval.dense" in p.stdout + p.stderr

@@ -1,0 +1,60 @@
+# Input/param functions of the IG stage (ig.smk).
+IG = config["ig"]
+IG_MODELS = list(IG["models"])
+IG_DATASETS = list(IG["datasets"])
+IG_SHARDS = int(IG["shards"])
+
+
+def ig_model_args(wildcards):
+    """Arguments shared by the IG commands: data, run, model and its score."""
+    m = model_cfg(wildcards.model)
+    args = [
+        f"--data results/data/{wildcards.dataset} --dataset {wildcards.dataset} --split {quoted(IG['split'])}",
+        f"--run results/retrieval/{wildcards.dataset}/{wildcards.model}/run.trec",
+        f"--model {quoted(m['id'])} --label {wildcards.model} --score {m['score']}",
+        f"{device_args()} --seed {config['seed']}",
+    ]
+    args += local_dir_args()
+    if m.get("max_seq_length"):
+        args.append(f"--max-seq-length {m['max_seq_length']}")
+    if getattr(wildcards, "side", None) == "sentences":
+        args.append(f"--sentences-per-doc {sae_sentences()} --seed {config['seed']}")
+    return " ".join(args)
+
+
+def ig_attribute_args(wildcards):
+    tol = IG["tol"]
+    return (
+        f"--queries {IG['queries']} --top-k {IG['top_k']} --sides {','.join(IG['sides'])} "
+        f"--baseline {IG['baseline']} --method {IG['method']} --steps {IG['steps']} "
+        + (f"--tol {tol} " if tol else "")
+        + f"--max-steps {IG['max_steps']} --max-tokens {IG['max_tokens']}"
+    )
+
+
+def ig_shard_prefixes(wildcards):
+    return expand(
+        "results/ig/{model}/{dataset}/shards/{shard}-of-{n}",
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        shard=range(IG_SHARDS),
+        n=IG_SHARDS,
+    )
+
+
+def ig_heatmaps(model, dataset, ext="png"):
+    return [f"reports/figures/ig/{dataset}/heatmap-{model}-{i}.{ext}" for i in range(1, int(IG["view_queries"]) + 1)]
+
+
+def ig_targets():
+    if not (IG_MODELS and IG_DATASETS):
+        return []
+    out = []
+    for d in IG_DATASETS:
+        out += [f"results/ig/{m}/{d}/all.pairs.parquet" for m in IG_MODELS]
+        out += [f"reports/ig/{m}/{d}/views.html" for m in IG_MODELS]
+        out += [f"reports/tables/ig/baselines-{m}-{d}.md" for m in IG_MODELS]
+        out += [f"reports/figures/ig/{d}/wordcloud-{m}.png" for m in IG_MODELS]
+        out += [f"reports/figures/ig/{d}/wordcloud-diff-{m}.png" for m in IG_MODELS[1:]]
+    out += [f"reports/tables/ig/{t}.md" for t in ("completeness", "title_share", "domain_terms")]
+    return out
