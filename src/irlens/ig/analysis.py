@@ -9,17 +9,19 @@
 - :func:`domain_terms` / :func:`domain_share` — in-domain terms are words over-represented in the target
   corpus against a reference corpus (log-odds ratio with an informative Dirichlet prior, Monroe et al.
   2008, z > ``z_min``); the table gives the share of positive attribution on those terms per model.
+  :func:`domain_term_tables` does both for every dataset, the reference being the other datasets' corpora.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
+from irlens.errors import IrlensError
 from irlens.ig.words import norm_word
 
 GROUP = ["model", "dataset"]
@@ -94,7 +96,16 @@ def word_counts(texts: Iterable[str]) -> Counter:
     return c
 
 
-def domain_terms(target: Counter, reference: Counter, n: int = 300, z_min: float = 3.0, min_count: int = 5) -> pd.DataFrame:
+def corpus_word_counts(path: str) -> Counter:
+    """:func:`word_counts` of every document (title + text) of the BEIR ``corpus.jsonl`` at ``path``."""
+    from irlens.data.beir import doc_text, read_corpus
+
+    return word_counts(doc_text(d) for d in read_corpus(path).values())
+
+
+def domain_terms(
+    target: Counter, reference: Counter, n: int = 300, z_min: float = 3.0, min_count: int = 5
+) -> pd.DataFrame:
     """Words over-represented in ``target`` vs ``reference``: log-odds ratio with an informative Dirichlet
     prior (the pooled counts), its z-score; the top ``n`` with z ≥ ``z_min`` and ≥ ``min_count`` target uses."""
     prior = target + reference
@@ -139,10 +150,41 @@ def domain_share(words: pd.DataFrame, terms: set[str]) -> pd.DataFrame:
     return df
 
 
-def baseline_table(model, pairs: list[tuple[str, str]], score: str, baselines: Iterable[str], sides: Iterable[str] = ("document", "query")) -> pd.DataFrame:
+def domain_term_tables(
+    words: pd.DataFrame, counts: dict[str, Counter], n: int = 300
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For every dataset of ``words`` (sorted): its top-``n`` :func:`domain_terms` against the summed
+    ``counts`` of all *other* datasets, and :func:`domain_share` on them. Returns (share table, vocabulary
+    with a leading ``dataset`` column); ``counts`` maps dataset name → :func:`word_counts` of its corpus."""
+    rows, vocab = [], []
+    for dataset in sorted(words["dataset"].unique()):
+        if dataset not in counts:
+            raise IrlensError(f"ig tables: no --corpus {dataset}=<corpus.jsonl> given for the domain-term reference")
+        ref = sum((c for name, c in counts.items() if name != dataset), start=Counter())
+        if not ref:
+            raise IrlensError(
+                f"ig tables: in-domain terms of {dataset} need a reference corpus (another dataset); "
+                "give a second --corpus"
+            )
+        terms = domain_terms(counts[dataset], ref, n=n)
+        terms.insert(0, "dataset", dataset)
+        vocab.append(terms)
+        rows.append(domain_share(words[words["dataset"] == dataset], set(terms["term"])))
+    return pd.concat(rows, ignore_index=True), pd.concat(vocab, ignore_index=True)
+
+
+def baseline_table(
+    model,
+    pairs: list[tuple[str, str]],
+    score: str,
+    baselines: Iterable[str],
+    sides: Iterable[str] = ("document", "query"),
+    labels: dict | None = None,
+) -> pd.DataFrame:
     """How far each baseline drives the score toward zero (the idea of Table 1 of arXiv 2406.19309, for
     bi-encoders): per baseline and side, mean s(x) and s(x′), and the mean of 1 − |s(x′)| / |s(x)|
-    (1 = the baseline scores exactly zero, 0 = it scores as high as the input)."""
+    (1 = the baseline scores exactly zero, 0 = it scores as high as the input). ``labels`` (e.g.
+    ``{"model": …, "dataset": …}``) become leading columns, in that order."""
     from irlens.ig.bi_encoder import BiEncoderIG
 
     rows = []
@@ -163,4 +205,7 @@ def baseline_table(model, pairs: list[tuple[str, str]], score: str, baselines: I
                     "share_below_10pct": float(np.mean(ratio < 0.1)),
                 }
             )
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    for name, value in reversed(list((labels or {}).items())):
+        df.insert(0, name, value)
+    return df

@@ -88,7 +88,9 @@ def embedding_module(model):
     backbone = getattr(model[0], "auto_model", None)
     emb = getattr(backbone, "embeddings", None)
     if emb is None:
-        raise IrlensError(f"model {type(backbone).__name__}: no '.embeddings' module to attribute to (IG supports BERT-like encoders)")
+        raise IrlensError(
+            f"model {type(backbone).__name__}: no '.embeddings' module to attribute to (IG supports BERT-like encoders)"
+        )
     return emb
 
 
@@ -129,9 +131,15 @@ class BiEncoderIG:
         self._replace = None
         self._capture = None
         if baseline in ("pad", "pad-all") and self.tokenizer.pad_token_id is None:
-            raise IrlensError("tokenizer has no pad token: the 'pad' baselines are undefined for this model; use --baseline zero or mask")
+            raise IrlensError(
+                "tokenizer has no pad token: the 'pad' baselines are undefined for this model; "
+                "use --baseline zero or mask"
+            )
         if baseline == "mask" and self.tokenizer.mask_token_id is None:
-            raise IrlensError("tokenizer has no mask token: the 'mask' baseline is undefined for this model; use --baseline pad or zero")
+            raise IrlensError(
+                "tokenizer has no mask token: the 'mask' baseline is undefined for this model; "
+                "use --baseline pad or zero"
+            )
 
     # ---- model plumbing -------------------------------------------------------------------------
     def _hook(self, module, inputs, output):
@@ -208,10 +216,10 @@ class BiEncoderIG:
         """IG of one side of one (query, document) pair."""
         return self.attribute([(query, document)], side=side, meta=[meta])[0]
 
-    def attribute(self, pairs: list[tuple[str, str]], side: str = "document", meta: list[dict] | None = None) -> list[TokenAttribution]:
+    def attribute(
+        self, pairs: list[tuple[str, str]], side: str = "document", meta: list[dict] | None = None
+    ) -> list[TokenAttribution]:
         """IG of ``side`` for every (query, document) pair; all pairs share batched forward/backward passes."""
-        import torch
-
         if side not in SIDES:
             raise IrlensError(f"IG side '{side}': choose one of {', '.join(SIDES)}")
         meta = meta or [{} for _ in pairs]
@@ -227,9 +235,9 @@ class BiEncoderIG:
             for i, it in enumerate(items):
                 scores = ((it["e"] - it["e0"]) * grads[i]).sum(-1)[0].double().cpu().numpy()
                 a = TokenAttribution(
-                    side=side, text=it["text"], input_ids=it["ids"].cpu().numpy(), tokens=it["tokens"], offsets=it["offsets"],
-                    special=it["special"], scores=scores, score=it["s"], baseline_score=it["s0"], steps=int(steps[i]),
-                    method=self.method, baseline=self.baseline, meta=dict(meta[i]),
+                    side=side, text=it["text"], input_ids=it["ids"].cpu().numpy(), tokens=it["tokens"],
+                    offsets=it["offsets"], special=it["special"], scores=scores, score=it["s"], baseline_score=it["s0"],
+                    steps=int(steps[i]), method=self.method, baseline=self.baseline, meta=dict(meta[i]),
                 )
                 a.meta["converged"] = bool(converged[i] and (self.tol is None or a.rel_error <= self.tol))
                 out.append(a)
@@ -264,11 +272,17 @@ class BiEncoderIG:
         fixed = self._encode_fixed(other)
         feats = self._features(text)
         ids = feats["input_ids"][0]
-        enc = self.tokenizer(text, truncation=True, max_length=ids.shape[0], return_offsets_mapping=True, add_special_tokens=True)
+        enc = self.tokenizer(
+            text, truncation=True, max_length=ids.shape[0], return_offsets_mapping=True, add_special_tokens=True
+        )
         if list(enc["input_ids"]) != ids.tolist():
-            raise IrlensError("IG: the tokenizer's offsets do not match the model's input ids (models with prompts or custom preprocessing are not supported)")
+            raise IrlensError(
+                "IG: the tokenizer's offsets do not match the model's input ids "
+                "(models with prompts or custom preprocessing are not supported)"
+            )
         offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
-        special = np.asarray(self.tokenizer.get_special_tokens_mask(ids.tolist(), already_has_special_tokens=True), dtype=bool)
+        special_mask = self.tokenizer.get_special_tokens_mask(ids.tolist(), already_has_special_tokens=True)
+        special = np.asarray(special_mask, dtype=bool)
         e = self._embed(feats)
         if self.baseline == "zero":
             e0 = torch.zeros_like(e)
@@ -284,7 +298,8 @@ class BiEncoderIG:
             finally:
                 self._replace = None
         return {
-            "text": text, "feats": feats, "ids": ids, "e": e, "e0": e0, "fixed": fixed, "s": float(s[0]), "s0": float(s[1]),
+            "text": text, "feats": feats, "ids": ids, "e": e, "e0": e0, "fixed": fixed,
+            "s": float(s[0]), "s0": float(s[1]),
             "tokens": self.tokenizer.convert_ids_to_tokens(ids.tolist()), "offsets": offsets, "special": special,
         }
 
@@ -376,7 +391,10 @@ class BiEncoderIG:
         ref = items[chunk[0][0]]
         r, H, dtype = len(chunk), ref["e"].shape[-1], ref["e"].dtype
         e_rows = torch.zeros(r, longest, H, dtype=dtype, device=self._device())
-        feats = {k: (torch.zeros(r, longest, dtype=v.dtype, device=v.device) if torch.is_tensor(v) else v) for k, v in ref["feats"].items()}
+        feats = {
+            k: (torch.zeros(r, longest, dtype=v.dtype, device=v.device) if torch.is_tensor(v) else v)
+            for k, v in ref["feats"].items()
+        }
         for j, (i, alpha, _) in enumerate(chunk):
             it = items[i]
             L = it["ids"].shape[0]
@@ -388,7 +406,8 @@ class BiEncoderIG:
         return feats, e_rows, fixed
 
     def _integrate(self, panels: list[tuple[int, float, float]], items: list[dict], n: int) -> list:
-        """For each panel (item, a, b): Σ_k w_k ∂s/∂e(α_k) over ``n`` nodes of the rule mapped to [a, b] (``[1, L, H]``)."""
+        """For each panel (item, a, b): Σ_k w_k ∂s/∂e(α_k) over ``n`` nodes of the rule mapped to [a, b]
+        (``[1, L, H]``)."""
         import torch
         from tqdm import tqdm
 

@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from irlens.ig.bi_encoder import BiEncoderIG
-from irlens.ig.words import merge_words
 from irlens.data.beir import BeirDataset, doc_text
 from irlens.errors import IrlensError
+from irlens.ig.bi_encoder import BiEncoderIG
+from irlens.ig.words import merge_words
+from irlens.io import atomic_path
 
 log = logging.getLogger(__name__)
 
 
 def select_queries(ds: BeirDataset, split: str, run: dict, n: int, seed: int) -> list[str]:
-    """``n`` judged queries of ``split`` that the run ranks, drawn with ``seed`` (all of them if n ≤ 0); sorted by id."""
+    """``n`` judged queries of ``split`` that the run ranks, drawn with ``seed`` (all of them if n ≤ 0);
+    sorted by id."""
     queries, qrels = ds.split(split)
     pool = sorted(q for q in qrels if q in queries and run.get(q))
     if not pool:
@@ -61,7 +64,10 @@ def check_rankings(ds: BeirDataset, run: dict, qids: list[str], k: int) -> None:
             raise IrlensError(f"query '{qid}' has empty text in queries.jsonl; IG needs words to attribute")
         for docid, _ in top_k(run, qid, k):
             if docid not in ds.corpus:
-                raise IrlensError(f"run ranks document '{docid}' for query '{qid}', but it is not in corpus.jsonl; rebuild the run for this corpus")
+                raise IrlensError(
+                    f"run ranks document '{docid}' for query '{qid}', but it is not in corpus.jsonl; "
+                    "rebuild the run for this corpus"
+                )
 
 
 def attribute_rankings(
@@ -106,9 +112,17 @@ def attribute_rankings(
                 for w in merge_words(a, title_chars=tchars if side == "document" else 0):
                     words.append({**key, **w})
                 for pos, (tok, (s, e), sp, sc) in enumerate(zip(a.tokens, a.offsets, a.special, a.scores)):
-                    tokens.append({**key, "position": pos, "token": tok, "start": int(s), "end": int(e), "special": bool(sp), "score": float(sc)})
+                    tokens.append(
+                        {
+                            **key, "position": pos, "token": tok, "start": int(s), "end": int(e), "special": bool(sp),
+                            "score": float(sc),
+                        }
+                    )
         done = pairs[first:]
-        log.info("query %s: %d pairs, max rel. completeness error %.2e, mean steps %.1f", qid, len(done), max(p["rel_error"] for p in done), np.mean([p["steps"] for p in done]))
+        log.info(
+            "query %s: %d pairs, max rel. completeness error %.2e, mean steps %.1f",
+            qid, len(done), max(p["rel_error"] for p in done), np.mean([p["steps"] for p in done]),
+        )
     return {"pairs": pd.DataFrame(pairs), "words": pd.DataFrame(words), "tokens": pd.DataFrame(tokens)}
 
 
@@ -127,3 +141,38 @@ def merge_tables(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame
             df = df.sort_values(ORDER + extra, kind="stable").reset_index(drop=True)
         out[name] = df
     return out
+
+
+def top1_pairs(ds: BeirDataset, run: dict, qids: list[str]) -> list[tuple[str, str]]:
+    """(query text, document text) of each query's top-1 document in ``run``, in ``qids`` order."""
+    return [(ds.queries[q], doc_text(ds.corpus[top_k(run, q, 1)[0][0]])) for q in qids]
+
+
+FILE_ORDER = ("tokens", "words", "pairs")  # written in this order: pairs last marks a complete output
+
+
+def read_tables(prefix: str) -> dict[str, pd.DataFrame]:
+    """The IG tables ``<prefix>.{tokens,words,pairs}.parquet`` as ``{name: DataFrame}``.
+
+    Raises :class:`~irlens.errors.IrlensError` naming the first missing file."""
+    out = {}
+    for name in FILE_ORDER:
+        path = Path(f"{prefix}.{name}.parquet")
+        if not path.is_file():
+            raise IrlensError(f"{path}: IG table not found; run 'irlens ig attribute' (or the ig_attribute rule) first")
+        out[name] = pd.read_parquet(path)
+    return out
+
+
+def write_tables(tables: dict[str, pd.DataFrame], prefix: str) -> None:
+    """Write ``tables`` to ``<prefix>.{tokens,words,pairs}.parquet`` atomically, ``pairs`` last (the
+    marker of a complete output); creates the parent folder."""
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    for name in FILE_ORDER:
+        with atomic_path(f"{prefix}.{name}.parquet", suffix=".parquet") as tmp:
+            tables[name].to_parquet(tmp, index=False)
+
+
+def concat_tables(tables: list[dict[str, pd.DataFrame]], name: str) -> pd.DataFrame:
+    """Table ``name`` of every element of ``tables`` stacked (fresh index), e.g. the words of several models."""
+    return pd.concat([t[name] for t in tables], ignore_index=True)

@@ -12,7 +12,7 @@ _COLS = {"ndcg@10": "nDCG@10", "mrr@10": "MRR@10", "recall@100": "R@100", "map":
 
 
 def retrieval_table(metric_files: list[str | Path]) -> pd.DataFrame:
-    """One row per (dataset, retriever) from ``metrics.json`` files written by ``irlens evaluate``."""
+    """One row per (dataset, retriever) from ``metrics.json`` files written by ``irlens retrieval evaluate``."""
     rows = []
     for f in metric_files:
         m = read_json(f)
@@ -31,6 +31,7 @@ def retrieval_table(metric_files: list[str | Path]) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, md_path: str | Path, csv_path: str | Path, title: str = "", floatfmt: str = ".4f") -> None:
+    """Write ``df`` as CSV (5 decimals) and as a markdown table under ``title``, both atomically."""
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.5f")
     md = (f"## {title}\n\n" if title else "") + df.to_markdown(index=False, floatfmt=floatfmt) + "\n"
