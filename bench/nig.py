@@ -55,9 +55,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from irlens.nig.attribute import CrossEncoderNIG, baseline_embeddings, encoder_layers, neuron_layout, target_probability
 from irlens.data.beir import doc_text, read_corpus, read_qrels, read_queries
 from irlens.io import sha256_file, write_json
+from irlens.nig.attribute import CrossEncoderNIG, baseline_embeddings, encoder_layers, neuron_layout, target_probability
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = ("left", "trapezoid", "richardson")

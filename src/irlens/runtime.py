@@ -27,6 +27,10 @@ import ctypes.util
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +90,19 @@ def set_threads(n: int | None) -> None:
         import torch
 
         torch.set_num_threads(int(n))
+
+
+def plan_batches(lengths: np.ndarray, max_tokens: int, max_batch: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Token-budget batches: the order (longest first, ties by index) and ``[start, end)`` bounds over it,
+    each batch at most ``max_batch`` rows and ``max_tokens`` padded tokens (rows × its longest length)."""
+    import numpy as np
+
+    order = np.lexsort((np.arange(len(lengths)), -lengths))
+    batches, start = [], 0
+    while start < len(order):
+        longest = int(lengths[order[start]])
+        size = max(1, min(max_batch, max_tokens // max(longest, 1)))
+        end = min(len(order), start + size)
+        batches.append((start, end))
+        start = end
+    return order, batches

@@ -15,7 +15,15 @@ def model():
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=32, num_labels=2)
+    cfg = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        num_labels=2,
+    )
     m = BertForSequenceClassification(cfg).eval()
     with torch.no_grad():
         for n, p in m.named_parameters():
@@ -29,7 +37,10 @@ def inputs():
     import torch
 
     g = torch.Generator().manual_seed(0)
-    return {"input_ids": torch.randint(5, 100, (3, 12), generator=g), "attention_mask": torch.ones(3, 12, dtype=torch.long)}
+    return {
+        "input_ids": torch.randint(5, 100, (3, 12), generator=g),
+        "attention_mask": torch.ones(3, 12, dtype=torch.long),
+    }
 
 
 def _capture(model, names, inputs):
@@ -37,7 +48,11 @@ def _capture(model, names, inputs):
 
     got, hs = {}, []
     for n in names:
-        hs.append(model.get_submodule(n).register_forward_hook(lambda _m, _i, o, _n=n: got.__setitem__(_n, o.detach().clone())))
+        hs.append(
+            model.get_submodule(n).register_forward_hook(
+                lambda _m, _i, o, _n=n: got.__setitem__(_n, o.detach().clone())
+            )
+        )
     with torch.no_grad():
         logits = model(**inputs).logits
     for h in hs:

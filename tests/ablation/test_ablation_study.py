@@ -16,12 +16,21 @@ from irlens.errors import IrlensError
 @pytest.fixture(scope="module")
 def tiny_ce_dir(tmp_path_factory):
     import torch
-    from conftest import copy_minilm_tokenizer
     from transformers import BertConfig, BertForSequenceClassification
+
+    from conftest import copy_minilm_tokenizer
 
     out = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-ce"))
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=2)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
+    )
     m = BertForSequenceClassification(cfg)
     with torch.no_grad():  # larger weights: masks visibly change the scores
         for n, p in m.named_parameters():
@@ -41,8 +50,26 @@ def tiny_ce(tiny_ce_dir):
     return ce
 
 
-PAIRS_Q = ["why do cats purr", "why do cats purr", "dog barking", "dog barking", "fish in water", "fish in water", "cats", "a much longer query about dogs and cats and fish"]
-PAIRS_D = ["Cats purr and sleep.", "Dogs bark at the mailman all day long.", "Dogs bark.", "Birds sing in the morning.", "Fish swim in water all day.", "Cats and dogs.", "x", "y z"]
+PAIRS_Q = [
+    "why do cats purr",
+    "why do cats purr",
+    "dog barking",
+    "dog barking",
+    "fish in water",
+    "fish in water",
+    "cats",
+    "a much longer query about dogs and cats and fish",
+]
+PAIRS_D = [
+    "Cats purr and sleep.",
+    "Dogs bark at the mailman all day long.",
+    "Dogs bark.",
+    "Birds sing in the morning.",
+    "Fish swim in water all day.",
+    "Cats and dogs.",
+    "x",
+    "y z",
+]
 
 
 def _one_by_one(ce, masks):
@@ -72,10 +99,15 @@ def test_scorer_equals_masks_one_at_a_time(tiny_ce):
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5)
         np.testing.assert_allclose(sc.original(), ref[2], rtol=0, atol=1e-5)
         assert [sc.start_layer(m) for m in masks] == [2, 1, 3, 0, 2]
-        assert sc._cut_ok is (True if cache else None)
+        assert sc.prefix_cache is (True if cache else None)
     # the model is the original again: no hooks, all layers
     assert len(tiny_ce.model.bert.encoder.layer) == 3
-    ours = [h for m in tiny_ce.model.modules() for h in m._forward_hooks.values() if getattr(h, "__module__", "").startswith("irlens")]
+    ours = [
+        h
+        for m in tiny_ce.model.modules()
+        for h in m._forward_hooks.values()
+        if getattr(h, "__module__", "").startswith("irlens")
+    ]
     assert not ours  # (transformers keeps its own inert output-capturing hooks)
 
 
@@ -83,7 +115,7 @@ def _sets_table(widths):
     rows = []
     for scheme, picks in {"P:x": [("m0", 1), ("m1", 2)], "N:x": [("m1", 0)], "AND_A:P": []}.items():
         for lv in (0.1, 1.0):
-            for m, u in (picks if lv == 1.0 else picks[:1]):
+            for m, u in picks if lv == 1.0 else picks[:1]:
                 rows.append({"scheme": scheme, "level": lv, "module": m, "unit": u})
     return pd.DataFrame(rows, columns=["scheme", "level", "module", "unit"])
 
@@ -92,7 +124,10 @@ def test_plan_random_masks_are_shard_independent_and_matched():
     widths = {"m0": 16, "m1": 8}
     sets = _sets_table(widths)
     full = plan(sets, ["P:x", "N:x", "AND_A:P"], [0.1, 1.0], widths, repeats=5, seed=3)
-    parts = [plan(sets, ["P:x", "N:x", "AND_A:P"], [0.1, 1.0], widths, repeats=5, seed=3, shard=s, shards=3) for s in range(3)]
+    parts = [
+        plan(sets, ["P:x", "N:x", "AND_A:P"], [0.1, 1.0], widths, repeats=5, seed=3, shard=s, shards=3)
+        for s in range(3)
+    ]
     key = lambda sp: (sp.kind, sp.scheme, str(sp.level), sp.repeat)  # noqa: E731
     assert sorted(map(key, full)) == sorted(key(sp) for p in parts for sp in p)
     by = {key(sp): sp.mask.units for p in parts for sp in p}
@@ -112,13 +147,31 @@ def test_plan_random_masks_are_shard_independent_and_matched():
 
 
 def _per_query(kind, scheme, level, repeat, vals, n=0):
-    return pd.DataFrame({"kind": kind, "scheme": scheme, "level": level, "repeat": repeat, "n_neurons": n, "qid": [f"q{i}" for i in range(len(vals))], "ndcg": vals})
+    return pd.DataFrame(
+        {
+            "kind": kind,
+            "scheme": scheme,
+            "level": level,
+            "repeat": repeat,
+            "n_neurons": n,
+            "qid": [f"q{i}" for i in range(len(vals))],
+            "ndcg": vals,
+        }
+    )
 
 
 def test_summary_by_hand():
     orig = [1.0, 0.5, 0.5, 1.0]  # mean 0.75
-    parts = [_per_query(ORIGINAL, "", np.nan, -1, orig), _per_query(SCHEME, "P:x", 1.0, -1, [0.5, 0.5, 0.25, 0.5], 3)]  # mean 0.4375
-    rnd = [[1.0, 0.5, 0.5, 1.0], [0.75, 0.5, 0.5, 1.0], [1.0, 0.25, 0.5, 1.0], [0.25, 0.25, 0.25, 0.25]]  # drops 0, 8.33, 8.33, 66.67
+    parts = [
+        _per_query(ORIGINAL, "", np.nan, -1, orig),
+        _per_query(SCHEME, "P:x", 1.0, -1, [0.5, 0.5, 0.25, 0.5], 3),
+    ]  # mean 0.4375
+    rnd = [
+        [1.0, 0.5, 0.5, 1.0],
+        [0.75, 0.5, 0.5, 1.0],
+        [1.0, 0.25, 0.5, 1.0],
+        [0.25, 0.25, 0.25, 0.25],
+    ]  # drops 0, 8.33, 8.33, 66.67
     parts += [_per_query(RANDOM, "P:x", 1.0, r, v, 3) for r, v in enumerate(rnd)]
     df = merge(parts[::-1], repeats=4)
     assert df["kind"].iloc[0] == ORIGINAL
@@ -143,7 +196,22 @@ def test_table4_marks_biggest_and_second(tmp_path):
 
     rows = []
     for s, d in [("P:x", 5.0), ("N:x", 20.0), ("F:x", 10.0), ("AND_A:P", 0.0)]:
-        rows.append({"eval_set": "ev", "scheme": s, "level": 1.0, "n_neurons": 0 if s == "AND_A:P" else 7, "drop_pct": d, "significant": s == "N:x", "p": 0.01, "random_drop_mean": 1.0, "random_drop_sd": 0.5, "empirical_p": 0.02, "random_significant": 1, "repeats": 50})
+        rows.append(
+            {
+                "eval_set": "ev",
+                "scheme": s,
+                "level": 1.0,
+                "n_neurons": 0 if s == "AND_A:P" else 7,
+                "drop_pct": d,
+                "significant": s == "N:x",
+                "p": 0.01,
+                "random_drop_mean": 1.0,
+                "random_drop_sd": 0.5,
+                "empirical_p": 0.02,
+                "random_significant": 1,
+                "repeats": 50,
+            }
+        )
     write_table4(pd.DataFrame(rows), tmp_path / "t.md", tmp_path / "t.csv", tmp_path / "t.tex", roles={"ev": "ID"})
     md, tex = (tmp_path / "t.md").read_text(), (tmp_path / "t.tex").read_text()
     assert "**20.00**\\*" in md and "<u>10.00</u>" in md and "0.00 (empty set)" in md and "ev (ID)" in md
@@ -163,13 +231,15 @@ def test_evalset_leaves_out_attributed_queries(tiny_beir):
     assert len(q1) <= 4 and not q1["doc_id"].duplicated().any()
     assert (ev[ev["source"] == "bm25"]["grade"] == 0).all() or set(ev["grade"]) <= {0, 1, 2}
     capped = build_eval_set(ds, "test", 0, 2, seed=0, max_relevant=1)
-    assert capped[(capped["qid"] == "q1") & (capped["source"] == "qrels")]["doc_id"].tolist() == ["d5"]  # the grade-2 one
+    assert capped[(capped["qid"] == "q1") & (capped["source"] == "qrels")]["doc_id"].tolist() == [
+        "d5"
+    ]  # the grade-2 one
     with pytest.raises(IrlensError, match="no judged query left"):
         build_eval_set(ds, "test", 0, 2, seed=0, exclude_qids={"q1", "q2", "6"})
 
 
 def test_cli_sharded_equals_unsharded_table_and_figure(tiny_beir, tiny_ce_dir, tmp_path, capsys):
-    from irlens.nig.attribute import neuron_layout, neuron_table
+    from irlens.attribution.neurons import neuron_layout, neuron_table
     from irlens.models import load_cross_encoder
 
     ce, _ = load_cross_encoder(str(tiny_ce_dir), device="cpu", max_length=32)
@@ -184,31 +254,142 @@ def test_cli_sharded_equals_unsharded_table_and_figure(tiny_beir, tiny_ce_dir, t
     sets_path = tmp_path / "sets.parquet"
     sets.to_parquet(sets_path, index=False)
     ev = tmp_path / "ev.parquet"
-    assert main(["ablation", "evalset", "--data", str(tiny_beir), "--dataset", "tiny", "--split", "test", "--depth", "3", "--out", str(ev)]) == 0
-    common = ["--model", str(tiny_ce_dir), "--max-length", "32", "--threads", "1", "--data", str(tiny_beir), "--evalset", str(ev),
-              "--sets", str(sets_path), "--schemes", "P:tiny", "N:tiny", "F_A", "--levels", "0.1", "1", "--repeats", "4", "--max-rows", "8"]
+    assert (
+        main(
+            [
+                "ablation",
+                "evalset",
+                "--data",
+                str(tiny_beir),
+                "--dataset",
+                "tiny",
+                "--split",
+                "test",
+                "--depth",
+                "3",
+                "--out",
+                str(ev),
+            ]
+        )
+        == 0
+    )
+    common = [
+        "--model",
+        str(tiny_ce_dir),
+        "--max-length",
+        "32",
+        "--threads",
+        "1",
+        "--data",
+        str(tiny_beir),
+        "--evalset",
+        str(ev),
+        "--sets",
+        str(sets_path),
+        "--schemes",
+        "P:tiny",
+        "N:tiny",
+        "F_A",
+        "--levels",
+        "0.1",
+        "1",
+        "--repeats",
+        "4",
+        "--max-rows",
+        "8",
+    ]
     assert main(["ablation", "run", *common, "--out", str(tmp_path / "all.parquet")]) == 0
     for s in range(3):
-        assert main(["ablation", "run", *common, "--shard", str(s), "--shards", "3", "--out", str(tmp_path / f"s{s}.parquet")]) == 0
-    assert main(["ablation", "merge", "--inputs", *[str(tmp_path / f"s{s}.parquet") for s in range(3)], "--repeats", "4", "--out", str(tmp_path / "merged.parquet")]) == 0
-    assert main(["ablation", "merge", "--inputs", str(tmp_path / "all.parquet"), "--repeats", "4", "--out", str(tmp_path / "all-merged.parquet")]) == 0
+        assert (
+            main(
+                [
+                    "ablation",
+                    "run",
+                    *common,
+                    "--shard",
+                    str(s),
+                    "--shards",
+                    "3",
+                    "--out",
+                    str(tmp_path / f"s{s}.parquet"),
+                ]
+            )
+            == 0
+        )
+    assert (
+        main(
+            [
+                "ablation",
+                "merge",
+                "--inputs",
+                *[str(tmp_path / f"s{s}.parquet") for s in range(3)],
+                "--repeats",
+                "4",
+                "--out",
+                str(tmp_path / "merged.parquet"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "ablation",
+                "merge",
+                "--inputs",
+                str(tmp_path / "all.parquet"),
+                "--repeats",
+                "4",
+                "--out",
+                str(tmp_path / "all-merged.parquet"),
+            ]
+        )
+        == 0
+    )
     a, b = pd.read_parquet(tmp_path / "all-merged.parquet"), pd.read_parquet(tmp_path / "merged.parquet")
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == (1 + 3 * 2 * (1 + 4)) * 3  # (original + schemes x levels x (scheme + 4 random)) x 3 queries
     assert a[a["kind"] == RANDOM]["ndcg"].std() > 0  # masks change rankings
-    tab = ["--input", f"tiny={tmp_path / 'merged.parquet'}", "--input", f"twin={tmp_path / 'merged.parquet'}", "--role", "tiny=ID"]
-    assert main(["ablation", "table", *tab, "--md", str(tmp_path / "t4.md"), "--csv", str(tmp_path / "t4.csv"), "--tex", str(tmp_path / "t4.tex")]) == 0
+    tab = [
+        "--input",
+        f"tiny={tmp_path / 'merged.parquet'}",
+        "--input",
+        f"twin={tmp_path / 'merged.parquet'}",
+        "--role",
+        "tiny=ID",
+    ]
+    assert (
+        main(
+            [
+                "ablation",
+                "table",
+                *tab,
+                "--md",
+                str(tmp_path / "t4.md"),
+                "--csv",
+                str(tmp_path / "t4.csv"),
+                "--tex",
+                str(tmp_path / "t4.tex"),
+            ]
+        )
+        == 0
+    )
     t4 = pd.read_csv(tmp_path / "t4.csv")
     assert len(t4) == 2 * 3 * 2 and set(t4["repeats"]) == {4} and t4["p"].between(0, 1).all()
     assert main(["ablation", "figure", *tab[:4], "--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig.png").stat().st_size > 1000 and (tmp_path / "fig.pdf").is_file()
     # one-line errors, nothing half-written
     capsys.readouterr()
-    assert main(["ablation", "run", *[c if c != "F_A" else "Z:z" for c in common], "--out", str(tmp_path / "bad.parquet")]) == 2
+    assert (
+        main(["ablation", "run", *[c if c != "F_A" else "Z:z" for c in common], "--out", str(tmp_path / "bad.parquet")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "ablation schemes Z:z are not in the NIG sets" in err and err.count("\n") == 1
     assert not (tmp_path / "bad.parquet").exists()
-    assert main(["ablation", "merge", "--inputs", str(tmp_path / "s1.parquet"), "--out", str(tmp_path / "m.parquet")]) == 2
+    assert (
+        main(["ablation", "merge", "--inputs", str(tmp_path / "s1.parquet"), "--out", str(tmp_path / "m.parquet")]) == 2
+    )
     assert "no original-model rows" in capsys.readouterr().err
 
 

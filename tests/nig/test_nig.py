@@ -3,16 +3,18 @@ Captum LayerConductance, order of convergence of the Stieltjes rules, chunking i
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
-from irlens.nig.attribute import BASELINES, COMPONENTS, CrossEncoderNIG, baseline_effect, neuron_layout, neuron_table
+from irlens.attribution.neurons import COMPONENTS, neuron_layout, neuron_table
 from irlens.errors import IrlensError
+from irlens.nig.attribute import BASELINES, CrossEncoderNIG, baseline_effect
 
 QUERIES = ["why do cats purr", "what is scurvy caused by"]
-DOCS = ["Cats purr when they sleep and when they are happy.", "Scurvy is a disease of sailors caused by a lack of vitamin C."]
+DOCS = [
+    "Cats purr when they sleep and when they are happy.",
+    "Scurvy is a disease of sailors caused by a lack of vitamin C.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,15 @@ def _bert(num_labels=2, seed=0):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=num_labels)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=num_labels,
+    )
     return _randomise(BertForSequenceClassification(cfg).double().eval())
 
 
@@ -85,7 +95,10 @@ def test_layer_cut_completeness_float64(tokenizer, feats, num_labels, baseline):
 def test_orders_of_convergence(tokenizer, feats, bert2):
     err = {}
     for rule in ("left", "trapezoid", "richardson"):
-        err[rule] = [CrossEncoderNIG(bert2, tokenizer, steps=n, rule=rule).attribute(feats, [1, 1]).rel_error.max() for n in (8, 16, 32)]
+        err[rule] = [
+            CrossEncoderNIG(bert2, tokenizer, steps=n, rule=rule).attribute(feats, [1, 1]).rel_error.max()
+            for n in (8, 16, 32)
+        ]
     ratio = {k: (v[0] / v[1], v[1] / v[2]) for k, v in err.items()}
     assert all(1.7 < x < 2.3 for x in ratio["left"]), ratio  # first order: error halves
     assert all(3.4 < x < 4.6 for x in ratio["trapezoid"]), ratio  # second order: quarter
@@ -93,7 +106,9 @@ def test_orders_of_convergence(tokenizer, feats, bert2):
     assert err["richardson"][1] < err["trapezoid"][2] < err["left"][2]
 
 
-@pytest.mark.parametrize("module", ["bert.encoder.layer.1.intermediate.dense", "bert.encoder.layer.0.attention.self.key"])
+@pytest.mark.parametrize(
+    "module", ["bert.encoder.layer.1.intermediate.dense", "bert.encoder.layer.0.attention.self.key"]
+)
 def test_single_linear_equals_captum_layer_conductance(tokenizer, feats, bert2, module):
     import torch
     from captum.attr import LayerConductance
@@ -121,13 +136,19 @@ def test_single_linear_equals_captum_layer_conductance(tokenizer, feats, bert2, 
     scale = np.abs(cap).max()
     assert np.abs(mine - cap).max() < 1e-5 * scale
     # and the second-order rule differs from Captum's first-order one by much more than that
-    trap = CrossEncoderNIG(bert2, tokenizer, steps=n_steps, rule="trapezoid").attribute(feats, [1, 1]).values[:, lay.offset : lay.offset + lay.units]
+    trap = (
+        CrossEncoderNIG(bert2, tokenizer, steps=n_steps, rule="trapezoid")
+        .attribute(feats, [1, 1])
+        .values[:, lay.offset : lay.offset + lay.units]
+    )
     assert np.abs(trap - cap).max() > 1e-3 * scale
 
 
 def test_chunking_and_batching_do_not_change_results(tokenizer, feats, bert2):
     whole = CrossEncoderNIG(bert2, tokenizer, steps=16, rule="richardson", max_tokens=1 << 20).attribute(feats, [1, 0])
-    tiny = CrossEncoderNIG(bert2, tokenizer, steps=16, rule="richardson", max_tokens=1).attribute(feats, [1, 0])  # one point per chunk
+    tiny = CrossEncoderNIG(bert2, tokenizer, steps=16, rule="richardson", max_tokens=1).attribute(
+        feats, [1, 0]
+    )  # one point per chunk
     np.testing.assert_allclose(tiny.values, whole.values, rtol=0, atol=1e-12)
     for b in range(2):  # each pair alone (no padding) equals its row in the padded batch
         one = tokenizer([QUERIES[b]], [DOCS[b]], return_tensors="pt")
@@ -187,7 +208,9 @@ def test_distilbert_layout_and_completeness(tokenizer, feats):
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
     torch.manual_seed(0)
-    cfg = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128, num_labels=2)
+    cfg = DistilBertConfig(
+        vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128, num_labels=2
+    )
     model = _randomise(DistilBertForSequenceClassification(cfg).double().eval())
     with torch.no_grad():  # keep the head's ReLU in its linear region: its kinks would make the path non-smooth
         model.pre_classifier.bias.add_(10.0)

@@ -7,11 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from irlens.nig.pairs import candidate_pairs, select_pairs
-from irlens.nig.schemes import base_schemes, intersection_table, layer_distribution, pretty, scheme_sets, set_size, sets_table, top_set
 from irlens.cli import main
 from irlens.data.beir import load_beir
 from irlens.errors import IrlensError
+from irlens.nig.pairs import candidate_pairs, select_pairs
+from irlens.nig.schemes import (
+    base_schemes,
+    intersection_table,
+    layer_distribution,
+    pretty,
+    scheme_sets,
+    set_size,
+    sets_table,
+    top_set,
+)
 
 
 # ------------------------------------------------------------------------------------------ schemes
@@ -31,7 +40,13 @@ def test_fusion_and_intersections_by_hand():
     P_a = np.array([0, 0, 0, 0, 0, 0, 0, 5, 0, 9.0])  # {7, 9}
     P_b = np.array([0, 0, 0, 0, 0, 0, 0, 5, 9, 0.0])  # {7, 8}
     N_a = np.array([9, 0, 5, 0, 0, 0, 0, 0, 0, 0.0])  # {0, 2}
-    means = {("ms", "relevant"): P_ms, ("ms", "non-relevant"): N_ms, ("a", "relevant"): P_a, ("b", "relevant"): P_b, ("a", "non-relevant"): N_a}
+    means = {
+        ("ms", "relevant"): P_ms,
+        ("ms", "non-relevant"): N_ms,
+        ("a", "relevant"): P_a,
+        ("b", "relevant"): P_b,
+        ("a", "non-relevant"): N_a,
+    }
     values = base_schemes(means)
     assert list(values.columns) == ["P:ms", "P:a", "P:b", "N:ms", "N:a", "F:ms", "F:a", "F_A"]
     np.testing.assert_allclose(values["F:ms"], 4.5)  # (i + 9 − i) / 2
@@ -48,7 +63,14 @@ def test_fusion_and_intersections_by_hand():
     assert row("P_ms ∩ N_ms") == 0.0 and row("P_a ∩ N_a") == 0.0
     kinds = dict(zip(t["curve"], t["kind"]))
     assert kinds["P_ms ∩ P_a"] == "ID/OOD" and kinds["P_a ∩ P_b"] == "OOD/OOD"
-    neurons = pd.DataFrame({"layer": [0] * 5 + [1] * 5, "component": ["query", "key", "value", "intermediate", "output"] * 2, "unit": [0] * 10, "module": ["m"] * 10})
+    neurons = pd.DataFrame(
+        {
+            "layer": [0] * 5 + [1] * 5,
+            "component": ["query", "key", "value", "intermediate", "output"] * 2,
+            "unit": [0] * 10,
+            "module": ["m"] * 10,
+        }
+    )
     st = sets_table(sets, neurons, values)
     assert set(st.loc[st["scheme"] == "P:a", "neuron"]) == {7, 9}
     assert st.loc[st["scheme"] == "AND_O:P", "value"].isna().all()
@@ -73,7 +95,9 @@ class FakeCE:
     def relevance(self, docs):
         import torch
 
-        return torch.tensor([self.p[next(k for k, t in self.texts.items() if t == d)] for d in docs], dtype=torch.float64)
+        return torch.tensor(
+            [self.p[next(k for k, t in self.texts.items() if t == d)] for d in docs], dtype=torch.float64
+        )
 
 
 def test_select_pairs_keeps_correct_ones(tiny_beir):
@@ -82,7 +106,11 @@ def test_select_pairs_keeps_correct_ones(tiny_beir):
     ds = load_beir(tiny_beir, ["test"])
     run = {"q1": {"d1": 3.0, "d2": 2.0, "d3": 1.0}, "q2": {"d2": 5.0, "d5": 4.0}, "6": {"d4": 2.0, "6": 1.0}}
     cand = candidate_pairs(ds, "test", run, negatives_depth=2)
-    assert sorted(map(tuple, cand[cand.target == 0][["qid", "doc_id"]].values)) == [("6", "6"), ("q1", "d2"), ("q2", "d5")]
+    assert sorted(map(tuple, cand[cand.target == 0][["qid", "doc_id"]].values)) == [
+        ("6", "6"),
+        ("q1", "d2"),
+        ("q2", "d5"),
+    ]
     assert (cand[cand.target == 0]["source"] == "bm25-unjudged").all()
     ce = FakeCE({"d1": 0.9, "d5": 0.2, "d2": 0.7, "d4": 0.6, "6": 0.1, "d3": 0.5})
     ce.texts = {d: doc_text(ds.corpus[d]) for d in ds.corpus}
@@ -93,13 +121,17 @@ def test_select_pairs_keeps_correct_ones(tiny_beir):
     assert non == {("q2", "d5"), ("6", "6")}  # (q1, d2) has P = 0.7: misclassified
     assert df.attrs["selection"]["relevant"] == {"candidates": 4, "scored": 4, "correct": 3, "kept": 3}
     again = select_pairs(ce, ds, "test", n_per_label=2, seed=0, bm25_run=run, negatives_depth=2)
-    assert len(again) == 4 and again.equals(select_pairs(ce, ds, "test", n_per_label=2, seed=0, bm25_run=run, negatives_depth=2))
+    assert len(again) == 4 and again.equals(
+        select_pairs(ce, ds, "test", n_per_label=2, seed=0, bm25_run=run, negatives_depth=2)
+    )
 
 
 def test_judged_non_relevant_pairs_are_used_when_present(tmp_path):
     from conftest import write_beir_folder
 
-    folder = write_beir_folder(tmp_path / "z", {"a": ("", "x"), "b": ("", "y")}, {"q": "x"}, {"test": [("q", "a", 1), ("q", "b", 0)]})
+    folder = write_beir_folder(
+        tmp_path / "z", {"a": ("", "x"), "b": ("", "y")}, {"q": "x"}, {"test": [("q", "a", 1), ("q", "b", 0)]}
+    )
     cand = candidate_pairs(load_beir(folder, ["test"]), "test", None, 10)
     assert cand[["doc_id", "target", "source"]].values.tolist() == [["a", 1, "qrels"], ["b", 0, "qrels"]]
 
@@ -108,12 +140,21 @@ def test_judged_non_relevant_pairs_are_used_when_present(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_ce(tmp_path_factory):
     import torch
-    from conftest import copy_minilm_tokenizer
     from transformers import BertConfig, BertForSequenceClassification
+
+    from conftest import copy_minilm_tokenizer
 
     out = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-ce"))
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=2)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
+    )
     BertForSequenceClassification(cfg).save_pretrained(out)
     return out
 
@@ -134,7 +175,22 @@ def nig_inputs(tiny_beir, tiny_ce, tmp_path):
     )
     path = tmp_path / "pairs.parquet"
     pairs.to_parquet(path, index=False)
-    common = ["--model", str(tiny_ce), "--data", str(tiny_beir), "--dataset", "tiny", "--pairs", str(path), "--steps", "8", "--rule", "richardson", "--threads", "1"]
+    common = [
+        "--model",
+        str(tiny_ce),
+        "--data",
+        str(tiny_beir),
+        "--dataset",
+        "tiny",
+        "--pairs",
+        str(path),
+        "--steps",
+        "8",
+        "--rule",
+        "richardson",
+        "--threads",
+        "1",
+    ]
     return tmp_path, common, path
 
 
@@ -143,17 +199,52 @@ def test_sharded_equals_unsharded_and_downstream(nig_inputs, tiny_beir, tiny_ce)
     for label in ("relevant", "non-relevant"):
         assert main(["nig", "attribute", *common, "--label", label, "--out", str(tmp / label / "all")]) == 0
         for s in range(2):
-            assert main(["nig", "attribute", *common, "--label", label, "--shard", str(s), "--shards", "2", "--out", str(tmp / label / f"s{s}")]) == 0
-        assert main(["nig", "merge", "--inputs", str(tmp / label / "s0"), str(tmp / label / "s1"), "--out", str(tmp / label / "merged")]) == 0
+            assert (
+                main(
+                    [
+                        "nig",
+                        "attribute",
+                        *common,
+                        "--label",
+                        label,
+                        "--shard",
+                        str(s),
+                        "--shards",
+                        "2",
+                        "--out",
+                        str(tmp / label / f"s{s}"),
+                    ]
+                )
+                == 0
+            )
+        assert (
+            main(
+                [
+                    "nig",
+                    "merge",
+                    "--inputs",
+                    str(tmp / label / "s0"),
+                    str(tmp / label / "s1"),
+                    "--out",
+                    str(tmp / label / "merged"),
+                ]
+            )
+            == 0
+        )
         a, b = np.load(tmp / label / "all.npy"), np.load(tmp / label / "merged.npy")
         assert a.shape == ((4 if label == "relevant" else 2), 2 * (4 * 32 + 64 + 32)) and np.array_equal(a, b)
-        ta, tb = pd.read_parquet(tmp / label / "all.pairs.parquet"), pd.read_parquet(tmp / label / "merged.pairs.parquet")
+        ta, tb = (
+            pd.read_parquet(tmp / label / "all.pairs.parquet"),
+            pd.read_parquet(tmp / label / "merged.pairs.parquet"),
+        )
         pd.testing.assert_frame_equal(ta.drop(columns="seconds"), tb.drop(columns="seconds"))
         assert (ta["rel_error"] < 0.05).all()
     # schemes over two "datasets" (the same sets under two names, one in-domain)
     sets = [f"--set={tmp / l / 'all'}:{d}:{l}" for d in ("tiny", "twin") for l in ("relevant", "non-relevant")]
     out, tables = tmp / "schemes", tmp / "tables"
-    assert main(["nig", "schemes", *sets, "--in-domain", "tiny", "--out-dir", str(out), "--tables-dir", str(tables)]) == 0
+    assert (
+        main(["nig", "schemes", *sets, "--in-domain", "tiny", "--out-dir", str(out), "--tables-dir", str(tables)]) == 0
+    )
     values = pd.read_parquet(out / "values.parquet")
     np.testing.assert_allclose(values["P:tiny"], np.load(tmp / "relevant" / "all.npy").astype(np.float64).mean(0))
     st = pd.read_parquet(out / "sets.parquet")
@@ -169,7 +260,24 @@ def test_sharded_equals_unsharded_and_downstream(nig_inputs, tiny_beir, tiny_ce)
     for f in ("fig2-intersections", "fig3-summary", "fig4-layers"):
         assert (figs / f"{f}.png").stat().st_size > 1000 and (figs / f"{f}.pdf").is_file()
     # Table 1
-    rc = main(["nig", "baselines", "--model", str(tiny_ce), "--pairs", str(pairs), "--data", str(tiny_beir), "--threads", "1", "--md", str(tmp / "t1.md"), "--csv", str(tmp / "t1.csv")])
+    rc = main(
+        [
+            "nig",
+            "baselines",
+            "--model",
+            str(tiny_ce),
+            "--pairs",
+            str(pairs),
+            "--data",
+            str(tiny_beir),
+            "--threads",
+            "1",
+            "--md",
+            str(tmp / "t1.md"),
+            "--csv",
+            str(tmp / "t1.csv"),
+        ]
+    )
     assert rc == 0
     t1 = pd.read_csv(tmp / "t1.csv")
     assert set(t1["baseline"]) == {"original", "pad-all", "pad-query", "pad", "zero-all", "zero-query"}
@@ -185,7 +293,31 @@ def test_cli_errors_are_one_line(nig_inputs, tmp_path, capsys):
     assert "nope.npy: NIG shard not found" in capsys.readouterr().err
     assert main(["nig", "schemes", "--set", "justaprefix", "--out-dir", str(tmp), "--tables-dir", str(tmp)]) == 2
     assert "expected <prefix>:<dataset>:<label>" in capsys.readouterr().err
-    assert main(["nig", "attribute", *common, "--label", "relevant", "--baseline", "mask", "--out", str(tmp / "x")]) == 2
+    assert (
+        main(["nig", "attribute", *common, "--label", "relevant", "--baseline", "mask", "--out", str(tmp / "x")]) == 2
+    )
     err = capsys.readouterr().err
     assert "baseline 'mask'" in err and err.count("\n") == 1
     assert not list(tmp.glob("x.*"))
+
+
+def test_merge_shards_orders_pairs_and_rejects_a_layout_mismatch(tmp_path):
+    from irlens.nig.pairs import merge_shards
+
+    neurons = pd.DataFrame(
+        {"layer": [0, 0, 1], "component": ["query", "key", "query"], "unit": [0, 0, 0], "module": ["a", "b", "c"]}
+    )
+    for name, pairs in (("s0", [2, 0]), ("s1", [3, 1])):
+        np.save(tmp_path / f"{name}.npy", np.array([[p, p, p] for p in pairs], dtype=np.float32))
+        neurons.to_parquet(tmp_path / f"{name}.neurons.parquet", index=False)
+        table = pd.DataFrame({"pair": pairs, "qid": [f"q{p}" for p in pairs]})
+        table.to_parquet(tmp_path / f"{name}.pairs.parquet", index=False)
+    table = merge_shards([str(tmp_path / "s1"), str(tmp_path / "s0")], str(tmp_path / "m"))
+    assert table["pair"].tolist() == [0, 1, 2, 3] and table["qid"].tolist() == ["q0", "q1", "q2", "q3"]
+    assert np.load(tmp_path / "m.npy")[:, 0].tolist() == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "m.pairs.parquet"), table)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "m.neurons.parquet"), neurons)
+    neurons.assign(unit=[0, 1, 0]).to_parquet(tmp_path / "s1.neurons.parquet", index=False)
+    with pytest.raises(IrlensError, match="neuron layout differs"):
+        merge_shards([str(tmp_path / "s0"), str(tmp_path / "s1")], str(tmp_path / "x"))
+    assert not list(tmp_path.glob("x.*"))

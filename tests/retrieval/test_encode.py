@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from irlens.retrieval import encode as enc
-from irlens.retrieval.encode import encode_texts, encode_to_file, load_embeddings, plan_batches
+from irlens.retrieval.encode import encode_texts, encode_to_file, load_embeddings
+from irlens.runtime import plan_batches
 
 TEXTS = [("word " * n).strip() + f" text number {n}" for n in range(1, 60)]
 
@@ -40,7 +41,7 @@ def test_matches_sentence_transformers_encode(model):
 
 def test_resume_after_crash_is_identical(model, tmp_path, monkeypatch):
     full = encode_texts(model, TEXTS, max_tokens=128, chunk_batches=2, progress=False)
-    real = enc._encode_batch
+    real = enc.encode_batch
     calls = {"n": 0}
 
     def flaky(m, texts):
@@ -49,13 +50,13 @@ def test_resume_after_crash_is_identical(model, tmp_path, monkeypatch):
             raise RuntimeError("killed")
         return real(m, texts)
 
-    monkeypatch.setattr(enc, "_encode_batch", flaky)
+    monkeypatch.setattr(enc, "encode_batch", flaky)
     partial = tmp_path / "p"
     with pytest.raises(RuntimeError):
         encode_texts(model, TEXTS, max_tokens=128, chunk_batches=2, partial_dir=partial, progress=False)
     saved = sorted(partial.glob("chunk-*.npy"))
     assert len(saved) == 3  # batches 1-6 finished three chunks before the crash
-    monkeypatch.setattr(enc, "_encode_batch", real)
+    monkeypatch.setattr(enc, "encode_batch", real)
     calls_before = calls["n"]
     resumed = encode_texts(model, TEXTS, max_tokens=128, chunk_batches=2, partial_dir=partial, progress=False)
     np.testing.assert_array_equal(resumed, full)

@@ -14,7 +14,19 @@ from irlens.errors import IrlensError
 log = logging.getLogger(__name__)
 
 
-def build_eval_set(ds, split: str, n_queries: int, depth: int, seed: int, exclude_qids=(), max_relevant: int = 0, k1: float = 0.9, b: float = 0.4, stemmer: str | None = "english", threads: int = 1) -> pd.DataFrame:
+def build_eval_set(
+    ds,
+    split: str,
+    n_queries: int,
+    depth: int,
+    seed: int,
+    exclude_qids=(),
+    max_relevant: int = 0,
+    k1: float = 0.9,
+    b: float = 0.4,
+    stemmer: str | None = "english",
+    threads: int = 1,
+) -> pd.DataFrame:
     """Rows ``(qid, doc_id, grade, source)`` — one per candidate passage, ``source`` ``qrels`` or ``bm25``.
 
     ``n_queries`` judged queries (at least one grade >= 1) of ``split`` not in ``exclude_qids`` are
@@ -30,12 +42,23 @@ def build_eval_set(ds, split: str, n_queries: int, depth: int, seed: int, exclud
     excluded = {str(q) for q in exclude_qids}
     pool = sorted(q for q in queries if q not in excluded and any(g >= 1 for g in qrels.get(q, {}).values()))
     if not pool:
-        raise IrlensError(f"ablation evaluation set: split '{split}' has no judged query left after excluding {len(excluded)} attribution queries")
+        raise IrlensError(
+            f"ablation evaluation set: split '{split}' has no judged query left after excluding {len(excluded)} "
+            "attribution queries"
+        )
     if n_queries and n_queries < len(pool):
         rng = np.random.default_rng(seed)
         pool = sorted(rng.choice(pool, size=n_queries, replace=False).tolist())
     doc_ids = list(ds.corpus)
-    scores, idx = bm25_search([doc_text(ds.corpus[d]) for d in doc_ids], [queries[q] for q in pool], depth, k1=k1, b=b, stemmer=stemmer, threads=threads)
+    scores, idx = bm25_search(
+        [doc_text(ds.corpus[d]) for d in doc_ids],
+        [queries[q] for q in pool],
+        depth,
+        k1=k1,
+        b=b,
+        stemmer=stemmer,
+        threads=threads,
+    )
     rows = []
     for qi, q in enumerate(pool):
         judged = qrels.get(q, {})
@@ -55,5 +78,12 @@ def build_eval_set(ds, split: str, n_queries: int, depth: int, seed: int, exclud
                 rows.append((q, d, int(judged.get(d, 0)), "bm25"))
                 seen.add(d)
     df = pd.DataFrame(rows, columns=["qid", "doc_id", "grade", "source"])
-    log.info("evaluation set of split %s: %d queries, %d pairs (%.1f per query), %d excluded queries", split, len(pool), len(df), len(df) / len(pool), len(excluded))
+    log.info(
+        "evaluation set of split %s: %d queries, %d pairs (%.1f per query), %d excluded queries",
+        split,
+        len(pool),
+        len(df),
+        len(df) / len(pool),
+        len(excluded),
+    )
     return df

@@ -9,7 +9,6 @@ when the block ends (the hooks are removed; weights are never touched).
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ class NeuronMask:
 
     @property
     def size(self) -> int:
+        """Units masked in all modules together."""
         return sum(len(u) for u in self.units.values())
 
     def counts(self) -> dict[str, int]:
@@ -38,7 +38,7 @@ class NeuronMask:
         return {m: len(u) for m, u in self.units.items()}
 
     @classmethod
-    def from_neurons(cls, table, name: str = "") -> "NeuronMask":
+    def from_neurons(cls, table, name: str = "") -> NeuronMask:
         """From rows with ``module`` and ``unit`` columns (e.g. a scheme's rows of ``sets.parquet``)."""
         units: dict[str, list[int]] = {}
         for m, u in zip(table["module"], table["unit"]):
@@ -46,12 +46,14 @@ class NeuronMask:
         return cls(units, name)
 
     def to_json(self, path: str | Path) -> None:
+        """Write the mask as ``{"name": ..., "units": {module: [unit, ...]}}`` (atomically)."""
         from irlens.io import write_json
 
         write_json(path, {"name": self.name, "units": self.units})
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "NeuronMask":
+    def from_json(cls, path: str | Path) -> NeuronMask:
+        """Read a mask written by :meth:`to_json` (one-line error for anything else)."""
         from irlens.io import read_json
 
         d = read_json(path)
@@ -66,7 +68,9 @@ def _check(model, mask: NeuronMask) -> dict:
         try:
             mod = model.get_submodule(m)
         except AttributeError:
-            raise IrlensError(f"mask '{mask.name}': module '{m}' is not in the model ({type(model).__name__})") from None
+            raise IrlensError(
+                f"mask '{mask.name}': module '{m}' is not in the model ({type(model).__name__})"
+            ) from None
         width = getattr(mod, "out_features", None)
         if width is not None and us and (us[0] < 0 or us[-1] >= width):
             raise IrlensError(f"mask '{mask.name}': unit {us[-1]} of '{m}' is outside 0..{width - 1}")
@@ -111,12 +115,19 @@ def apply_masks(model, masks: list[NeuronMask], rows_per_mask: int):
     handles = []
     try:
         for m, entries in per_module.items():
-            rows = torch.cat([torch.arange(i * rows_per_mask, (i + 1) * rows_per_mask).repeat_interleave(len(us)) for i, us in entries])
+            rows = torch.cat(
+                [
+                    torch.arange(i * rows_per_mask, (i + 1) * rows_per_mask).repeat_interleave(len(us))
+                    for i, us in entries
+                ]
+            )
             cols = torch.cat([torch.as_tensor(us, dtype=torch.long).repeat(rows_per_mask) for _, us in entries])
 
             def hook(_mod, _inp, out, _r=rows, _c=cols):
                 if out.shape[0] != rows_per_mask * len(masks):
-                    raise IrlensError(f"apply_masks: batch of {out.shape[0]} rows, expected {rows_per_mask} x {len(masks)} masks")
+                    raise IrlensError(
+                        f"apply_masks: batch of {out.shape[0]} rows, expected {rows_per_mask} x {len(masks)} masks"
+                    )
                 out = out.clone()
                 out[_r.to(out.device), ..., _c.to(out.device)] = 0
                 return out

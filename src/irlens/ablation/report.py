@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from irlens.nig.schemes import pretty
 from irlens.io import write_text
-from irlens.ig.views import save_figure
+from irlens.nig.schemes import pretty
+from irlens.report.figures import save_figure
 
 
 def _ranks(stats: pd.DataFrame) -> dict:
@@ -43,7 +43,18 @@ def _levels(stats):
 
 def scheme_order(name: str) -> tuple:
     """The paper's row order: P_x, N_x, ∩_O P, ∩_O N, ∩_A P, ∩_A N, F_x, ∩_O F, ∩_A F, F_A."""
-    ranks = {"P": 0, "N": 1, "AND_O:P": 2, "AND_O:N": 3, "AND_A:P": 4, "AND_A:N": 5, "F": 6, "AND_O:F": 7, "AND_A:F": 8, "F_A": 9}
+    ranks = {
+        "P": 0,
+        "N": 1,
+        "AND_O:P": 2,
+        "AND_O:N": 3,
+        "AND_A:P": 4,
+        "AND_A:N": 5,
+        "F": 6,
+        "AND_O:F": 7,
+        "AND_A:F": 8,
+        "F_A": 9,
+    }
     head = name if name.startswith("AND_") or name == "F_A" else name.split(":")[0]
     return (ranks.get(head, 10), name)
 
@@ -77,13 +88,21 @@ def table4_markdown(stats: pd.DataFrame, roles: dict | None = None) -> str:
                     cells.append("0.00 (empty set)")
                     continue
                 v = _drop(r, ranks.get((ev, s, lv)), "**{}**", "<u>{}</u>", "\\*")
-                cells.append(f"{v} (n={int(r['n_neurons'])}; random {r['random_drop_mean']:.2f} ± {r['random_drop_sd']:.2f}, emp. p {r['empirical_p']:.2f})")
+                cells.append(
+                    f"{v} (n={int(r['n_neurons'])}; random {r['random_drop_mean']:.2f} ± {r['random_drop_sd']:.2f}, "
+                    f"emp. p {r['empirical_p']:.2f})"
+                )
             lines.append(f"| {pretty(s)} | {ev}{_role(roles, ev)} | " + " | ".join(cells) + " |")
     for ev in sets:
         cells = []
         for lv in levels:
             g = stats[(stats["eval_set"] == ev) & (stats["level"] == lv) & (stats["n_neurons"] > 0)]
-            cells.append(f"{g['random_drop_mean'].mean():.2f} ({int(g['random_significant'].sum())} of {int(g['repeats'].sum())} repeats with p ≤ 0.05)" if len(g) else "")
+            cells.append(
+                f"{g['random_drop_mean'].mean():.2f} ({int(g['random_significant'].sum())} of "
+                f"{int(g['repeats'].sum())} repeats with p ≤ 0.05)"
+                if len(g)
+                else ""
+            )
         lines.append(f"| Random baseline (mean over schemes) | {ev}{_role(roles, ev)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -134,12 +153,18 @@ def table4_latex(stats: pd.DataFrame, roles: dict | None = None) -> str:
         for lv in levels:
             g = stats[(stats["eval_set"] == ev) & (stats["level"] == lv) & (stats["n_neurons"] > 0)]
             cells.append(f"{g['random_drop_mean'].mean():.2f}" if len(g) else "")
-        out.append(("Random baseline" if i == 0 else "") + f" & {ev}{_role(roles, ev)} & " + " & ".join(cells) + " \\\\")
+        out.append(
+            ("Random baseline" if i == 0 else "") + f" & {ev}{_role(roles, ev)} & " + " & ".join(cells) + " \\\\"
+        )
     out += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(out) + "\n"
 
 
-def write_table4(stats: pd.DataFrame, md: str | Path, csv: str | Path, tex: str | Path, roles: dict | None = None, note: str = "") -> None:
+def write_table4(
+    stats: pd.DataFrame, md: str | Path, csv: str | Path, tex: str | Path, roles: dict | None = None, note: str = ""
+) -> None:
+    """Table 4 from :func:`irlens.ablation.study.summarise` rows: every statistic to ``csv``, the paper's layout
+    to ``md`` (with a legend and ``note``) and ``tex``; ``roles`` maps evaluation sets to ID/OOD."""
     from irlens.io import atomic_path
 
     with atomic_path(csv) as tmp:
@@ -148,7 +173,8 @@ def write_table4(stats: pd.DataFrame, md: str | Path, csv: str | Path, tex: str 
     legend = (
         "\n**bold** = biggest drop per evaluation set and level, <u>underlined</u> = second; \\* = two-tailed paired "
         "t-test vs the original, p ≤ 0.05. n = neurons pruned; random = the same number of neurons in the same "
-        "modules, mean ± sd of the drop over the repeats; emp. p = share of random repeats (+1) that drop at least as much.\n"
+        "modules, mean ± sd of the drop over the repeats; emp. p = share of random repeats (+1) that drop at least "
+        "as much.\n"
     )
     write_text(md, title + table4_markdown(stats, roles) + legend + (f"\n{note}\n" if note else ""))
     write_text(tex, table4_latex(stats, roles))
@@ -164,14 +190,25 @@ def figure_drops(stats: pd.DataFrame, drops: pd.DataFrame, out: str | Path, titl
 
     levels = _levels(stats)
     schemes, sets = _row_keys(stats)
-    fig, axes = plt.subplots(len(sets), len(levels), figsize=(4.2 * len(levels), 3.2 * len(sets)), squeeze=False, sharey="row")
+    fig, axes = plt.subplots(
+        len(sets), len(levels), figsize=(4.2 * len(levels), 3.2 * len(sets)), squeeze=False, sharey="row"
+    )
     for i, ev in enumerate(sets):
         for j, lv in enumerate(levels):
             ax = axes[i][j]
             d = drops[(drops["eval_set"] == ev) & np.isclose(drops["level"], lv)]
             st = stats[(stats["eval_set"] == ev) & np.isclose(stats["level"], lv)].set_index("scheme")
             box = [d[d["scheme"] == s]["drop_pct"].to_numpy() for s in schemes]
-            ax.boxplot([b if len(b) else [np.nan] for b in box], positions=range(len(schemes)), widths=0.6, whis=(5, 95), showfliers=False, patch_artist=True, boxprops={"facecolor": "0.85", "color": "0.5"}, medianprops={"color": "0.4"})
+            ax.boxplot(
+                [b if len(b) else [np.nan] for b in box],
+                positions=range(len(schemes)),
+                widths=0.6,
+                whis=(5, 95),
+                showfliers=False,
+                patch_artist=True,
+                boxprops={"facecolor": "0.85", "color": "0.5"},
+                medianprops={"color": "0.4"},
+            )
             for k, s in enumerate(schemes):
                 if s not in st.index:
                     continue
@@ -184,6 +221,10 @@ def figure_drops(stats: pd.DataFrame, drops: pd.DataFrame, out: str | Path, titl
             if j == 0:
                 ax.set_ylabel("% drop of nDCG@10")
             ax.grid(axis="y", alpha=0.3)
-    fig.suptitle((title + "\n" if title else "") + "red: NIG scheme (filled: p ≤ 0.05); grey: random neurons, same modules (box 25–75 %, whiskers 5–95 %)", fontsize=8)
+    fig.suptitle(
+        (title + "\n" if title else "")
+        + "red: NIG scheme (filled: p ≤ 0.05); grey: random neurons, same modules (box 25–75 %, whiskers 5–95 %)",
+        fontsize=8,
+    )
     fig.tight_layout()
     save_figure(fig, Path(str(out) + ".png"))

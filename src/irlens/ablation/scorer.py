@@ -57,6 +57,12 @@ class MaskedScorer:
         self._cut_ok: bool | None = None
 
     # ------------------------------------------------------------------------------------- public
+    @property
+    def prefix_cache(self) -> bool | None:
+        """Whether masks start from cached hidden states: ``None`` until a mask first needed the cache, then
+        ``True`` if running from a cached layer matched the full forward, ``False`` if the cache was switched off."""
+        return self._cut_ok
+
     def start_layer(self, mask: NeuronMask) -> int:
         """The lowest encoder layer the mask touches (0 for modules outside the encoder layers)."""
         layers = [self.module_layer.get(m, 0) for m in mask.units]
@@ -87,10 +93,12 @@ class MaskedScorer:
                 groups.setdefault(s if s in self._cache else 0, []).append(i)
         chunk = min(self.n, self.max_rows)
         per_forward = max(1, self.max_rows // chunk)
-        bar = tqdm(total=sum(len(g) for g in groups.values()), desc="masks", unit="mask", disable=not progress, mininterval=10)
+        bar = tqdm(
+            total=sum(len(g) for g in groups.values()), desc="masks", unit="mask", disable=not progress, mininterval=10
+        )
         for start, idx in sorted(groups.items()):
             for k in range(0, len(idx), per_forward):
-                sel = idx[k:k + per_forward]
+                sel = idx[k : k + per_forward]
                 out[sel] = self._run([masks[i] for i in sel], start, chunk)
                 bar.update(len(sel))
         bar.close()
@@ -116,9 +124,9 @@ class MaskedScorer:
         parts: dict[int, list] = {L: [] for L in need}
         with torch.inference_mode():
             for s in range(0, self.n, chunk):
-                f = {k: v[s:s + chunk] for k, v in self.features.items()}
+                f = {k: v[s : s + chunk] for k, v in self.features.items()}
                 res = self.ce.model(**f, output_hidden_states=bool(need))
-                scores[s:s + chunk] = self.ce.ranking_score(res.logits).double().cpu().numpy()
+                scores[s : s + chunk] = self.ce.ranking_score(res.logits).double().cpu().numpy()
                 for L in need:
                     parts[L].append(res.hidden_states[L])
         self._original = scores
@@ -134,7 +142,12 @@ class MaskedScorer:
         got = self._forward(slice(0, n), 1, L)
         ok = bool(np.allclose(got, self._original[:n], rtol=1e-4, atol=1e-4))
         if not ok:
-            log.warning("ablation scorer: running from cached layer %d disagrees with the full forward (max |diff| %.2e); prefix cache off", L, float(np.abs(got - self._original[:n]).max()))
+            log.warning(
+                "ablation scorer: running from cached layer %d disagrees with the full forward (max |diff| %.2e); "
+                "prefix cache off",
+                L,
+                float(np.abs(got - self._original[:n]).max()),
+            )
         return ok
 
     def _run(self, masks: list[NeuronMask], start: int, chunk: int) -> np.ndarray:
@@ -142,7 +155,7 @@ class MaskedScorer:
         for s in range(0, self.n, chunk):
             rows = min(chunk, self.n - s)
             with apply_masks(self.ce.model, masks, rows):
-                out[:, s:s + rows] = self._forward(slice(s, s + rows), len(masks), start).reshape(len(masks), rows)
+                out[:, s : s + rows] = self._forward(slice(s, s + rows), len(masks), start).reshape(len(masks), rows)
         return out
 
     def _forward(self, rows: slice, repeat: int, start: int) -> np.ndarray:

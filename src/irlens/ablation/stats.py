@@ -26,4 +26,11 @@ def paired_ttest(original, pruned) -> dict:
     else:
         t, p = stats.ttest_rel(b, a)
     ma, mb = float(a.mean()), float(b.mean())
-    return {"original": ma, "pruned": mb, "pct_diff": (mb - ma) / ma * 100.0 if ma else float("nan"), "t": float(t), "p": float(p), "n": int(len(a))}
+    return {
+        "original": ma,
+        "pruned": mb,
+        "pct_diff": (mb - ma) / ma * 100.0 if ma else float("nan"),
+        "t": float(t),
+        "p": float(p),
+        "n": int(len(a)),
+    }

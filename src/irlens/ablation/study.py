@@ -30,6 +30,8 @@ METRIC = "ndcg_cut_10"
 
 @dataclass
 class MaskSpec:
+    """One mask of the study, named by ``(kind, scheme, level, repeat)`` (see the module docstring)."""
+
     kind: str
     scheme: str
     level: float
@@ -46,11 +48,17 @@ def scheme_masks(sets: pd.DataFrame, schemes: list[str], levels: list[float]) ->
     # intersections may be empty at every level and then have no rows at all
     missing = [s for s in schemes if s not in have and not re.fullmatch(r"AND_[AO]:[PNF]", s)]
     if missing:
-        raise IrlensError(f"ablation schemes {', '.join(missing)} are not in the NIG sets (have: {', '.join(sorted(have))}); fix ablation.schemes in the config")
+        raise IrlensError(
+            f"ablation schemes {', '.join(missing)} are not in the NIG sets (have: {', '.join(sorted(have))}); fix "
+            "ablation.schemes in the config"
+        )
     have_levels = set(np.round(sets["level"].unique(), 6))
     bad = [lv for lv in levels if round(float(lv), 6) not in have_levels]
     if bad:
-        raise IrlensError(f"ablation levels {bad} are not among the NIG levels {sorted(have_levels)}; fix ablation.levels (or nig.levels)")
+        raise IrlensError(
+            f"ablation levels {bad} are not among the NIG levels {sorted(have_levels)}; fix ablation.levels (or "
+            "nig.levels)"
+        )
     out = []
     for s in schemes:
         for lv in levels:
@@ -69,7 +77,9 @@ def random_masks(schemes: list[MaskSpec], widths: dict[str, int], repeats: list[
     out = []
     for sp in schemes:
         for r in repeats:
-            m = random_like(sp.mask, widths, random_generator(seed, sp.scheme, sp.level, r), f"random:{sp.scheme}@{sp.level}#{r}")
+            m = random_like(
+                sp.mask, widths, random_generator(seed, sp.scheme, sp.level, r), f"random:{sp.scheme}@{sp.level}#{r}"
+            )
             out.append(MaskSpec(RANDOM, sp.scheme, sp.level, int(r), m))
     return out
 
@@ -81,7 +91,16 @@ def shard_repeats(repeats: int, shard: int, shards: int) -> list[int]:
     return list(range(shard, repeats, shards))
 
 
-def plan(sets: pd.DataFrame, schemes: list[str], levels: list[float], widths: dict[str, int], repeats: int, seed: int, shard: int = 0, shards: int = 1) -> list[MaskSpec]:
+def plan(
+    sets: pd.DataFrame,
+    schemes: list[str],
+    levels: list[float],
+    widths: dict[str, int],
+    repeats: int,
+    seed: int,
+    shard: int = 0,
+    shards: int = 1,
+) -> list[MaskSpec]:
     """Every mask of one shard, the original (empty mask) first."""
     sch = scheme_masks(sets, schemes, levels)
     specs = [MaskSpec(ORIGINAL, "", float("nan"), -1, NeuronMask({}, ORIGINAL))] + sch if shard == 0 else []
@@ -118,15 +137,17 @@ def run_masks(scorer, evalset: pd.DataFrame, specs: list[MaskSpec], progress: bo
     ndcg = per_query_ndcg(evalset, scores)
     qids = sorted(evalset["qid"].unique())
     n = len(qids)
-    return pd.DataFrame({
-        "kind": np.repeat([s.kind for s in specs], n),
-        "scheme": np.repeat([s.scheme for s in specs], n),
-        "level": np.repeat([s.level for s in specs], n),
-        "repeat": np.repeat([s.repeat for s in specs], n).astype(np.int64),
-        "n_neurons": np.repeat([s.mask.size for s in specs], n).astype(np.int64),
-        "qid": np.tile(qids, len(specs)),
-        "ndcg": ndcg.reshape(-1),
-    })
+    return pd.DataFrame(
+        {
+            "kind": np.repeat([s.kind for s in specs], n),
+            "scheme": np.repeat([s.scheme for s in specs], n),
+            "level": np.repeat([s.level for s in specs], n),
+            "repeat": np.repeat([s.repeat for s in specs], n).astype(np.int64),
+            "n_neurons": np.repeat([s.mask.size for s in specs], n).astype(np.int64),
+            "qid": np.tile(qids, len(specs)),
+            "ndcg": ndcg.reshape(-1),
+        }
+    )
 
 
 def merge(parts: list[pd.DataFrame], repeats: int | None = None) -> pd.DataFrame:
@@ -134,7 +155,9 @@ def merge(parts: list[pd.DataFrame], repeats: int | None = None) -> pd.DataFrame
     df = pd.concat(parts, ignore_index=True)
     key = ["kind", "scheme", "level", "repeat", "qid"]
     if df.duplicated(key).any():
-        raise IrlensError("ablation merge: the same mask appears in two shards (shards of different runs mixed?); rerun the shards")
+        raise IrlensError(
+            "ablation merge: the same mask appears in two shards (shards of different runs mixed?); rerun the shards"
+        )
     if (df["kind"] == ORIGINAL).sum() == 0:
         raise IrlensError("ablation merge: no original-model rows (shard 0 missing)")
     if repeats is not None:
@@ -142,7 +165,10 @@ def merge(parts: list[pd.DataFrame], repeats: int | None = None) -> pd.DataFrame
         combos = df.loc[df["kind"] == SCHEME, ["scheme", "level"]].drop_duplicates().itertuples(index=False)
         short = {f"{s}@{lv}": got.get((s, lv), 0) for s, lv in combos if got.get((s, lv), 0) != repeats}
         if short:
-            raise IrlensError(f"ablation merge: expected {repeats} random repeats per scheme and level, got {short}; rerun the missing shards")
+            raise IrlensError(
+                f"ablation merge: expected {repeats} random repeats per scheme and level, got {short}; rerun the "
+                "missing shards"
+            )
     order = {ORIGINAL: 0, SCHEME: 1, RANDOM: 2}
     df = df.assign(_k=df["kind"].map(order)).sort_values(["_k", "scheme", "level", "repeat", "qid"], kind="stable")
     return df.drop(columns="_k").reset_index(drop=True)
@@ -166,17 +192,29 @@ def summarise(df: pd.DataFrame, evalset: str = "") -> pd.DataFrame:
         rd, rp = np.asarray(rd), np.asarray(rp)
         drop = -st["pct_diff"]
         sd = float(rd.std(ddof=1)) if len(rd) > 1 else float("nan")
-        rows.append({
-            "eval_set": evalset, "scheme": scheme, "level": float(level), "n_neurons": int(s["n_neurons"].iloc[0]),
-            "queries": st["n"], "original": st["original"], "pruned": st["pruned"], "drop_pct": drop, "t": st["t"], "p": st["p"],
-            "significant": bool(st["p"] <= 0.05),
-            "repeats": len(rd), "random_drop_mean": float(rd.mean()) if len(rd) else float("nan"), "random_drop_sd": sd,
-            "random_drop_q05": float(np.quantile(rd, 0.05)) if len(rd) else float("nan"),
-            "random_drop_q95": float(np.quantile(rd, 0.95)) if len(rd) else float("nan"),
-            "random_significant": int((rp <= 0.05).sum()),
-            "z": (drop - rd.mean()) / sd if len(rd) > 1 and sd > 0 else float("nan"),
-            "empirical_p": float((1 + (rd >= drop - 1e-12).sum()) / (1 + len(rd))) if len(rd) else float("nan"),
-        })
+        rows.append(
+            {
+                "eval_set": evalset,
+                "scheme": scheme,
+                "level": float(level),
+                "n_neurons": int(s["n_neurons"].iloc[0]),
+                "queries": st["n"],
+                "original": st["original"],
+                "pruned": st["pruned"],
+                "drop_pct": drop,
+                "t": st["t"],
+                "p": st["p"],
+                "significant": bool(st["p"] <= 0.05),
+                "repeats": len(rd),
+                "random_drop_mean": float(rd.mean()) if len(rd) else float("nan"),
+                "random_drop_sd": sd,
+                "random_drop_q05": float(np.quantile(rd, 0.05)) if len(rd) else float("nan"),
+                "random_drop_q95": float(np.quantile(rd, 0.95)) if len(rd) else float("nan"),
+                "random_significant": int((rp <= 0.05).sum()),
+                "z": (drop - rd.mean()) / sd if len(rd) > 1 and sd > 0 else float("nan"),
+                "empirical_p": float((1 + (rd >= drop - 1e-12).sum()) / (1 + len(rd))) if len(rd) else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -186,5 +224,23 @@ def random_drops(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (scheme, level, rep), r in df[df["kind"] == RANDOM].groupby(["scheme", "level", "repeat"], sort=False):
         t = paired_ttest(orig, r.sort_values("qid")["ndcg"].to_numpy())
-        rows.append({"scheme": scheme, "level": float(level), "repeat": int(rep), "drop_pct": -t["pct_diff"], "p": t["p"]})
+        rows.append(
+            {"scheme": scheme, "level": float(level), "repeat": int(rep), "drop_pct": -t["pct_diff"], "p": t["p"]}
+        )
     return pd.DataFrame(rows, columns=["scheme", "level", "repeat", "drop_pct", "p"])
+
+
+def load_stats(named_inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read merged ablation tables ``[(evaluation set, parquet path), ...]`` and summarise each one.
+
+    Returns ``(stats, drops)``: :func:`summarise` of every set (its ``eval_set`` column the set's name),
+    and :func:`random_drops` of every set with an ``eval_set`` column, each concatenated in input order.
+    """
+    from irlens.io import read_parquet
+
+    stats, drops = [], []
+    for name, path in named_inputs:
+        df = read_parquet(path, "merged ablation table")
+        stats.append(summarise(df, name))
+        drops.append(random_drops(df).assign(eval_set=name))
+    return pd.concat(stats, ignore_index=True), pd.concat(drops, ignore_index=True)

@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``irlens`` with ``argv`` (default: ``sys.argv``); returns the exit status (2: one-line error)."""
     from irlens.io import setup_logging
     from irlens.runtime import tune_cpu_allocator
 

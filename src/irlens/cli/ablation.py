@@ -16,6 +16,8 @@ log = logging.getLogger("irlens")
 
 
 def cmd_evalset(a: argparse.Namespace) -> None:
+    """``irlens ablation evalset``: the evaluation set (:func:`irlens.ablation.evalset.build_eval_set`) and a
+    .json summary."""
     from irlens.ablation.evalset import build_eval_set
     from irlens.data.beir import load_beir
     from irlens.io import write_json
@@ -24,16 +26,39 @@ def cmd_evalset(a: argparse.Namespace) -> None:
     exclude = set()
     for p in a.exclude_pairs or []:
         exclude |= set(read_parquet(p, "NIG pairs table")["qid"].astype(str))
-    df = build_eval_set(ds, a.split, a.queries, a.depth, a.seed, exclude_qids=exclude, max_relevant=a.max_relevant, k1=a.k1, b=a.b, threads=a.threads or 1)
+    df = build_eval_set(
+        ds,
+        a.split,
+        a.queries,
+        a.depth,
+        a.seed,
+        exclude_qids=exclude,
+        max_relevant=a.max_relevant,
+        k1=a.k1,
+        b=a.b,
+        threads=a.threads or 1,
+    )
     write_parquet(df, a.out)
-    write_json(Path(a.out).with_suffix(".json"), {
-        "dataset": a.dataset, "split": a.split, "queries": int(df["qid"].nunique()), "pairs": len(df), "depth": a.depth, "max_relevant": a.max_relevant,
-        "excluded_queries": len(exclude), "seed": a.seed, "role": a.role,
-    })
+    write_json(
+        Path(a.out).with_suffix(".json"),
+        {
+            "dataset": a.dataset,
+            "split": a.split,
+            "queries": int(df["qid"].nunique()),
+            "pairs": len(df),
+            "depth": a.depth,
+            "max_relevant": a.max_relevant,
+            "excluded_queries": len(exclude),
+            "seed": a.seed,
+            "role": a.role,
+        },
+    )
     log.info("wrote %s: %d queries, %d pairs", a.out, df["qid"].nunique(), len(df))
 
 
 def cmd_run(a: argparse.Namespace) -> None:
+    """``irlens ablation run``: per-query nDCG@10 of the original, scheme-pruned and random-pruned models for one
+    shard of the repeats (:func:`irlens.ablation.study.plan`, :func:`irlens.ablation.study.run_masks`)."""
     from irlens.ablation.scorer import MaskedScorer
     from irlens.ablation.study import plan, run_masks, scheme_masks
     from irlens.data.beir import doc_text, load_beir
@@ -46,26 +71,51 @@ def cmd_run(a: argparse.Namespace) -> None:
     ds = load_beir(a.data, [])
     missing = sorted(set(ev["qid"]) - set(ds.queries)) + sorted(set(ev["doc_id"]) - set(ds.corpus))
     if missing:
-        raise IrlensError(f"{a.evalset}: ids {missing[:3]} are not in {a.data}; rebuild the evaluation set (ablation_evalset rule)")
+        raise IrlensError(
+            f"{a.evalset}: ids {missing[:3]} are not in {a.data}; rebuild the evaluation set (ablation_evalset rule)"
+        )
     scheme_masks(sets, a.schemes, a.levels)  # bad names fail before the model loads
     ce, resolved = load_cross_encoder_from_args(a)
     t0 = time.perf_counter()
-    scorer = MaskedScorer(ce, [ds.queries[q] for q in ev["qid"]], [doc_text(ds.corpus[d]) for d in ev["doc_id"]], max_rows=a.max_rows, cache_mb=a.cache_mb)
+    queries, docs = [ds.queries[q] for q in ev["qid"]], [doc_text(ds.corpus[d]) for d in ev["doc_id"]]
+    scorer = MaskedScorer(ce, queries, docs, max_rows=a.max_rows, cache_mb=a.cache_mb)
     specs = plan(sets, a.schemes, a.levels, scorer.widths, a.repeats, a.seed, a.shard, a.shards)
     nonempty = sum(1 for s in specs if s.mask.size)
-    log.info("ablation %s: shard %d/%d, %d masks (%d non-empty) x %d pairs (%d queries)", a.evalset, a.shard, a.shards, len(specs), nonempty, len(ev), ev["qid"].nunique())
+    log.info(
+        "ablation %s: shard %d/%d, %d masks (%d non-empty) x %d pairs (%d queries)",
+        a.evalset,
+        a.shard,
+        a.shards,
+        len(specs),
+        nonempty,
+        len(ev),
+        ev["qid"].nunique(),
+    )
     df = run_masks(scorer, ev, specs, progress=True)
     secs = time.perf_counter() - t0
     write_parquet(df, a.out)
-    write_json(Path(a.out).with_suffix(".json"), {
-        "masks": len(specs), "non_empty_masks": nonempty, "pairs": len(ev), "seconds": round(secs, 2),
-        "seconds_per_mask": round(secs / max(1, nonempty), 4), "model": a.model, "model_sha256": resolved.sha256,
-        "shard": a.shard, "shards": a.shards, "prefix_cache": bool(scorer._cut_ok) if scorer._cut_ok is not None else None,
-    })
-    log.info("wrote %s: %d masks in %.0f s (%.3f s per non-empty mask)", a.out, len(specs), secs, secs / max(1, nonempty))
+    write_json(
+        Path(a.out).with_suffix(".json"),
+        {
+            "masks": len(specs),
+            "non_empty_masks": nonempty,
+            "pairs": len(ev),
+            "seconds": round(secs, 2),
+            "seconds_per_mask": round(secs / max(1, nonempty), 4),
+            "model": a.model,
+            "model_sha256": resolved.sha256,
+            "shard": a.shard,
+            "shards": a.shards,
+            "prefix_cache": scorer.prefix_cache,
+        },
+    )
+    log.info(
+        "wrote %s: %d masks in %.0f s (%.3f s per non-empty mask)", a.out, len(specs), secs, secs / max(1, nonempty)
+    )
 
 
 def cmd_merge(a: argparse.Namespace) -> None:
+    """``irlens ablation merge``: combine the shards of one evaluation set (:func:`irlens.ablation.study.merge`)."""
     from irlens.ablation.study import merge
 
     parts = []
@@ -77,6 +127,7 @@ def cmd_merge(a: argparse.Namespace) -> None:
 
 
 def _named(items: list[str], what: str) -> list[tuple[str, str]]:
+    """``--<what> <name>=<value>`` arguments → ``[(name, value), ...]`` (one-line error otherwise)."""
     out = []
     for it in items:
         name, sep, path = it.partition("=")
@@ -87,34 +138,27 @@ def _named(items: list[str], what: str) -> list[tuple[str, str]]:
 
 
 def _roles(items: list[str] | None) -> dict:
+    """``--role <evaluation set>=ID|OOD`` arguments → ``{evaluation set: role}``."""
     return dict(_named(items or [], "role"))
 
 
-def _stats(inputs):
-    import pandas as pd
-
-    from irlens.ablation.study import random_drops, summarise
-
-    stats, drops = [], []
-    for name, path in _named(inputs, "input"):
-        df = read_parquet(path, "merged ablation table")
-        stats.append(summarise(df, name))
-        drops.append(random_drops(df).assign(eval_set=name))
-    return pd.concat(stats, ignore_index=True), pd.concat(drops, ignore_index=True)
-
-
 def cmd_table(a: argparse.Namespace) -> None:
+    """``irlens ablation table``: Table 4 as markdown, CSV and LaTeX (:func:`irlens.ablation.report.write_table4`)."""
     from irlens.ablation.report import write_table4
+    from irlens.ablation.study import load_stats
 
-    stats, _ = _stats(a.input)
+    stats, _ = load_stats(_named(a.input, "input"))
     write_table4(stats, a.md, a.csv, a.tex, roles=_roles(a.role), note=a.note or "")
     log.info("wrote %s, %s, %s", a.md, a.csv, a.tex)
 
 
 def cmd_figure(a: argparse.Namespace) -> None:
+    """``irlens ablation figure``: drop per scheme against the random repeats
+    (:func:`irlens.ablation.report.figure_drops`)."""
     from irlens.ablation.report import figure_drops
+    from irlens.ablation.study import load_stats
 
-    stats, drops = _stats(a.input)
+    stats, drops = load_stats(_named(a.input, "input"))
     figure_drops(stats, drops, a.out, title=a.title)
     log.info("wrote %s.png/.pdf", a.out)
 
@@ -125,54 +169,66 @@ def add_parser(sub) -> None:
     s = ab.add_subparsers(dest="ablation_cmd", required=True)
 
     p = s.add_parser("evalset", help="queries (not used by NIG) with their relevant passages + BM25 top-depth")
-    p.add_argument("--data", required=True)
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--split", required=True)
+    p.add_argument("--data", required=True, help="BEIR dataset folder")
+    p.add_argument("--dataset", required=True, help="dataset name (stored in the .json summary)")
+    p.add_argument("--split", required=True, help="qrels split the queries come from")
     p.add_argument("--role", default="", help="ID or OOD (shown in the table)")
     p.add_argument("--exclude-pairs", action="append", help="NIG pairs parquet whose queries are left out (repeat)")
     p.add_argument("--queries", type=int, default=0, help="queries drawn with --seed (0 = all)")
     p.add_argument("--depth", type=int, default=20, help="BM25 passages per query (the paper: 20)")
-    p.add_argument("--max-relevant", type=int, default=0, help="relevant passages kept per query, highest grades first (0 = all)")
-    p.add_argument("--k1", type=float, default=0.9)
-    p.add_argument("--b", type=float, default=0.4)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--max-relevant", type=int, default=0, help="relevant passages kept per query, highest grades first (0 = all)"
+    )
+    p.add_argument("--k1", type=float, default=0.9, help="BM25 k1")
+    p.add_argument("--b", type=float, default=0.4, help="BM25 b")
+    p.add_argument("--seed", type=int, default=42, help="seed of the query draw")
+    p.add_argument("--threads", type=int, default=None, help="BM25 threads (default 1)")
     p.add_argument("--out", required=True, help="evaluation-set parquet (+ .json summary)")
     p.set_defaults(func=cmd_evalset)
 
-    p = s.add_parser("run", help="per-query nDCG@10 of the original, scheme-pruned and random-pruned models (one shard of the repeats)")
+    p = s.add_parser(
+        "run",
+        help="per-query nDCG@10 of the original, scheme-pruned and random-pruned models (one shard of the repeats)",
+    )
     add_cross_encoder_args(p)
     p.add_argument("--data", required=True, help="dataset folder (texts of the evaluation set)")
-    p.add_argument("--evalset", required=True)
+    p.add_argument("--evalset", required=True, help="evaluation-set parquet of 'irlens ablation evalset'")
     p.add_argument("--sets", required=True, help="sets.parquet of 'irlens nig schemes'")
-    p.add_argument("--schemes", nargs="+", required=True)
-    p.add_argument("--levels", type=float, nargs="+", required=True)
-    p.add_argument("--repeats", type=int, default=50)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--shard", type=int, default=0)
-    p.add_argument("--shards", type=int, default=1)
+    p.add_argument(
+        "--schemes",
+        nargs="+",
+        required=True,
+        help="NIG schemes to prune (names as in sets.parquet, e.g. P:<dataset>, AND_O:N, F_A)",
+    )
+    p.add_argument(
+        "--levels", type=float, nargs="+", required=True, help="top-X %% levels to prune (among the NIG levels)"
+    )
+    p.add_argument("--repeats", type=int, default=50, help="random repeats per scheme and level")
+    p.add_argument("--seed", type=int, default=42, help="seed of the random masks")
+    p.add_argument("--shard", type=int, default=0, help="this job's shard of the random repeats (0-based)")
+    p.add_argument("--shards", type=int, default=1, help="number of shards")
     p.add_argument("--max-rows", type=int, default=64, help="rows (pairs x masks) per forward")
     p.add_argument("--cache-mb", type=float, default=2048, help="memory for cached hidden states (0 = off)")
     p.add_argument("--out", required=True, help="per-query parquet (+ .json timing)")
     p.set_defaults(func=cmd_run)
 
     p = s.add_parser("merge", help="combine the shards of one evaluation set (checks completeness)")
-    p.add_argument("--inputs", nargs="+", required=True)
-    p.add_argument("--repeats", type=int, default=None, help="expected random repeats per scheme and level")
-    p.add_argument("--out", required=True)
+    p.add_argument("--inputs", nargs="+", required=True, help="shard parquets of 'irlens ablation run'")
+    p.add_argument("--repeats", type=int, default=50, help="expected random repeats per scheme and level")
+    p.add_argument("--out", required=True, help="merged parquet")
     p.set_defaults(func=cmd_merge)
 
     p = s.add_parser("table", help="Table 4: markdown, CSV (all statistics) and LaTeX")
     p.add_argument("--input", action="append", required=True, help="<evaluation set>=<merged parquet> (repeat)")
     p.add_argument("--role", action="append", help="<evaluation set>=ID|OOD (repeat)")
-    p.add_argument("--note", default="")
-    p.add_argument("--md", required=True)
-    p.add_argument("--csv", required=True)
-    p.add_argument("--tex", required=True)
+    p.add_argument("--note", default="", help="text appended under the markdown table")
+    p.add_argument("--md", required=True, help="markdown table")
+    p.add_argument("--csv", required=True, help="CSV with every statistic")
+    p.add_argument("--tex", required=True, help="LaTeX table")
     p.set_defaults(func=cmd_table)
 
     p = s.add_parser("figure", help="drop per scheme with the random repeats' distribution (PNG + PDF)")
     p.add_argument("--input", action="append", required=True, help="<evaluation set>=<merged parquet> (repeat)")
-    p.add_argument("--title", default="")
+    p.add_argument("--title", default="", help="title shown on the figure")
     p.add_argument("--out", required=True, help="output prefix (.png and .pdf)")
     p.set_defaults(func=cmd_figure)

@@ -13,7 +13,7 @@ def add_cross_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local-dir", action="append", help="local model folder(s) (<dir>/<org>__<name>/)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--max-length", type=int, default=None, help="tokens per (query, document) pair")
-    p.add_argument("--relevant-label", type=int, default=None, help="index of 'relevant' for 2-logit heads (default 1)")
+    p.add_argument("--relevant-label", type=int, default=1, help="index of 'relevant' for 2-logit heads (default 1)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
 
 

@@ -13,6 +13,7 @@ log = logging.getLogger("irlens")
 
 
 def cmd_train(a: argparse.Namespace) -> None:
+    """``irlens cross-encoder train``: fine-tune the reranker (resumable) into a save_pretrained folder."""
     from irlens.cross_encoder.train import train_cross_encoder
 
     if not Path(a.data).is_dir():
@@ -26,6 +27,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_rerank(a: argparse.Namespace) -> None:
+    """``irlens cross-encoder rerank``: rerank the head of a first-stage run; writes the run and its metrics."""
     import time
 
 
@@ -52,6 +54,7 @@ def cmd_rerank(a: argparse.Namespace) -> None:
 
 
 def cmd_table(a: argparse.Namespace) -> None:
+    """``irlens cross-encoder table``: systems x datasets table from metrics JSON files."""
     from irlens.cross_encoder.rerank import rerank_table
     from irlens.report.tables import write_table
 
@@ -83,7 +86,7 @@ def add_parser(sub) -> None:
     t.add_argument("--checkpoint-every", type=int, default=0, help="save a resumable checkpoint every N steps (0: never)")
     t.add_argument("--local-dir", action="append")
     t.add_argument("--threads", type=int)
-    t.add_argument("--device", default="cpu")
+    t.add_argument("--device", default="auto")
     t.set_defaults(func=cmd_train)
 
     r = csub.add_parser("rerank", help="rerank the top of a first-stage TREC run; writes the run and its metrics")
@@ -97,7 +100,7 @@ def add_parser(sub) -> None:
     r.add_argument("--first-stage", default="bm25", help="name of the first stage (for the backend label)")
     r.add_argument("--depth", type=int, default=100)
     r.add_argument("--max-length", type=int)
-    r.add_argument("--relevant-label", type=int, help="2-logit heads: index of 'relevant' (default 1)")
+    r.add_argument("--relevant-label", type=int, default=1, help="2-logit heads: index of 'relevant' (default 1)")
     r.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per batch")
     r.add_argument("--max-batch", type=int, default=64)
     r.add_argument("--backend")

@@ -13,6 +13,7 @@ log = logging.getLogger("irlens")
 
 
 def cmd_data(a: argparse.Namespace) -> None:
+    """``irlens data``: fetch, verify, normalise (and optionally subsample) one BEIR dataset."""
     from irlens.data import prepare_dataset
 
     sub = None

@@ -28,6 +28,7 @@ def _corpus(data: str):
 
 # ------------------------------------------------------------------------------------------ queries
 def cmd_queries(a: argparse.Namespace) -> None:
+    """``irlens gpl queries``: pseudo-queries (T5, training queries or ICT) and their qrels."""
     from irlens.gpl.queries import ict_queries, load_t5_generator, t5_queries, train_queries, write_queries
 
     set_threads(a.threads)
@@ -56,6 +57,7 @@ def cmd_queries(a: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------------------- negatives
 def cmd_negatives(a: argparse.Namespace) -> None:
+    """``irlens gpl negatives``: hard negatives of every miner for each pseudo-query."""
     from irlens.gpl.negatives import mine_negatives
     from irlens.gpl.queries import read_queries_and_qrels
     from irlens.io import write_jsonl
@@ -79,6 +81,7 @@ def cmd_negatives(a: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------------------ pseudo-labels
 def cmd_pseudo_labels(a: argparse.Namespace) -> None:
+    """``irlens gpl pseudo-labels``: teacher margins of sampled (query, positive, negative) tuples."""
     import time
 
     import numpy as np
@@ -122,6 +125,7 @@ def cmd_pseudo_labels(a: argparse.Namespace) -> None:
 
 # -------------------------------------------------------------------------------------------- train
 def cmd_train(a: argparse.Namespace) -> None:
+    """``irlens gpl train``: MarginMSE training of the student bi-encoder (checkpointed, resumable)."""
     from irlens.gpl.train import train_gpl
 
     if not Path(a.data).is_dir():
@@ -137,6 +141,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(a: argparse.Namespace) -> None:
+    """``irlens gpl evaluate``: base vs adapted per-query metrics with paired t-tests."""
     from irlens.gpl.compare import comparison_table
     from irlens.report.tables import write_table
 

@@ -13,6 +13,7 @@ log = logging.getLogger("irlens")
 
 
 def cmd_models_list(a: argparse.Namespace) -> None:
+    """``irlens models list``: where each model id resolves, and its sha256."""
     from irlens.models.resolve import KNOWN_LOCAL, resolve_model
 
     ids = list(a.ids)

@@ -13,6 +13,7 @@ log = logging.getLogger("irlens")
 
 
 def cmd_table(a: argparse.Namespace) -> None:
+    """``irlens report table``: the retrieval results table (markdown + CSV) from metrics JSON files."""
     from irlens.report.tables import retrieval_table, write_table
 
     df = retrieval_table(a.metrics)

@@ -14,6 +14,7 @@ log = logging.getLogger("irlens")
 
 
 def cmd_encode(a: argparse.Namespace) -> None:
+    """``irlens retrieval encode``: embed the corpus, the queries or sampled sentences (resumable)."""
     from irlens.data.beir import doc_text, read_corpus, read_queries
     from irlens.models import load_bi_encoder
     from irlens.retrieval.encode import encode_to_file
@@ -49,6 +50,7 @@ def _split_queries(data: Path, split: str):
 
 
 def cmd_retrieve(a: argparse.Namespace) -> None:
+    """``irlens retrieval retrieve``: exact dense search or BM25 for a split's queries; writes a TREC run."""
     import numpy as np
 
     from irlens.retrieval.trec import run_from_topk, write_run
@@ -85,6 +87,7 @@ def cmd_retrieve(a: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(a: argparse.Namespace) -> None:
+    """``irlens retrieval evaluate``: pytrec_eval metrics JSON (+ per-query TSV) of a run."""
     from irlens.io import atomic_path, write_json
     from irlens.retrieval.evaluate import METRICS, evaluate_run
     from irlens.retrieval.trec import read_run

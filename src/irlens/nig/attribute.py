@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from irlens.attribution.baselines import NIG_BASELINES
-from irlens.attribution.neurons import COMPONENTS, Neuron, encoder_layers, neuron_layout, neuron_table
+from irlens.attribution.neurons import COMPONENTS, encoder_layers, neuron_layout
 from irlens.attribution.quadrature import STIELTJES_RULES, stieltjes_window_matrix
 from irlens.errors import IrlensError
 
@@ -100,7 +100,10 @@ def target_probability(logits, targets, relevant_label: int = 1):
         p_rel = torch.sigmoid(logits[:, 0])
         return torch.where(targets == 1, p_rel, 1.0 - p_rel)
     if logits.shape[-1] != 2:
-        raise IrlensError(f"cross-encoder head with {logits.shape[-1]} logits: NIG needs 1 (relevance logit) or 2 (non-relevant, relevant)")
+        raise IrlensError(
+            f"cross-encoder head with {logits.shape[-1]} logits: NIG needs 1 (relevance logit) or 2 (non-relevant, "
+            "relevant)"
+        )
     p = torch.softmax(logits, dim=-1)
     return torch.where(targets == 1, p[:, relevant_label], p[:, 1 - relevant_label])
 
@@ -115,7 +118,9 @@ def query_positions(input_ids, sep_token_id: int):
     return (pos >= 1) & (pos < first_sep[:, None])  # [CLS] sits at position 0
 
 
-def baseline_embeddings(kind: str, input_ids, embeddings, word_embedding, pad_token_id: int, sep_token_id: int, special_ids=()):
+def baseline_embeddings(
+    kind: str, input_ids, embeddings, word_embedding, pad_token_id: int, sep_token_id: int, special_ids=()
+):
     """Baseline word embeddings x′ [B, T, H] for ``kind`` (see module docstring), same shape as ``embeddings``."""
     import torch
 
@@ -188,6 +193,7 @@ class CrossEncoderNIG:
     # ------------------------------------------------------------------------------------ plumbing
     @property
     def device(self):
+        """The device of the model's parameters."""
         return next(self.model.parameters()).device
 
     @contextmanager
@@ -234,9 +240,14 @@ class CrossEncoderNIG:
     def _features(self, features) -> dict:
         import torch
 
-        feats = {k: (v if isinstance(v, torch.Tensor) else torch.as_tensor(v)).to(self.device) for k, v in dict(features).items()}
+        feats = {
+            k: (v if isinstance(v, torch.Tensor) else torch.as_tensor(v)).to(self.device)
+            for k, v in dict(features).items()
+        }
         if "input_ids" not in feats:
-            raise IrlensError("NIG features: 'input_ids' missing (pass the tokenizer's output for (query, document) pairs)")
+            raise IrlensError(
+                "NIG features: 'input_ids' missing (pass the tokenizer's output for (query, document) pairs)"
+            )
         feats.setdefault("attention_mask", torch.ones_like(feats["input_ids"]))
         return feats
 
@@ -250,7 +261,15 @@ class CrossEncoderNIG:
         with torch.inference_mode():
             emb = self.word_embedding(feats["input_ids"])
             if baseline is not None:
-                emb = baseline_embeddings(baseline, feats["input_ids"], emb, self.word_embedding, self.pad_token_id, self.sep_token_id, self.special_ids)
+                emb = baseline_embeddings(
+                    baseline,
+                    feats["input_ids"],
+                    emb,
+                    self.word_embedding,
+                    self.pad_token_id,
+                    self.sep_token_id,
+                    self.special_ids,
+                )
             rest = {k: v for k, v in feats.items() if k != "input_ids"}
             logits = self.model(inputs_embeds=emb, **rest).logits
             return target_probability(logits.double(), tg, self.relevant_label).cpu().numpy()
@@ -277,7 +296,9 @@ class CrossEncoderNIG:
         with self._frozen():
             with torch.no_grad():
                 x = self.word_embedding(ids)
-                xb = baseline_embeddings(self.baseline, ids, x, self.word_embedding, self.pad_token_id, self.sep_token_id, self.special_ids)
+                xb = baseline_embeddings(
+                    self.baseline, ids, x, self.word_embedding, self.pad_token_id, self.sep_token_id, self.special_ids
+                )
             dtype = x.dtype
             names = [n.module for n in self.layout] + [f"cut:{i}" for i in range(len(self.layers))]
             acc = {n: torch.zeros(B, self._width(n), dtype=torch.float64, device=self.device) for n in names}
@@ -304,7 +325,9 @@ class CrossEncoderNIG:
                     if idx[-1] == N:
                         f_last = f[:, -1].clone()
                     window = carry_idx + idx
-                    A = torch.as_tensor(stieltjes_window_matrix(self.rule, self.steps, window, s), dtype=dtype, device=self.device)  # [P, P]
+                    A = torch.as_tensor(
+                        stieltjes_window_matrix(self.rule, self.steps, window, s), dtype=dtype, device=self.device
+                    )  # [P, P]
                     for n, y, g in zip(names, ys, grads):
                         y = y.detach().view(B, C, T, -1)
                         g = torch.zeros_like(y) if g is None else g.view(B, C, T, -1)
@@ -335,7 +358,9 @@ class CrossEncoderNIG:
     # ------------------------------------------------------------------------------------ internals
     def _width(self, name: str) -> int:
         if name.startswith("cut:"):
-            return int(self.model.config.hidden_size if hasattr(self.model.config, "hidden_size") else self.model.config.dim)
+            return int(
+                self.model.config.hidden_size if hasattr(self.model.config, "hidden_size") else self.model.config.dim
+            )
         return next(n.units for n in self.layout if n.module == name)
 
     @staticmethod
@@ -355,3 +380,45 @@ def baseline_effect(nig: CrossEncoderNIG, features, baselines=BASELINES) -> dict
     for kind in baselines:
         out[kind] = 2.0 * nig.scores(features, ones, baseline=kind) - 1.0
     return out
+
+
+def baseline_table(ce, frames, datas, split: str, max_pairs: int, batch_size: int = 16):
+    """The paper's Table 1: one row per (dataset, label, baseline) with the mean P(relevant) − P(non-relevant)
+    of up to ``max_pairs`` pairs per (dataset, label), and that mean relative to the original input's.
+
+    ``ce`` is a loaded cross-encoder, ``frames`` the pairs tables of :func:`irlens.nig.pairs.select_pairs`
+    (with a ``dataset`` column) and ``datas`` the dataset folder of each (same order). The row ``original``
+    is the unmodified input. Returns a DataFrame with columns dataset, label, pairs, baseline,
+    ``mean P(rel) - P(non-rel)``, ``relative to original``.
+    """
+    import pandas as pd
+
+    from irlens.data.beir import doc_text, load_beir
+
+    nig = CrossEncoderNIG(ce.model, ce.tokenizer, relevant_label=ce.relevant_label)
+    rows = []
+    for df, data in zip(frames, datas):
+        ds = load_beir(data, [split])
+        for label, sub in df.groupby("label", sort=False):
+            sub = sub.head(max_pairs)
+            diffs = {k: [] for k in ("original", *BASELINES)}
+            for s in range(0, len(sub), batch_size):
+                chunk = sub.iloc[s : s + batch_size]
+                queries = [ds.queries[q] for q in chunk["qid"]]
+                feats = ce.features(queries, [doc_text(ds.corpus[d]) for d in chunk["doc_id"]])
+                for k, v in baseline_effect(nig, feats).items():
+                    diffs[k].append(v)
+            d = {k: np.concatenate(v) for k, v in diffs.items()}
+            orig = d["original"].mean()
+            for k in ("original", *BASELINES):
+                rows.append(
+                    {
+                        "dataset": df["dataset"].iloc[0],
+                        "label": label,
+                        "pairs": len(sub),
+                        "baseline": k,
+                        "mean P(rel) - P(non-rel)": d[k].mean(),
+                        "relative to original": d[k].mean() / orig if orig else np.nan,
+                    }
+                )
+    return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,16 @@ def candidate_pairs(ds: BeirDataset, split: str, bm25_run: dict | None, negative
     return pd.DataFrame(rows, columns=["qid", "doc_id", "target", "source"])
 
 
-def select_pairs(ce, ds: BeirDataset, split: str, n_per_label: int, seed: int, bm25_run: dict | None = None, negatives_depth: int = 10, batch_size: int = 32) -> pd.DataFrame:
+def select_pairs(
+    ce,
+    ds: BeirDataset,
+    split: str,
+    n_per_label: int,
+    seed: int,
+    bm25_run: dict | None = None,
+    negatives_depth: int = 10,
+    batch_size: int = 32,
+) -> pd.DataFrame:
     """Up to ``n_per_label`` correctly classified pairs per label, drawn with ``seed``.
 
     Candidates are shuffled, scored in batches by the cross-encoder ``ce`` (P(relevant)), and kept while
@@ -78,7 +88,9 @@ def select_pairs(ce, ds: BeirDataset, split: str, n_per_label: int, seed: int, b
             if len(kept) >= n_per_label:
                 break
             chunk = pool.iloc[s : s + batch_size]
-            feats = ce.features([ds.queries[q] for q in chunk["qid"]], [doc_text(ds.corpus[d]) for d in chunk["doc_id"]])
+            feats = ce.features(
+                [ds.queries[q] for q in chunk["qid"]], [doc_text(ds.corpus[d]) for d in chunk["doc_id"]]
+            )
             with torch.inference_mode():
                 p = ce.relevance(ce.logits(feats)).double().cpu().numpy()
             scored += len(chunk)
@@ -91,7 +103,14 @@ def select_pairs(ce, ds: BeirDataset, split: str, n_per_label: int, seed: int, b
         stats[name] = {"candidates": int(len(pool)), "scored": scored, "correct": correct, "kept": len(kept)}
         if not kept and len(pool):
             log.warning("%s: no %s pair out of %d scored is classified correctly", split, name, scored)
-        log.info("%s pairs: %d kept of %d scored (%.0f%% correctly classified) out of %d candidates", name, len(kept), scored, 100 * correct / max(scored, 1), len(pool))
+        log.info(
+            "%s pairs: %d kept of %d scored (%.0f%% correctly classified) out of %d candidates",
+            name,
+            len(kept),
+            scored,
+            100 * correct / max(scored, 1),
+            len(pool),
+        )
         out += kept
     df = pd.DataFrame(out, columns=["qid", "doc_id", "target", "source", "p_relevant"])
     df.insert(3, "label", df["target"].map(LABEL_NAMES))
@@ -107,7 +126,9 @@ def shard_rows(df: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:
     return df.iloc[shard::shards]
 
 
-def attribute_pairs(nig, ce, ds: BeirDataset, pairs: pd.DataFrame, progress: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
+def attribute_pairs(
+    nig, ce, ds: BeirDataset, pairs: pd.DataFrame, progress: bool = True
+) -> tuple[np.ndarray, pd.DataFrame]:
     """NIG of each pair (one call per pair). Returns ``(values float32 [P, n_neurons], table)`` where the
     table has one row per pair: pair, qid, doc_id, label, f_input, f_baseline, rel_error, max_abs_cut_delta,
     tokens, seconds."""
@@ -139,3 +160,43 @@ def attribute_pairs(nig, ce, ds: BeirDataset, pairs: pd.DataFrame, progress: boo
             }
         )
     return vals, pd.DataFrame(rows)
+
+
+#: the files of one NIG shard or merged set ``<prefix>.<ext>``, written in this order: pairs last marks completion
+NIG_FILES = ("npy", "neurons.parquet", "pairs.parquet")
+
+
+def merge_shards(prefixes: list[str], out: str) -> pd.DataFrame:
+    """Combine NIG shards ``<prefix>.{npy,neurons.parquet,pairs.parquet}`` into ``<out>.*``, rows in pair order.
+
+    Every shard must exist and share one neuron layout (the same model). The rows of the values and of
+    the pairs table are sorted by the ``pair`` column (stable), so merging shards in any order gives the
+    unsharded result. Returns the merged pairs table.
+    """
+    from irlens.io import write_npy, write_parquet
+
+    if not prefixes:
+        raise IrlensError("NIG merge: no shards given")
+    vals, tables, neurons = [], [], None
+    for p in prefixes:
+        for ext in NIG_FILES:
+            if not Path(f"{p}.{ext}").is_file():
+                raise IrlensError(
+                    f"{p}.{ext}: NIG shard not found; run 'irlens nig attribute' (the nig_attribute rule) first"
+                )
+        n = pd.read_parquet(f"{p}.neurons.parquet")
+        if neurons is not None and not n.equals(neurons):
+            raise IrlensError(
+                f"{p}.neurons.parquet: neuron layout differs from the other shards (different model?); rerun the shards"
+            )
+        neurons = n
+        vals.append(np.load(f"{p}.npy"))
+        tables.append(pd.read_parquet(f"{p}.pairs.parquet"))
+    table = pd.concat(tables, ignore_index=True)
+    v = np.concatenate(vals) if vals else np.zeros((0, len(neurons)), np.float32)
+    order = np.argsort(table["pair"].to_numpy(), kind="stable")
+    merged = table.iloc[order].reset_index(drop=True)
+    write_npy(v[order], f"{out}.npy")
+    write_parquet(neurons, f"{out}.neurons.parquet")
+    write_parquet(merged, f"{out}.pairs.parquet")
+    return merged

@@ -15,11 +15,17 @@ Scheme names in files: ``P:<dataset>``, ``N:<dataset>``, ``F:<dataset>``, ``AND_
 from __future__ import annotations
 
 import itertools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from irlens.errors import IrlensError
+from irlens.io import read_parquet, write_json, write_parquet
+
+log = logging.getLogger(__name__)
 
 LEVELS = (0.01, 0.1, 1.0)
 #: denser grid for the intersection figures
@@ -70,7 +76,9 @@ def base_schemes(means: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def scheme_sets(values: pd.DataFrame, datasets: list[str], ood: list[str], levels=LEVELS, rank_by: str = "value") -> dict[str, dict[float, np.ndarray]]:
+def scheme_sets(
+    values: pd.DataFrame, datasets: list[str], ood: list[str], levels=LEVELS, rank_by: str = "value"
+) -> dict[str, dict[float, np.ndarray]]:
     """Every scheme of Table 3 → {level: neuron indices}. Intersections over A use every dataset that has
     the label; over O the OOD ones. Schemes that need a missing label are left out."""
     sets: dict[str, dict[float, np.ndarray]] = {}
@@ -97,7 +105,9 @@ def overlap_pct(sets, n_neurons: int, level: float) -> float:
     return 100.0 * len(_intersect(list(sets))) / set_size(n_neurons, level)
 
 
-def intersection_table(values: pd.DataFrame, datasets: list[str], ood: list[str], levels=FIGURE_LEVELS, rank_by: str = "value") -> pd.DataFrame:
+def intersection_table(
+    values: pd.DataFrame, datasets: list[str], ood: list[str], levels=FIGURE_LEVELS, rank_by: str = "value"
+) -> pd.DataFrame:
     """Long table of the paper's Figures 2–3: one row per (curve, level) with columns
     label, curve, kind, members, level, pct.
 
@@ -105,22 +115,51 @@ def intersection_table(values: pd.DataFrame, datasets: list[str], ood: list[str]
     intersections, ``P∩N`` of one dataset."""
     n = len(values)
     rows = []
-    tops = {c: {lv: top_set(values[c].to_numpy(), lv, rank_by) for lv in levels} for c in values.columns if c[0] in "PN"}
+    tops = {
+        c: {lv: top_set(values[c].to_numpy(), lv, rank_by) for lv in levels} for c in values.columns if c[0] in "PN"
+    }
     for label, kind in (("relevant", "P"), ("non-relevant", "N")):
         have = [d for d in datasets if f"{kind}:{d}" in tops]
         for a, b in itertools.combinations(have, 2):
             pair_kind = "OOD/OOD" if (a in ood and b in ood) else ("ID/OOD" if (a in ood) != (b in ood) else "ID/ID")
             for lv in levels:
-                rows.append((label, f"{kind}_{a} ∩ {kind}_{b}", pair_kind, f"{a},{b}", lv, overlap_pct([tops[f"{kind}:{a}"][lv], tops[f"{kind}:{b}"][lv]], n, lv)))
+                rows.append(
+                    (
+                        label,
+                        f"{kind}_{a} ∩ {kind}_{b}",
+                        pair_kind,
+                        f"{a},{b}",
+                        lv,
+                        overlap_pct([tops[f"{kind}:{a}"][lv], tops[f"{kind}:{b}"][lv]], n, lv),
+                    )
+                )
         for where, members in (("A", have), ("O", [d for d in have if d in ood])):
             if len(members) < 1:
                 continue
             for lv in levels:
-                rows.append((label, f"∩_{where} {kind}", f"all ({where})" if where == "A" else "OOD (O)", ",".join(members), lv, overlap_pct([tops[f"{kind}:{d}"][lv] for d in members], n, lv)))
+                rows.append(
+                    (
+                        label,
+                        f"∩_{where} {kind}",
+                        f"all ({where})" if where == "A" else "OOD (O)",
+                        ",".join(members),
+                        lv,
+                        overlap_pct([tops[f"{kind}:{d}"][lv] for d in members], n, lv),
+                    )
+                )
     for d in datasets:
         if f"P:{d}" in tops and f"N:{d}" in tops:
             for lv in levels:
-                rows.append(("both", f"P_{d} ∩ N_{d}", "P∩N", d, lv, overlap_pct([tops[f"P:{d}"][lv], tops[f"N:{d}"][lv]], n, lv)))
+                rows.append(
+                    (
+                        "both",
+                        f"P_{d} ∩ N_{d}",
+                        "P∩N",
+                        d,
+                        lv,
+                        overlap_pct([tops[f"P:{d}"][lv], tops[f"N:{d}"][lv]], n, lv),
+                    )
+                )
     return pd.DataFrame(rows, columns=["label", "curve", "kind", "members", "level", "pct"])
 
 
@@ -136,7 +175,11 @@ def sets_table(sets: dict[str, dict[float, np.ndarray]], neurons: pd.DataFrame, 
             part.insert(0, "scheme", name)
             part["value"] = values[name].to_numpy()[idx] if name in values.columns else np.nan
             parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["scheme", "level", "neuron", "layer", "component", "unit", "module", "value"])
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["scheme", "level", "neuron", "layer", "component", "unit", "module", "value"])
+    )
 
 
 def layer_distribution(idx: np.ndarray, neurons: pd.DataFrame) -> pd.DataFrame:
@@ -146,3 +189,153 @@ def layer_distribution(idx: np.ndarray, neurons: pd.DataFrame) -> pd.DataFrame:
     comps = list(dict.fromkeys(neurons["component"]))
     t = sub.groupby(["layer", "component"]).size().unstack(fill_value=0)
     return t.reindex(index=layers, columns=comps, fill_value=0)
+
+
+# ------------------------------------------------------------------------------ the nig_schemes step
+@dataclass
+class SchemeResult:
+    """Everything :func:`compute_schemes` derives from the merged NIG sets; :func:`write_schemes` writes it."""
+
+    neurons: pd.DataFrame  # the shared neuron table (layer, component, unit, module, ...)
+    values: pd.DataFrame  # one column per scheme (see :func:`base_schemes`)
+    sets: dict[str, dict[float, np.ndarray]]  # scheme → {level: neuron indices} (see :func:`scheme_sets`)
+    intersections: pd.DataFrame  # :func:`intersection_table` at FIGURE_LEVELS ∪ levels
+    counts: dict[tuple[str, str], int]  # (dataset, label) → pairs averaged
+    completeness: list[dict]  # one row per (dataset, label): completeness error of the NIG run
+    datasets: list[str]
+    in_domain: list[str]
+    ood: list[str]
+    levels: tuple[float, ...]
+    rank_by: str
+
+
+def compute_schemes(specs, in_domain, levels=LEVELS, rank_by: str = "value") -> SchemeResult:
+    """Read the merged NIG sets ``specs`` = ``[(prefix, dataset, label), ...]`` and derive the schemes.
+
+    Each prefix names ``<prefix>.{npy,neurons.parquet,pairs.parquet}`` of one (dataset, label); all must
+    share one neuron layout. A set without pairs is left out with a warning. Datasets not in
+    ``in_domain`` are out-of-domain. ``levels`` are the top-X % levels of the scheme sets; the
+    intersection table also covers :data:`FIGURE_LEVELS`.
+    """
+    means, counts, completeness, neurons = {}, {}, [], None
+    for prefix, dataset, label in specs:
+        n = read_parquet(f"{prefix}.neurons.parquet", "NIG neuron table")
+        if neurons is not None and not n.equals(neurons):
+            raise IrlensError(
+                f"{prefix}.neurons.parquet: neuron layout differs from the other sets; rerun them with one model"
+            )
+        neurons = n
+        v = np.load(f"{prefix}.npy")
+        p = read_parquet(f"{prefix}.pairs.parquet", "NIG pairs table", "the nig_pairs rule")
+        if len(v) == 0:
+            log.warning("%s: no pairs; scheme %s:%s left out", prefix, dataset, label)
+            continue
+        means[(dataset, label)] = v.astype(np.float64).mean(0)
+        counts[(dataset, label)] = len(v)
+        completeness.append(
+            {
+                "dataset": dataset,
+                "label": label,
+                "pairs": len(p),
+                "median |F(x) - F(x')|": (p["f_input"] - p["f_baseline"]).abs().median(),
+                "median rel. error": p["rel_error"].median(),
+                "max rel. error": p["rel_error"].max(),
+                "pairs <= 1%": (p["rel_error"] <= 0.01).mean(),
+                "steps": int(p["steps"].iloc[0]),
+                "rule": p["rule"].iloc[0],
+                "s/pair": p["seconds"].mean(),
+            }
+        )
+    datasets = list(dict.fromkeys(d for d, _ in means))
+    ood = [d for d in datasets if d not in in_domain]
+    values = base_schemes(means)
+    levels = tuple(levels)
+    sets = scheme_sets(values, datasets, ood, levels, rank_by)
+    inter = intersection_table(values, datasets, ood, sorted(set(FIGURE_LEVELS) | set(levels)), rank_by)
+    return SchemeResult(
+        neurons=neurons,
+        values=values,
+        sets=sets,
+        intersections=inter,
+        counts=counts,
+        completeness=completeness,
+        datasets=datasets,
+        in_domain=[d for d in datasets if d in in_domain],
+        ood=ood,
+        levels=levels,
+        rank_by=rank_by,
+    )
+
+
+def write_schemes(r: SchemeResult, out_dir, tables_dir) -> None:
+    """Write ``values/sets/intersections.parquet`` and ``roles.json`` to ``out_dir``, and the scheme-size,
+    intersection and completeness tables (md + csv) to ``tables_dir``."""
+    from irlens.report.tables import write_table
+
+    out = Path(out_dir)
+    n_neurons = len(r.neurons)
+    write_parquet(pd.concat([r.neurons, r.values], axis=1), out / "values.parquet")
+    write_parquet(sets_table(r.sets, r.neurons, r.values), out / "sets.parquet")
+    write_parquet(r.intersections, out / "intersections.parquet")
+    write_json(
+        out / "roles.json",
+        {
+            "in_domain": r.in_domain,
+            "ood": r.ood,
+            "pairs": {f"{d}:{lb}": c for (d, lb), c in r.counts.items()},
+            "levels": list(r.levels),
+            "rank_by": r.rank_by,
+            "neurons": n_neurons,
+        },
+    )
+    # tables: scheme sizes / pairs averaged, intersections at the levels, completeness
+    tdir = Path(tables_dir)
+    rows = []
+    for name, by_level in r.sets.items():
+        rows.append(
+            {
+                "scheme": pretty(name),
+                "pairs averaged": _pairs_of(name, r.counts, r.datasets, r.ood),
+                **{f"{lv:g}% (of {set_size(n_neurons, lv)})": len(by_level[lv]) for lv in r.levels},
+            }
+        )
+    title = (
+        f"NIG schemes: neurons kept at each level ({n_neurons} neurons; in-domain: {', '.join(r.in_domain) or 'none'}; "
+        f"OOD: {', '.join(r.ood) or 'none'})"
+    )
+    write_table(pd.DataFrame(rows), tdir / "schemes.md", tdir / "schemes.csv", title=title, floatfmt=".0f")
+    inter = r.intersections
+    it = (
+        inter[inter["level"].isin(r.levels)]
+        .pivot_table(index=["label", "kind", "curve"], columns="level", values="pct", sort=False)
+        .reset_index()
+    )
+    it.columns = [c if isinstance(c, str) else f"{c:g}%" for c in it.columns]
+    write_table(
+        it,
+        tdir / "intersections.md",
+        tdir / "intersections.csv",
+        title="NIG scheme intersections (% of the top-X % set)",
+        floatfmt=".1f",
+    )
+    write_table(
+        pd.DataFrame(r.completeness),
+        tdir / "completeness.md",
+        tdir / "completeness.csv",
+        title="NIG completeness on the encoder-layer cuts: max over layers of "
+        "|Σ conductance − (F(x) − F(x′))| / |F(x) − F(x′)|",
+        floatfmt=".2e",
+    )
+
+
+def _pairs_of(name: str, counts: dict, datasets, ood) -> int:
+    """Pairs averaged into scheme ``name`` (a base scheme, a fusion or an intersection)."""
+    labels_of = {"P": ["relevant"], "N": ["non-relevant"], "F": ["relevant", "non-relevant"]}
+    if name == "F_A":
+        return sum(counts.values())
+    if name.startswith("AND_"):
+        where, kind = name[4:].split(":")
+        members = datasets if where == "A" else ood
+        return sum(counts.get((d, lb), 0) for d in members for lb in labels_of[kind])
+    kind, d = name.split(":")
+    return sum(counts.get((d, lb), 0) for lb in labels_of[kind])

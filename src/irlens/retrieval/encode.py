@@ -20,6 +20,7 @@ import numpy as np
 
 from irlens.io import atomic_path, write_json
 from irlens.resume import Partial, drop_partial, partial_dir
+from irlens.runtime import plan_batches
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +32,8 @@ def _token_lengths(model, texts: list[str]) -> np.ndarray:
     return np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(texts))
 
 
-def plan_batches(lengths: np.ndarray, max_tokens: int, max_batch: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Order (longest first, ties by index) and ``[start, end)`` batch bounds over that order."""
-    order = np.lexsort((np.arange(len(lengths)), -lengths))
-    batches, start = [], 0
-    while start < len(order):
-        longest = int(lengths[order[start]])
-        size = max(1, min(max_batch, max_tokens // max(longest, 1)))
-        end = min(len(order), start + size)
-        batches.append((start, end))
-        start = end
-    return order, batches
-
-
-def _encode_batch(model, texts: list[str]) -> np.ndarray:
+def encode_batch(model, texts: list[str]) -> np.ndarray:
+    """Embeddings (float32) of one batch of ``texts``, as ``model.encode`` computes them."""
     import torch
 
     features = model.preprocess(texts)
@@ -95,7 +84,7 @@ def encode_texts(
         idx = order[lo:hi]
         emb = part.load_array(f"chunk-{ci:05d}") if part is not None else None
         if emb is None:
-            emb = np.concatenate([_encode_batch(model, [texts[i] for i in order[s:e]]) for s, e in chunk])
+            emb = np.concatenate([encode_batch(model, [texts[i] for i in order[s:e]]) for s, e in chunk])
             if part is not None:
                 part.save_array(f"chunk-{ci:05d}", emb)
         out[idx] = emb

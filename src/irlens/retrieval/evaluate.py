@@ -18,8 +18,8 @@ METRICS = ("ndcg@10", "mrr@10", "recall@100", "map")
 _PTE = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "map": "map"}
 
 
-def _trec_order(docs: dict[str, float]) -> list[tuple[str, float]]:
-    # trec_eval ranks by score descending, then by docno descending (two stable sorts)
+def trec_order(docs: dict[str, float]) -> list[tuple[str, float]]:
+    """``(docid, score)`` in trec_eval's ranking order: score descending, then docno descending."""
     by_doc = sorted(docs.items(), key=lambda kv: kv[0], reverse=True)
     return sorted(by_doc, key=lambda kv: -kv[1])
 
@@ -41,7 +41,7 @@ def evaluate_run(qrels: dict[str, dict[str, int]], run: Run, ignore_identical_id
         run.setdefault(q, {})
     evaluator = pytrec_eval.RelevanceEvaluator(judged, set(_PTE.values()))
     scores = evaluator.evaluate({q: d for q, d in run.items() if d})
-    top10 = {q: dict(_trec_order(d)[:10]) for q, d in run.items() if d}
+    top10 = {q: dict(trec_order(d)[:10]) for q, d in run.items() if d}
     rr = pytrec_eval.RelevanceEvaluator(judged, {"recip_rank"}).evaluate(top10)
     per_query = {}
     for q in sorted(run):

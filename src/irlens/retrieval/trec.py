@@ -20,6 +20,7 @@ def write_run(run: Run, path: str | Path, tag: str = "irlens") -> None:
 
 
 def read_run(path: str | Path) -> Run:
+    """``{qid: {docid: score}}`` of a TREC run file (one-line errors name the file and line)."""
     path = Path(path)
     if not path.is_file():
         raise IrlensError(f"{path}: run file not found")
