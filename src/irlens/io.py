@@ -34,15 +34,18 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (keys sorted) atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or broken file is one :class:`~irlens.errors.IrlensError` line."""
     from irlens.errors import IrlensError
 
     try:
@@ -55,6 +58,7 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
+    """Write ``records`` as JSON lines atomically; returns how many were written."""
     n = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for rec in records:
@@ -64,6 +68,7 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
 
 
 def hash_file(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """Hex digest of a file, read in chunks."""
     h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -72,14 +77,17 @@ def hash_file(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1
 
 
 def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file."""
     return hash_file(path, "sha256")
 
 
 def md5_file(path: str | os.PathLike) -> str:
+    """md5 hex digest of a file (BEIR publishes md5 sums of its archives)."""
     return hash_file(path, "md5")
 
 
 def setup_logging(verbose: bool = False) -> None:
+    """Timestamped INFO (DEBUG with ``verbose``) logging to stderr, as every job log shows it."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 def _ranked(docs: dict[str, float]) -> list[str]:
     """trec_eval's order (score descending, ties by doc id descending), the order the first stage was scored in."""
-    from irlens.retrieval.evaluate import _trec_order
+    from irlens.retrieval.evaluate import trec_order
 
-    return [d for d, _ in _trec_order(docs)]
+    return [d for d, _ in trec_order(docs)]
 
 
 def rerank(

@@ -125,7 +125,7 @@ def train_cross_encoder(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from irlens.data.beir import doc_text, load_beir
-    from irlens.models.cross_encoder import CrossEncoder, _forward_takes
+    from irlens.models.cross_encoder import CrossEncoder, forward_takes
     from irlens.models.encoder import pick_device
     from irlens.models.resolve import resolve_model
 
@@ -173,7 +173,7 @@ def train_cross_encoder(
     fresh = sorted(k for k in model.state_dict() if loaded and k not in loaded and not _same_modulo_prefix(k, loaded))
     log.info("base %s from %s (%s, weights sha256 %s); newly initialised: %s", base_model_id, resolved.path, resolved.source, (resolved.sha256 or "?")[:12], ", ".join(fresh) or "(none reported)")
     model.to(dev)
-    types = "token_type_ids" in tokenizer.model_input_names and _forward_takes(model, "token_type_ids")
+    types = "token_type_ids" in tokenizer.model_input_names and forward_takes(model, "token_type_ids")
     ce = CrossEncoder(model, tokenizer, 2, 1, int(max_length), dev, base_model_id, types)
 
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")

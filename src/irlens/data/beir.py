@@ -67,11 +67,13 @@ def _read_records(path: Path, kind: str) -> dict[str, dict]:
 
 
 def read_corpus(path: str | Path) -> Corpus:
+    """``{doc_id: {"title", "text"}}`` of a BEIR ``corpus.jsonl`` (one-line errors name the file and line)."""
     recs = _read_records(Path(path), "document")
     return {d: {"title": str(r.get("title") or ""), "text": r["text"]} for d, r in recs.items()}
 
 
 def read_queries(path: str | Path) -> Queries:
+    """``{query_id: text}`` of a BEIR ``queries.jsonl``."""
     return {q: r["text"] for q, r in _read_records(Path(path), "query").items()}
 
 
@@ -103,6 +105,7 @@ def read_qrels(path: str | Path) -> Qrels:
 
 
 def available_splits(folder: str | Path) -> list[str]:
+    """The qrels splits of a BEIR folder (``qrels/<split>.tsv``), sorted."""
     qdir = Path(folder) / "qrels"
     return sorted(p.stem for p in qdir.glob("*.tsv")) if qdir.is_dir() else []
 

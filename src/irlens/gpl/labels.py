@@ -80,7 +80,7 @@ def teacher_scores(ce, queries: list[str], docs: list[str], max_tokens: int = 81
     """Raw relevance scores (:func:`relevance_logits`) of each pair, float64 ``[n]``; length-sorted batches."""
     import torch
 
-    from irlens.retrieval.encode import plan_batches
+    from irlens.runtime import plan_batches
 
     n = len(queries)
     out = np.zeros(n, dtype=np.float64)

