@@ -71,7 +71,14 @@ def child(workload: str, tuned: bool, threads: int) -> dict:
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
         model.train()
         texts = _texts(32)
-        feats = tok([t[:80] for t in texts], texts, truncation="only_second", max_length=64, padding="max_length", return_tensors="pt")
+        feats = tok(
+            [t[:80] for t in texts],
+            texts,
+            truncation="only_second",
+            max_length=64,
+            padding="max_length",
+            return_tensors="pt",
+        )
         labels = torch.arange(32) % 2
         opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
         f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
@@ -86,7 +93,14 @@ def child(workload: str, tuned: bool, threads: int) -> dict:
         digest = h.hexdigest()
     seconds = time.perf_counter() - t0
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
-    return {"workload": workload, "tuned": tuned, "state": state, "seconds": seconds, "minor_faults": faults, "sha256": digest}
+    return {
+        "workload": workload,
+        "tuned": tuned,
+        "state": state,
+        "seconds": seconds,
+        "minor_faults": faults,
+        "sha256": digest,
+    }
 
 
 def main() -> None:
@@ -104,13 +118,26 @@ def main() -> None:
     runs = []
     for r in range(a.rounds):
         for workload in ("encode", "train"):
-            for tuned in ((0, 1) if r % 2 == 0 else (1, 0)):
-                cmd = [sys.executable, __file__, "--child", workload, "--tuned", str(tuned), "--threads", str(a.threads)]
+            for tuned in (0, 1) if r % 2 == 0 else (1, 0):
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    workload,
+                    "--tuned",
+                    str(tuned),
+                    "--threads",
+                    str(a.threads),
+                ]
                 res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
                 row = json.loads(res.stdout.strip().splitlines()[-1])
                 row["round"] = r
                 runs.append(row)
-                print(f"round {r} {workload:6s} {'tuned' if tuned else 'default':7s} {row['seconds']:7.2f} s  {row['minor_faults']:>9d} faults  {row['sha256'][:12]}", flush=True)
+                print(
+                    f"round {r} {workload:6s} {'tuned' if tuned else 'default':7s} {row['seconds']:7.2f} s  "
+                    f"{row['minor_faults']:>9d} faults  {row['sha256'][:12]}",
+                    flush=True,
+                )
     summary = {}
     for workload in ("encode", "train"):
         d = sorted(x["seconds"] for x in runs if x["workload"] == workload and not x["tuned"])
@@ -125,8 +152,13 @@ def main() -> None:
             "bit_identical": len(shas) == 1,
         }
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"threads": a.threads, "rounds": a.rounds, "summary": summary, "runs": runs}, indent=2) + "\n")
-    print("RESULT " + " ".join(f"{w}_speedup={s['speedup']:.3f} {w}_identical={s['bit_identical']}" for w, s in summary.items()))
+    OUT.write_text(
+        json.dumps({"threads": a.threads, "rounds": a.rounds, "summary": summary, "runs": runs}, indent=2) + "\n"
+    )
+    print(
+        "RESULT "
+        + " ".join(f"{w}_speedup={s['speedup']:.3f} {w}_identical={s['bit_identical']}" for w, s in summary.items())
+    )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,11 @@ def main() -> None:
     outs = {}
     st_run()  # warm-up (allocator, kernels)
     for r in range(a.rounds):
-        for name, fn in (("irlens", irlens_run), ("sentence_transformers", st_run)) if r % 2 == 0 else (("sentence_transformers", st_run), ("irlens", irlens_run)):
+        for name, fn in (
+            (("irlens", irlens_run), ("sentence_transformers", st_run))
+            if r % 2 == 0
+            else (("sentence_transformers", st_run), ("irlens", irlens_run))
+        ):
             t0 = time.perf_counter()
             outs[name] = fn()
             times[name].append(time.perf_counter() - t0)

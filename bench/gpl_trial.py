@@ -61,22 +61,173 @@ def main() -> None:
     th = ["--threads", str(a.threads)]
     timings: dict = {}
     q = ["--backend", a.backend] + (["--qpp", "1", "--passages", str(a.passages)] if a.backend == "ict" else [])
-    step("queries", w / "qrels.tsv", ["gpl", "queries", *q, "--data", d, "--out-queries", str(w / "queries.jsonl"), "--out-qrels", str(w / "qrels.tsv"), *th], timings)
-    step("negatives", w / "hard-negatives.jsonl", ["gpl", "negatives", "--data", d, "--queries", str(w / "queries.jsonl"), "--qrels", str(w / "qrels.tsv"), "--miners", a.base, "bm25",
-                                                    "--corpus-emb", f"{a.base}={a.base_emb}", "--device", "cpu", "--out", str(w / "hard-negatives.jsonl"), *th], timings)
-    step("pseudo-labels", w / "gpl-training-data.tsv", ["gpl", "pseudo-labels", "--data", d, "--queries", str(w / "queries.jsonl"), "--negatives", str(w / "hard-negatives.jsonl"),
-                                                        "--teacher", a.teacher, "--steps", str(a.steps), "--batch", str(a.batch), "--ce-max-length", str(a.ce_max_length),
-                                                        "--device", "cpu", "--out", str(w / "gpl-training-data.tsv"), *th], timings)
+    step(
+        "queries",
+        w / "qrels.tsv",
+        [
+            "gpl",
+            "queries",
+            *q,
+            "--data",
+            d,
+            "--out-queries",
+            str(w / "queries.jsonl"),
+            "--out-qrels",
+            str(w / "qrels.tsv"),
+            *th,
+        ],
+        timings,
+    )
+    step(
+        "negatives",
+        w / "hard-negatives.jsonl",
+        [
+            "gpl",
+            "negatives",
+            "--data",
+            d,
+            "--queries",
+            str(w / "queries.jsonl"),
+            "--qrels",
+            str(w / "qrels.tsv"),
+            "--miners",
+            a.base,
+            "bm25",
+            "--corpus-emb",
+            f"{a.base}={a.base_emb}",
+            "--device",
+            "cpu",
+            "--out",
+            str(w / "hard-negatives.jsonl"),
+            *th,
+        ],
+        timings,
+    )
+    step(
+        "pseudo-labels",
+        w / "gpl-training-data.tsv",
+        [
+            "gpl",
+            "pseudo-labels",
+            "--data",
+            d,
+            "--queries",
+            str(w / "queries.jsonl"),
+            "--negatives",
+            str(w / "hard-negatives.jsonl"),
+            "--teacher",
+            a.teacher,
+            "--steps",
+            str(a.steps),
+            "--batch",
+            str(a.batch),
+            "--ce-max-length",
+            str(a.ce_max_length),
+            "--device",
+            "cpu",
+            "--out",
+            str(w / "gpl-training-data.tsv"),
+            *th,
+        ],
+        timings,
+    )
     rescale = ["--rescale-range", *map(str, a.rescale_range)] if a.rescale_range else []
-    step("train", w / "model", ["gpl", "train", "--base", a.base, "--data", d, "--queries", str(w / "queries.jsonl"), "--training-data", str(w / "gpl-training-data.tsv"),
-                                "--steps", str(a.steps), "--batch", str(a.batch), "--max-length", str(a.max_length), "--warmup-steps", str(a.warmup_steps), *rescale,
-                                "--checkpoint-every", "25", "--out", str(w / "model"), *th], timings)
+    step(
+        "train",
+        w / "model",
+        [
+            "gpl",
+            "train",
+            "--base",
+            a.base,
+            "--data",
+            d,
+            "--queries",
+            str(w / "queries.jsonl"),
+            "--training-data",
+            str(w / "gpl-training-data.tsv"),
+            "--steps",
+            str(a.steps),
+            "--batch",
+            str(a.batch),
+            "--max-length",
+            str(a.max_length),
+            "--warmup-steps",
+            str(a.warmup_steps),
+            *rescale,
+            "--checkpoint-every",
+            "25",
+            "--out",
+            str(w / "model"),
+            *th,
+        ],
+        timings,
+    )
     for side in ("queries", "corpus"):
-        step(f"encode-{side}", w / "emb" / f"{side}.npy", ["encode", "--data", d, "--model", str(w / "model"), "--side", side, "--device", "cpu", "--out", str(w / "emb" / f"{side}.npy"), *th], timings)
-    step("retrieve", w / "run.trec", ["retrieve", "--method", "dense", "--data", d, "--split", "test", "--corpus-emb", str(w / "emb" / "corpus.npy"), "--query-emb", str(w / "emb" / "queries.npy"),
-                                      "--score", "dot", "--out", str(w / "run.trec"), *th], timings)
-    step("evaluate", w / "per_query.tsv", ["evaluate", "--data", d, "--split", "test", "--run", str(w / "run.trec"), "--out", str(w / "metrics.json"), "--per-query", str(w / "per_query.tsv"),
-                                           "--dataset", "scifact", "--retriever", "minilm-gpl"], timings)
+        step(
+            f"encode-{side}",
+            w / "emb" / f"{side}.npy",
+            [
+                "encode",
+                "--data",
+                d,
+                "--model",
+                str(w / "model"),
+                "--side",
+                side,
+                "--device",
+                "cpu",
+                "--out",
+                str(w / "emb" / f"{side}.npy"),
+                *th,
+            ],
+            timings,
+        )
+    step(
+        "retrieve",
+        w / "run.trec",
+        [
+            "retrieve",
+            "--method",
+            "dense",
+            "--data",
+            d,
+            "--split",
+            "test",
+            "--corpus-emb",
+            str(w / "emb" / "corpus.npy"),
+            "--query-emb",
+            str(w / "emb" / "queries.npy"),
+            "--score",
+            "dot",
+            "--out",
+            str(w / "run.trec"),
+            *th,
+        ],
+        timings,
+    )
+    step(
+        "evaluate",
+        w / "per_query.tsv",
+        [
+            "evaluate",
+            "--data",
+            d,
+            "--split",
+            "test",
+            "--run",
+            str(w / "run.trec"),
+            "--out",
+            str(w / "metrics.json"),
+            "--per-query",
+            str(w / "per_query.tsv"),
+            "--dataset",
+            "scifact",
+            "--retriever",
+            "minilm-gpl",
+        ],
+        timings,
+    )
 
     from irlens.gpl.compare import comparison_table
 
@@ -86,15 +237,28 @@ def main() -> None:
     margins = [float(l.split("\t")[3]) for l in (w / "gpl-training-data.tsv").read_text().splitlines()]
     nd = df[df["metric"] == "ndcg@10"].iloc[0]
     out = {
-        "settings": vars(a), "timings_s": timings, "seconds_per_step": rec["seconds_per_step"], "resumed_at_step": rec["resumed_at_step"],
-        "loss_first": rec["loss_first"], "loss_last_mean": rec["loss_last_mean"],
-        "margins": {"mean": sum(margins) / len(margins), "positive_share": sum(m > 0 for m in margins) / len(margins), "min": min(margins), "max": max(margins)},
+        "settings": vars(a),
+        "timings_s": timings,
+        "seconds_per_step": rec["seconds_per_step"],
+        "resumed_at_step": rec["resumed_at_step"],
+        "loss_first": rec["loss_first"],
+        "loss_last_mean": rec["loss_last_mean"],
+        "margins": {
+            "mean": sum(margins) / len(margins),
+            "positive_share": sum(m > 0 for m in margins) / len(margins),
+            "min": min(margins),
+            "max": max(margins),
+        },
         "comparison": df.to_dict(orient="records"),
     }
     Path("results/bench").mkdir(parents=True, exist_ok=True)
     Path("results/bench/gpl_trial.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"RESULT backend={a.backend} steps={a.steps} batch={a.batch} max_length={a.max_length} s_per_step={rec['seconds_per_step']} "
-          f"ndcg10_base={nd['base']:.4f} ndcg10_adapted={nd['adapted']:.4f} diff={nd['diff']:+.4f} p={nd['p']:.3g} better={nd['better']} worse={nd['worse']} n={nd['n']}")
+    print(
+        f"RESULT backend={a.backend} steps={a.steps} batch={a.batch} max_length={a.max_length} "
+        f"s_per_step={rec['seconds_per_step']} "
+        f"ndcg10_base={nd['base']:.4f} ndcg10_adapted={nd['adapted']:.4f} diff={nd['diff']:+.4f} p={nd['p']:.3g} "
+        f"better={nd['better']} worse={nd['worse']} n={nd['n']}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from irlens.ig.bi_encoder import BiEncoderIG
 from irlens.data.beir import doc_text, read_corpus, read_qrels, read_queries
+from irlens.ig.bi_encoder import BiEncoderIG
 from irlens.io import write_json
 from irlens.models import load_bi_encoder
 
@@ -112,7 +112,10 @@ class DenseIGForward:
         self.fixed_t, self.extra = split_feats(features(fixed_model, fixed_text))
 
     def __call__(self, input_ids, attention_mask, token_type_ids):
-        var = encode(self.model, {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids, **self.extra})
+        var = encode(
+            self.model,
+            {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids, **self.extra},
+        )
         fixed = encode(self.fixed_model, batch_feats(self.fixed_t, self.extra, input_ids.shape[0]))
         return (var * fixed).sum(-1)
 
@@ -127,7 +130,10 @@ class TunedForward:
             self.v = encode(model, batch_feats(t, self.extra))[0].detach()
 
     def __call__(self, input_ids, attention_mask, token_type_ids):
-        var = encode(self.model, {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids, **self.extra})
+        var = encode(
+            self.model,
+            {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids, **self.extra},
+        )
         return var @ self.v
 
 
@@ -156,7 +162,7 @@ def exact_scores(model, text: str, fixed_text: str) -> tuple[float, float, int]:
         ft, fx = split_feats(features(model, fixed_text))
         v = encode(model, batch_feats(ft, fx))[0]
         t, extra = split_feats(features(model, text))
-        s = float(encode(model, batch_feats(t, extra)) [0] @ v)
+        s = float(encode(model, batch_feats(t, extra))[0] @ v)
         tb = dict(t, input_ids=baseline_ids(model, t["input_ids"]))
         s0 = float(encode(model, batch_feats(tb, extra))[0] @ v)
     return s, s0, int(t["input_ids"].shape[1])
@@ -178,7 +184,10 @@ def run_captum(model, forward_factory, pairs, side, gaps, n_steps, ibs_for, labe
         scores.append(sc)
         deltas.append(d)
         rel.append(abs(d) / abs(gaps[k]["s"] - gaps[k]["s0"]))
-        log(f"{side} {label} pair {k + 1}/{len(pairs)} L={gaps[k]['L']} steps={n_steps}: {secs[-1]:.2f}s rel_err={rel[-1]:.2e}")
+        log(
+            f"{side} {label} pair {k + 1}/{len(pairs)} L={gaps[k]['L']} steps={n_steps}: "
+            f"{secs[-1]:.2f}s rel_err={rel[-1]:.2e}"
+        )
         if on_pair is not None:
             on_pair({"pair_seconds": list(secs), "rel_error": list(rel), "delta": list(deltas)})
     return {"scores": scores, "delta": deltas, "rel_error": rel, "pair_seconds": secs, "steps": [n_steps] * len(pairs)}
@@ -249,7 +258,8 @@ def sanity(model, fixed_model, pairs, side, a) -> dict:
     p = pairs[0]
     text, other = texts_for(p, side)
     c = BiEncoderIG(model, score="dot", baseline="pad", steps=a.c_steps, tol=a.tol, max_steps=a.c_max_steps).attribute(
-        [(p["query"], p["document"])], side=side)[0]
+        [(p["query"], p["document"])], side=side
+    )[0]
     fwd = DenseIGForward(model, fixed_model, other)
     t, _ = split_feats(features(model, text))
     with torch.no_grad():
@@ -258,7 +268,10 @@ def sanity(model, fixed_model, pairs, side, a) -> dict:
     sc, d = captum_pair(model, fwd, text, a.sanity_steps, 1)
     assert len(sc) == len(c.scores), (len(sc), len(c.scores))
     rho = float(spearmanr(sc, c.scores).statistic)
-    log(f"sanity {side}: s_a={s_a:.6f} s_irlens={c.score:.6f} spearman((a) {a.sanity_steps} steps, (c))={rho:.3f} delta_a={d:.2e}")
+    log(
+        f"sanity {side}: s_a={s_a:.6f} s_irlens={c.score:.6f} "
+        f"spearman((a) {a.sanity_steps} steps, (c))={rho:.3f} delta_a={d:.2e}"
+    )
     assert rho > 0.5, f"{side}: (a) and irlens token scores do not correlate (spearman {rho:.3f})"
     return {"s_a": s_a, "s_irlens": c.score, "spearman_a_c": rho, "a_steps": a.sanity_steps, "a_delta": d}
 
@@ -272,13 +285,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tol", type=float, default=0.01, help="relative completeness error target ((b) search, (c))")
     ap.add_argument("--a-steps", type=int, default=700, help="DenseIG's n_steps")
-    ap.add_argument("--a-pairs", type=int, default=0,
-                    help="run (a) on the first K pairs only (0: all); ratios vs (a) then compare the same K pairs")
+    ap.add_argument(
+        "--a-pairs",
+        type=int,
+        default=0,
+        help="run (a) on the first K pairs only (0: all); ratios vs (a) then compare the same K pairs",
+    )
     ap.add_argument("--c-steps", type=int, default=16)
     ap.add_argument("--c-max-steps", type=int, default=512)
     ap.add_argument("--sanity-steps", type=int, default=16)
-    ap.add_argument("--b-max-tokens", type=int, default=49152,
-                    help="memory guard for (b): if steps x tokens exceeds this, internal_batch_size is lowered to fit (0: never)")
+    ap.add_argument(
+        "--b-max-tokens",
+        type=int,
+        default=49152,
+        help="memory guard for (b): if steps x tokens exceeds this, internal_batch_size is lowered to fit (0: never)",
+    )
     ap.add_argument("--out", default=str(REPO / "results/bench/ig.json"))
     a = ap.parse_args()
     sides = [s.strip() for s in a.sides.split(",") if s.strip()]
@@ -293,7 +314,10 @@ def main() -> None:
     model, resolved = load_bi_encoder(a.model, device="cpu")
     model.eval()
     fixed_model = copy.deepcopy(model).eval()  # DenseIG loads the encoder twice: the fixed side's copy
-    log(f"{len(pairs)} pairs, sides {sides}, threads {torch.get_num_threads()}, torch {torch.__version__}, captum {captum.__version__}")
+    log(
+        f"{len(pairs)} pairs, sides {sides}, threads {torch.get_num_threads()}, "
+        f"torch {torch.__version__}, captum {captum.__version__}"
+    )
 
     result = {
         "complete": False,
@@ -310,14 +334,30 @@ def main() -> None:
             "token_score": "sum over hidden dimension, raw",
             "threads": a.threads,
             "tol": a.tol,
-            "a": {"n_steps": a.a_steps, "internal_batch_size": 1, "method": "gausslegendre",
-                  "fixed_side": "re-encoded in every forward through a second model copy, autograd on, params requires_grad"},
-            "b": {"method": "gausslegendre", "internal_batch_size": None, "step_grid": list(STEP_GRID),
-                  "fixed_side": "encoded once per pair", "params_requires_grad": False, "max_tokens_guard": a.b_max_tokens},
+            "a": {
+                "n_steps": a.a_steps,
+                "internal_batch_size": 1,
+                "method": "gausslegendre",
+                "fixed_side": (
+                    "re-encoded in every forward through a second model copy, autograd on, params requires_grad"
+                ),
+            },
+            "b": {
+                "method": "gausslegendre",
+                "internal_batch_size": None,
+                "step_grid": list(STEP_GRID),
+                "fixed_side": "encoded once per pair",
+                "params_requires_grad": False,
+                "max_tokens_guard": a.b_max_tokens,
+            },
             "c": {"score": "dot", "baseline": "pad", "steps": a.c_steps, "tol": a.tol, "max_steps": a.c_max_steps},
         },
-        "versions": {"torch": torch.__version__, "captum": captum.__version__, "scipy": scipy.__version__,
-                     "python": platform.python_version()},
+        "versions": {
+            "torch": torch.__version__,
+            "captum": captum.__version__,
+            "scipy": scipy.__version__,
+            "python": platform.python_version(),
+        },
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "sanity": {},
@@ -351,8 +391,13 @@ def main() -> None:
 
         # (c) irlens
         out, secs = run_irlens(model, pairs, side, a)
-        c = {"seconds": secs, "steps": [x.steps for x in out], "rel_error": [x.rel_error for x in out],
-             "delta": [x.delta for x in out], "scores": [x.scores for x in out]}
+        c = {
+            "seconds": secs,
+            "steps": [x.steps for x in out],
+            "rel_error": [x.rel_error for x in out],
+            "delta": [x.delta for x in out],
+            "scores": [x.scores for x in out],
+        }
         R["c_score_max_abs_diff"] = float(max(abs(x.score - g["s"]) for x, g in zip(out, gaps)))
         log(f"{side} (c) irlens: {secs:.2f}s steps {c['steps']} max rel_err {max(c['rel_error']):.2e}")
 
@@ -362,9 +407,23 @@ def main() -> None:
             p.requires_grad_(False)
         try:
             nb, t_search, tried, found = b_search(model, pairs, side, gaps, a.tol, ibs_for_b)
-            search = {"chosen_steps": nb, "found": found, "seconds": t_search, "tried": tried,
-                      "internal_batch_size_per_pair": [ibs_for_b(nb, g["L"]) for g in gaps]}
-            b = run_captum(model, lambda other: TunedForward(model, other), pairs, side, gaps, nb, lambda L: ibs_for_b(nb, L), "(b)")
+            search = {
+                "chosen_steps": nb,
+                "found": found,
+                "seconds": t_search,
+                "tried": tried,
+                "internal_batch_size_per_pair": [ibs_for_b(nb, g["L"]) for g in gaps],
+            }
+            b = run_captum(
+                model,
+                lambda other: TunedForward(model, other),
+                pairs,
+                side,
+                gaps,
+                nb,
+                lambda L, nb=nb: ibs_for_b(nb, L),
+                "(b)",
+            )
             b["seconds"] = float(sum(b["pair_seconds"]))
         finally:
             for p, f in zip(model.parameters(), grads):
@@ -389,8 +448,17 @@ def main() -> None:
             R["a_partial"] = partial
             save()
 
-        aa = run_captum(model, lambda other: DenseIGForward(model, fixed_model, other), a_pairs, side, gaps, a.a_steps,
-                        lambda L: 1, "(a)", on_pair)
+        aa = run_captum(
+            model,
+            lambda other: DenseIGForward(model, fixed_model, other),
+            a_pairs,
+            side,
+            gaps,
+            a.a_steps,
+            lambda L: 1,
+            "(a)",
+            on_pair,
+        )
         aa["seconds"] = float(sum(aa["pair_seconds"]))
         R.pop("a_partial", None)
         log(f"{side} (a) DenseIG setup: {aa['seconds']:.2f}s over {K} pairs")
@@ -407,10 +475,18 @@ def main() -> None:
 
     S = result["sides_results"]
     tot = {k: sum(S[s][k]["seconds"] for s in sides) for k in ("a", "b", "c")}
-    tot_k = {"a": tot["a"], "b": sum(S[s]["b_seconds_a_pairs"] for s in sides), "c": sum(S[s]["c_seconds_a_pairs"] for s in sides)}
+    tot_k = {
+        "a": tot["a"],
+        "b": sum(S[s]["b_seconds_a_pairs"] for s in sides),
+        "c": sum(S[s]["c_seconds_a_pairs"] for s in sides),
+    }
     result["total_seconds"] = tot  # (a): over its --a-pairs pairs; (b), (c): over all pairs
     result["total_seconds_a_pairs"] = tot_k
-    result["speedup_all"] = {"c_over_a": tot_k["a"] / tot_k["c"], "c_over_b": tot["b"] / tot["c"], "b_over_a": tot_k["a"] / tot_k["b"]}
+    result["speedup_all"] = {
+        "c_over_a": tot_k["a"] / tot_k["c"],
+        "c_over_b": tot["b"] / tot["c"],
+        "b_over_a": tot_k["a"] / tot_k["b"],
+    }
     result["complete"] = True
     save()
 
@@ -418,16 +494,27 @@ def main() -> None:
     parts = [f"pairs={len(pairs)}", f"a_pairs={len(a_pairs)}"]
     for s in sides:
         R, t = S[s], short[s]
-        parts += [f"{t}_a_s_per_pair={R['a']['seconds_per_pair']:.1f}", f"{t}_b_s_per_pair={R['b']['seconds_per_pair']:.3f}",
-                  f"{t}_c_s_per_pair={R['c']['seconds_per_pair']:.3f}",
-                  f"{t}_b_steps={R['b_search']['chosen_steps']}", f"{t}_c_mean_steps={R['c']['mean_steps']:.1f}",
-                  f"{t}_c_max_rel={R['c']['rel_error_max']:.2e}", f"{t}_a_max_rel={R['a']['rel_error_max']:.2e}",
-                  f"{t}_c_rho_mean={R['c']['spearman_vs_a_mean']:.3f}", f"{t}_c_rho_min={R['c']['spearman_vs_a_min']:.3f}",
-                  f"{t}_b_rho_mean={R['b']['spearman_vs_a_mean']:.3f}",
-                  f"{t}_speedup_c_a={R['speedup_c_over_a']:.1f}", f"{t}_speedup_c_b={R['speedup_c_over_b']:.2f}",
-                  f"{t}_speedup_b_a={R['speedup_b_over_a']:.1f}"]
+        parts += [
+            f"{t}_a_s_per_pair={R['a']['seconds_per_pair']:.1f}",
+            f"{t}_b_s_per_pair={R['b']['seconds_per_pair']:.3f}",
+            f"{t}_c_s_per_pair={R['c']['seconds_per_pair']:.3f}",
+            f"{t}_b_steps={R['b_search']['chosen_steps']}",
+            f"{t}_c_mean_steps={R['c']['mean_steps']:.1f}",
+            f"{t}_c_max_rel={R['c']['rel_error_max']:.2e}",
+            f"{t}_a_max_rel={R['a']['rel_error_max']:.2e}",
+            f"{t}_c_rho_mean={R['c']['spearman_vs_a_mean']:.3f}",
+            f"{t}_c_rho_min={R['c']['spearman_vs_a_min']:.3f}",
+            f"{t}_b_rho_mean={R['b']['spearman_vs_a_mean']:.3f}",
+            f"{t}_speedup_c_a={R['speedup_c_over_a']:.1f}",
+            f"{t}_speedup_c_b={R['speedup_c_over_b']:.2f}",
+            f"{t}_speedup_b_a={R['speedup_b_over_a']:.1f}",
+        ]
     sp = result["speedup_all"]
-    parts += [f"all_speedup_c_a={sp['c_over_a']:.1f}", f"all_speedup_c_b={sp['c_over_b']:.2f}", f"all_speedup_b_a={sp['b_over_a']:.1f}"]
+    parts += [
+        f"all_speedup_c_a={sp['c_over_a']:.1f}",
+        f"all_speedup_c_b={sp['c_over_b']:.2f}",
+        f"all_speedup_b_a={sp['b_over_a']:.1f}",
+    ]
     print("RESULT " + " ".join(parts), flush=True)
 
 

@@ -82,8 +82,10 @@ def load_pairs(folder: Path, n: int) -> list[dict]:
     corpus = read_corpus(folder / "corpus.jsonl")
     queries = read_queries(folder / "queries.jsonl")
     qrels = read_qrels(folder / "qrels" / "test.tsv")
-    keys = sorted(((q, d) for q, docs in qrels.items() if q in queries for d, g in docs.items() if g > 0 and d in corpus),
-                  key=lambda qd: (_id_key(qd[0]), _id_key(qd[1])))
+    keys = sorted(
+        ((q, d) for q, docs in qrels.items() if q in queries for d, g in docs.items() if g > 0 and d in corpus),
+        key=lambda qd: (_id_key(qd[0]), _id_key(qd[1])),
+    )
     return [{"qid": q, "did": d, "query": queries[q], "document": doc_text(corpus[d])} for q, d in keys[:n]]
 
 
@@ -129,8 +131,9 @@ def captum_neurons(model, tokenizer, fwd, layout, feats, n_steps: int, method: s
     for n in layout:
         t0 = time.perf_counter()
         lc = LayerConductance(fwd, model.get_submodule(n.module))
-        attr = lc.attribute(x, baselines=xb, additional_forward_args=args, n_steps=n_steps, method=method,
-                            internal_batch_size=None)
+        attr = lc.attribute(
+            x, baselines=xb, additional_forward_args=args, n_steps=n_steps, method=method, internal_batch_size=None
+        )
         out.append((attr[0].detach().double() * mask[:, None]).sum(0))  # summed over (non-padding) tokens
         secs.append(time.perf_counter() - t0)
     return torch.cat(out).numpy(), secs
@@ -142,8 +145,15 @@ def captum_cut(model, tokenizer, fwd, layer_module, feats, n_steps: int, method:
 
     x, xb = path_ends(model, tokenizer, feats)
     lc = LayerConductance(fwd, layer_module)
-    attr, delta = lc.attribute(x, baselines=xb, additional_forward_args=(feats["token_type_ids"], feats["attention_mask"]),
-                               n_steps=n_steps, method=method, internal_batch_size=None, return_convergence_delta=True)
+    attr, delta = lc.attribute(
+        x,
+        baselines=xb,
+        additional_forward_args=(feats["token_type_ids"], feats["attention_mask"]),
+        n_steps=n_steps,
+        method=method,
+        internal_batch_size=None,
+        return_convergence_delta=True,
+    )
     assert torch.is_tensor(attr), f"cut layer output is {type(attr)}: expected one tensor"
     return float(attr.detach().double().sum()), float(delta.detach().reshape(-1)[0])
 
@@ -152,8 +162,13 @@ def captum_cut(model, tokenizer, fwd, layer_module, feats, n_steps: int, method:
 def rel_diff(a: np.ndarray, b: np.ndarray, layout) -> dict:
     """Differences of neuron vectors b vs reference a: overall max|a−b|/max|a|, and the worst module's."""
     whole = float(np.abs(a - b).max() / np.abs(a).max())
-    per_mod = max(float(np.abs(a[n.offset:n.offset + n.units] - b[n.offset:n.offset + n.units]).max()
-                        / max(np.abs(a[n.offset:n.offset + n.units]).max(), 1e-300)) for n in layout)
+    per_mod = max(
+        float(
+            np.abs(a[n.offset : n.offset + n.units] - b[n.offset : n.offset + n.units]).max()
+            / max(np.abs(a[n.offset : n.offset + n.units]).max(), 1e-300)
+        )
+        for n in layout
+    )
     return {"max_abs_over_max_abs": whole, "worst_module": per_mod}
 
 
@@ -168,16 +183,24 @@ def agreement(ref: np.ndarray, v: np.ndarray, top: float) -> dict:
         b = set(np.argsort(-key_v, kind="stable")[:k].tolist())
         return len(a & b) / len(a | b)
 
-    return {"spearman": float(spearmanr(ref, v).statistic), "top_k": k,
-            "jaccard_top": jac(ref, v), "jaccard_top_abs": jac(np.abs(ref), np.abs(v))}
+    return {
+        "spearman": float(spearmanr(ref, v).statistic),
+        "top_k": k,
+        "jaccard_top": jac(ref, v),
+        "jaccard_top_abs": jac(np.abs(ref), np.abs(v)),
+    }
 
 
 def stats(rel, gap) -> dict:
     """Relative errors per pair: median, max, and pooled = Σ|error| / Σ|gap| (not dominated by a pair whose
     F(x) − F(x′) is near 0, where the relative error is ill-conditioned)."""
     rel, gap = np.asarray(rel, dtype=float), np.abs(np.asarray(gap, dtype=float))
-    return {"median": float(np.median(rel)), "max": float(np.max(rel)), "pooled": float(np.sum(rel * gap) / np.sum(gap)),
-            "values": rel.tolist()}
+    return {
+        "median": float(np.median(rel)),
+        "max": float(np.max(rel)),
+        "pooled": float(np.sum(rel * gap) / np.sum(gap)),
+        "values": rel.tolist(),
+    }
 
 
 def main() -> None:
@@ -187,18 +210,31 @@ def main() -> None:
     ap.add_argument("--relevant-label", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="torch seed before loading (the new head's init)")
     ap.add_argument("--pairs", type=int, default=10)
-    ap.add_argument("--a-pairs", type=int, default=0,
-                    help="run (a) on the first K pairs only (0: all); ratios vs (a) then compare the same K pairs")
+    ap.add_argument(
+        "--a-pairs",
+        type=int,
+        default=0,
+        help="run (a) on the first K pairs only (0: all); ratios vs (a) then compare the same K pairs",
+    )
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--completeness-steps", default="25,50,100")
     ap.add_argument("--ref-steps", type=int, default=100, help="the reference for the agreement (richardson)")
     ap.add_argument("--cut-layer", type=int, default=-1, help="encoder layer whose output is Captum's completeness cut")
     ap.add_argument("--top", type=float, default=0.01, help="top fraction of neurons for the Jaccard")
-    ap.add_argument("--batch-max-tokens", type=int, default=16384,
-                    help="irlens batched calls: max_tokens, padded tokens per chunk (16384 = irlens' default; 0: all points in one chunk)")
+    ap.add_argument(
+        "--batch-max-tokens",
+        type=int,
+        default=16384,
+        help=(
+            "irlens batched calls: max_tokens, padded tokens per chunk "
+            "(16384 = irlens' default; 0: all points in one chunk)"
+        ),
+    )
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="smoke check: 2 pairs, 4 steps, completeness at 4,8, reference 8")
+    ap.add_argument(
+        "--quick", action="store_true", help="smoke check: 2 pairs, 4 steps, completeness at 4,8, reference 8"
+    )
     ap.add_argument("--out", default=None, help="default results/bench/nig.json (nig.quick.json with --quick)")
     a = ap.parse_args()
     if a.quick:
@@ -238,37 +274,83 @@ def main() -> None:
     cut = a.cut_layer % len(enc_layers)
     fwd = Forward(model, a.relevant_label)
 
-    feats = [dict(tok([p["query"]], [p["document"]], truncation=True, max_length=a.max_length, return_tensors="pt")) for p in pairs]
-    batch = dict(tok([p["query"] for p in pairs], [p["document"] for p in pairs], truncation=True, max_length=a.max_length,
-                     padding=True, return_tensors="pt"))
+    feats = [
+        dict(tok([p["query"]], [p["document"]], truncation=True, max_length=a.max_length, return_tensors="pt"))
+        for p in pairs
+    ]
+    batch = dict(
+        tok(
+            [p["query"] for p in pairs],
+            [p["document"] for p in pairs],
+            truncation=True,
+            max_length=a.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+    )
     lengths = [int(f["input_ids"].shape[1]) for f in feats]
     targets = [1]
-    log(f"{len(pairs)} pairs, lengths {lengths}, N={N}, {len(layout)} modules / {n_neurons} neurons, threads {torch.get_num_threads()}, "
-        f"torch {torch.__version__}, captum {captum.__version__}")
+    log(
+        f"{len(pairs)} pairs, lengths {lengths}, N={N}, {len(layout)} modules / {n_neurons} neurons, "
+        f"threads {torch.get_num_threads()}, "
+        f"torch {torch.__version__}, captum {captum.__version__}"
+    )
 
     def nig(rule, steps, max_tokens=16384):
-        return CrossEncoderNIG(model, tok, relevant_label=a.relevant_label, baseline="pad-all", steps=rule_steps(rule, steps),
-                               rule=rule, max_tokens=max_tokens)
+        return CrossEncoderNIG(
+            model,
+            tok,
+            relevant_label=a.relevant_label,
+            baseline="pad-all",
+            steps=rule_steps(rule, steps),
+            rule=rule,
+            max_tokens=max_tokens,
+        )
 
     result = {
         "complete": False,
         "model": model_id,
         "model_path": str(path),
         "head": "trained" if a.model else f"new 2-label head, torch.manual_seed({a.seed})",
-        "weights_sha256": sha256_file(Path(path) / "model.safetensors") if (Path(path) / "model.safetensors").is_file() else None,
+        "weights_sha256": sha256_file(Path(path) / "model.safetensors")
+        if (Path(path) / "model.safetensors").is_file()
+        else None,
         "data": a.data,
         "pairs": [{"qid": p["qid"], "did": p["did"], "tokens": L} for p, L in zip(pairs, lengths)],
         "n_pairs": len(pairs),
         "n_pairs_a": K,
-        "settings": {"steps": N, "points": N + 1, "richardson_steps": even(N), "max_length": a.max_length,
-                     "baseline": "pad-all", "target": f"P(label {a.relevant_label})", "threads": a.threads,
-                     "dtype": "float32", "device": "cpu", "n_modules": len(layout), "n_neurons": n_neurons,
-                     "completeness_steps": c_steps, "ref_steps": a.ref_steps, "cut_layer": cut, "top": a.top,
-                     "a": {"class": "LayerConductance", "method": "riemann_trapezoid", "internal_batch_size": None,
-                           "params_requires_grad": False, "calls_per_pair": len(layout)},
-                     "batch_max_tokens": a.batch_max_tokens},
-        "versions": {"torch": torch.__version__, "captum": captum.__version__, "transformers": transformers.__version__,
-                     "scipy": scipy.__version__, "python": platform.python_version()},
+        "settings": {
+            "steps": N,
+            "points": N + 1,
+            "richardson_steps": even(N),
+            "max_length": a.max_length,
+            "baseline": "pad-all",
+            "target": f"P(label {a.relevant_label})",
+            "threads": a.threads,
+            "dtype": "float32",
+            "device": "cpu",
+            "n_modules": len(layout),
+            "n_neurons": n_neurons,
+            "completeness_steps": c_steps,
+            "ref_steps": a.ref_steps,
+            "cut_layer": cut,
+            "top": a.top,
+            "a": {
+                "class": "LayerConductance",
+                "method": "riemann_trapezoid",
+                "internal_batch_size": None,
+                "params_requires_grad": False,
+                "calls_per_pair": len(layout),
+            },
+            "batch_max_tokens": a.batch_max_tokens,
+        },
+        "versions": {
+            "torch": torch.__version__,
+            "captum": captum.__version__,
+            "transformers": transformers.__version__,
+            "scipy": scipy.__version__,
+            "python": platform.python_version(),
+        },
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
     }
@@ -300,19 +382,38 @@ def main() -> None:
             T[r].append(time.perf_counter() - t0)
             vec[r].append(res.values[0])
             per_pair_res[r].append(res)
-        log(f"pair {k + 1}/{len(feats)} L={lengths[k]}: " + (f"(a) {T['a'][-1]:.2f}s | " if k < K else "")
+        log(
+            f"pair {k + 1}/{len(feats)} L={lengths[k]}: "
+            + (f"(a) {T['a'][-1]:.2f}s | " if k < K else "")
             + " ".join(f"{r} {T[r][-1]:.2f}s" for r in RULES)
-            + (f" | left vs (a) {rel_diff(vec['a'][-1], vec['left'][-1], layout)['max_abs_over_max_abs']:.2e}" if k < K else ""))
+            + (
+                f" | left vs (a) {rel_diff(vec['a'][-1], vec['left'][-1], layout)['max_abs_over_max_abs']:.2e}"
+                if k < K
+                else ""
+            )
+        )
     diffs = [rel_diff(va, vl, layout) for va, vl in zip(vec["a"], vec["left"])]
     diffs_trap = [rel_diff(va, vt, layout) for va, vt in zip(vec["a"], vec["trapezoid"])]
     f_in = np.array([r.f_input[0] for r in per_pair_res["left"]])
     f_base = np.array([r.f_baseline[0] for r in per_pair_res["left"]])
     result["scores"] = {"f_input": f_in.tolist(), "f_baseline": f_base.tolist(), "gap": (f_in - f_base).tolist()}
     result["timing"] = {
-        "a": {"seconds_per_pair": float(np.mean(T["a"])), "pair_seconds": T["a"], "n_pairs": K,
-              "module_seconds_mean": float(np.mean(a_mod_secs)), "module_seconds": a_mod_secs},
-        **{r: {"seconds_per_pair": float(np.mean(T[r])), "seconds_per_pair_a_pairs": float(np.mean(T[r][:K])),
-               "pair_seconds": T[r], "steps": rule_steps(r, N)} for r in RULES},
+        "a": {
+            "seconds_per_pair": float(np.mean(T["a"])),
+            "pair_seconds": T["a"],
+            "n_pairs": K,
+            "module_seconds_mean": float(np.mean(a_mod_secs)),
+            "module_seconds": a_mod_secs,
+        },
+        **{
+            r: {
+                "seconds_per_pair": float(np.mean(T[r])),
+                "seconds_per_pair_a_pairs": float(np.mean(T[r][:K])),
+                "pair_seconds": T[r],
+                "steps": rule_steps(r, N),
+            }
+            for r in RULES
+        },
     }
     result["speedup_vs_a"] = {r: float(np.sum(T["a"]) / np.sum(T[r][:K])) for r in RULES}  # the same K pairs
     # the CPU is shared: contention comes and goes, so also the median over pairs of the per-pair ratio
@@ -325,13 +426,21 @@ def main() -> None:
         "trapezoid_vs_a_max_abs_over_max_abs": max(d["max_abs_over_max_abs"] for d in diffs_trap),
     }
     save()
-    log(f"(a) {np.mean(T['a']):.2f} s/pair; " + ", ".join(f"{r} {np.mean(T[r]):.3f} s/pair ({result['speedup_vs_a'][r]:.1f}x)" for r in RULES)
-        + f"; left vs (a) max {result['agreement_left_vs_a']['max_abs_over_max_abs']:.2e} worst module {result['agreement_left_vs_a']['worst_module']:.2e}")
+    log(
+        f"(a) {np.mean(T['a']):.2f} s/pair; "
+        + ", ".join(f"{r} {np.mean(T[r]):.3f} s/pair ({result['speedup_vs_a'][r]:.1f}x)" for r in RULES)
+        + f"; left vs (a) max {result['agreement_left_vs_a']['max_abs_over_max_abs']:.2e} "
+        f"worst module {result['agreement_left_vs_a']['worst_module']:.2e}"
+    )
 
     # ---- optional, cheap: Captum's default gausslegendre on one module (pair 0), vs riemann_trapezoid there
     _, gl = captum_neurons(model, tok, fwd, layout[:1], feats[0], N, method="gausslegendre")
     _, rt = captum_neurons(model, tok, fwd, layout[:1], feats[0], N, method="riemann_trapezoid")
-    result["timing"]["a_one_module_pair0"] = {"module": layout[0].module, "gausslegendre_s": gl[0], "riemann_trapezoid_s": rt[0]}
+    result["timing"]["a_one_module_pair0"] = {
+        "module": layout[0].module,
+        "gausslegendre_s": gl[0],
+        "riemann_trapezoid_s": rt[0],
+    }
     log(f"one module ({layout[0].module}), pair 0: gausslegendre {gl[0]:.2f}s, riemann_trapezoid {rt[0]:.2f}s")
 
     # ---- batched: all pairs in one call per rule
@@ -343,13 +452,21 @@ def main() -> None:
         res = batched[(r, N)] = nig(r, N, max_tokens=mt).attribute(batch, [1] * B)
         tb[r] = time.perf_counter() - t0
         d = max(float(np.abs(res.values[i] - vec[r][i]).max() / np.abs(vec[r][i]).max()) for i in range(B))
-        result["timing"][f"{r}_batched"] = {"seconds": tb[r], "seconds_per_pair": tb[r] / B, "max_tokens": mt,
-                                            "padded_tokens": int(B * Tmax), "real_tokens": int(sum(lengths)),
-                                            "points_per_chunk": res.meta["points_per_chunk"],
-                                            "max_rel_diff_vs_single": d}
+        result["timing"][f"{r}_batched"] = {
+            "seconds": tb[r],
+            "seconds_per_pair": tb[r] / B,
+            "max_tokens": mt,
+            "padded_tokens": int(B * Tmax),
+            "real_tokens": int(sum(lengths)),
+            "points_per_chunk": res.meta["points_per_chunk"],
+            "max_rel_diff_vs_single": d,
+        }
         result["speedup_vs_a"][f"{r}_batched"] = float(np.mean(T["a"]) / (tb[r] / B))  # per-pair rates
-        log(f"batched {r}: {tb[r]:.2f}s ({tb[r] / B:.3f} s/pair, {result['speedup_vs_a'][f'{r}_batched']:.1f}x vs (a)), "
-            f"diff vs single {d:.1e}, peak RSS {peak_rss_gb():.1f} GB")
+        log(
+            f"batched {r}: {tb[r]:.2f}s ({tb[r] / B:.3f} s/pair, "
+            f"{result['speedup_vs_a'][f'{r}_batched']:.1f}x vs (a)), "
+            f"diff vs single {d:.1e}, peak RSS {peak_rss_gb():.1f} GB"
+        )
     save()
 
     # ---- completeness: irlens (batched) per rule and N; Captum on one cut per pair, N and method
@@ -357,18 +474,26 @@ def main() -> None:
     mean_vec = {}
     for n in c_steps:
         for r in RULES:
-            res = batched[(r, n)] if (r, n) in batched else nig(r, n, max_tokens=mt).attribute(batch, [1] * B)  # N: reuse
+            res = (
+                batched[(r, n)] if (r, n) in batched else nig(r, n, max_tokens=mt).attribute(batch, [1] * B)
+            )  # N: reuse
             gap = np.abs(res.f_input - res.f_baseline)
             per_layer = np.abs(res.cut_delta) / gap[:, None]  # [B, layers]
-            comp["irlens"][f"{r}@{n}"] = {"steps": rule_steps(r, n), "rel_error": stats(res.rel_error, gap),
-                                         "rel_error_cut": stats(per_layer[:, cut], gap),
-                                         "rel_error_per_layer_median": np.median(per_layer, axis=0).tolist(),
-                                         "rel_error_per_layer_max": per_layer.max(axis=0).tolist(),
-                                         "cut_sum": res.cut_sum[:, cut].tolist()}
+            comp["irlens"][f"{r}@{n}"] = {
+                "steps": rule_steps(r, n),
+                "rel_error": stats(res.rel_error, gap),
+                "rel_error_cut": stats(per_layer[:, cut], gap),
+                "rel_error_per_layer_median": np.median(per_layer, axis=0).tolist(),
+                "rel_error_per_layer_max": per_layer.max(axis=0).tolist(),
+                "cut_sum": res.cut_sum[:, cut].tolist(),
+            }
             mean_vec[(r, n)] = res.values.mean(0)
-            log(f"irlens {r}@{rule_steps(r, n)}: rel_error (max over cuts) median {np.median(res.rel_error):.2e} max {np.max(res.rel_error):.2e}; "
+            log(
+                f"irlens {r}@{rule_steps(r, n)}: rel_error (max over cuts) median {np.median(res.rel_error):.2e} "
+                f"max {np.max(res.rel_error):.2e}; "
                 f"cut {cut} median {np.median(per_layer[:, cut]):.2e} max {per_layer[:, cut].max():.2e}; "
-                f"per-layer medians " + " ".join(f"{x:.1e}" for x in np.median(per_layer, axis=0)))
+                f"per-layer medians " + " ".join(f"{x:.1e}" for x in np.median(per_layer, axis=0))
+            )
         save()
     for n in c_steps:
         for m in CAPTUM_METHODS:
@@ -384,9 +509,15 @@ def main() -> None:
     n0 = c_steps[0]
     cs_cap = np.array(comp["captum"][f"riemann_trapezoid@{n0}"]["cut_sum"])
     cs_irl = np.array(comp["irlens"][f"left@{n0}"]["cut_sum"])
-    comp["cut_check"] = {"steps": n0, "max_abs_diff_captum_rt_vs_irlens_left": float(np.abs(cs_cap - cs_irl).max()),
-                         "max_abs_gap": float(np.abs(result["scores"]["gap"]).max())}
-    log(f"cut check at {n0}: |Σ captum − Σ irlens left| max {comp['cut_check']['max_abs_diff_captum_rt_vs_irlens_left']:.2e}")
+    comp["cut_check"] = {
+        "steps": n0,
+        "max_abs_diff_captum_rt_vs_irlens_left": float(np.abs(cs_cap - cs_irl).max()),
+        "max_abs_gap": float(np.abs(result["scores"]["gap"]).max()),
+    }
+    log(
+        f"cut check at {n0}: |Σ captum − Σ irlens left| max "
+        f"{comp['cut_check']['max_abs_diff_captum_rt_vs_irlens_left']:.2e}"
+    )
 
     # ---- few steps vs many: mean neuron vector over the pairs
     ref_key = ("richardson", a.ref_steps)
@@ -399,34 +530,64 @@ def main() -> None:
         ag[f"{r}@{rule_steps(r, N)}"] = agreement(ref, single_mean[r], a.top)
     if K == len(pairs):
         ag[f"captum_rt@{N}"] = agreement(ref, np.mean(vec["a"], axis=0), a.top)
-    log("agreement vs " + ag["ref"] + ": " + ", ".join(f"{k} rho {v['spearman']:.4f} J {v['jaccard_top']:.3f}" for k, v in ag.items() if k != "ref"))
+    log(
+        "agreement vs "
+        + ag["ref"]
+        + ": "
+        + ", ".join(f"{k} rho {v['spearman']:.4f} J {v['jaccard_top']:.3f}" for k, v in ag.items() if k != "ref")
+    )
     result["complete"] = True
     save()
 
     # ---- RESULT line
     tm, sp = result["timing"], result["speedup_vs_a"]
-    parts = [f"pairs={len(pairs)}", f"a_pairs={K}", f"steps={N}", f"mean_tokens={np.mean(lengths):.1f}",
-             f"a_s_per_pair={tm['a']['seconds_per_pair']:.2f}"]
+    parts = [
+        f"pairs={len(pairs)}",
+        f"a_pairs={K}",
+        f"steps={N}",
+        f"mean_tokens={np.mean(lengths):.1f}",
+        f"a_s_per_pair={tm['a']['seconds_per_pair']:.2f}",
+    ]
     for r in RULES:
-        parts += [f"{r}_s_per_pair={tm[r]['seconds_per_pair']:.3f}", f"{r}_batched_s_per_pair={tm[r + '_batched']['seconds_per_pair']:.3f}"]
+        parts += [
+            f"{r}_s_per_pair={tm[r]['seconds_per_pair']:.3f}",
+            f"{r}_batched_s_per_pair={tm[r + '_batched']['seconds_per_pair']:.3f}",
+        ]
     for r in RULES:
-        parts += [f"speedup_{r}_a={sp[r]:.1f}", f"speedup_{r}_a_median_pair={result['speedup_vs_a_median_pair'][r]:.1f}",
-                  f"speedup_{r}_batched_a={sp[r + '_batched']:.1f}"]
-    parts += [f"left_vs_a_max_rel_diff={result['agreement_left_vs_a']['max_abs_over_max_abs']:.1e}",
-              f"left_vs_a_worst_module_rel_diff={result['agreement_left_vs_a']['worst_module']:.1e}"]
+        parts += [
+            f"speedup_{r}_a={sp[r]:.1f}",
+            f"speedup_{r}_a_median_pair={result['speedup_vs_a_median_pair'][r]:.1f}",
+            f"speedup_{r}_batched_a={sp[r + '_batched']:.1f}",
+        ]
+    parts += [
+        f"left_vs_a_max_rel_diff={result['agreement_left_vs_a']['max_abs_over_max_abs']:.1e}",
+        f"left_vs_a_worst_module_rel_diff={result['agreement_left_vs_a']['worst_module']:.1e}",
+    ]
     for n in c_steps:
         for r in RULES:
             e, c = comp["irlens"][f"{r}@{n}"]["rel_error"], comp["irlens"][f"{r}@{n}"]["rel_error_cut"]
             t = f"{r}{rule_steps(r, n)}"
-            parts += [f"{t}_rel_med={e['median']:.1e}", f"{t}_rel_max={e['max']:.1e}", f"{t}_rel_pooled={e['pooled']:.1e}",
-                      f"{t}_cut{cut}_rel_med={c['median']:.1e}", f"{t}_cut{cut}_rel_max={c['max']:.1e}", f"{t}_cut{cut}_rel_pooled={c['pooled']:.1e}"]
+            parts += [
+                f"{t}_rel_med={e['median']:.1e}",
+                f"{t}_rel_max={e['max']:.1e}",
+                f"{t}_rel_pooled={e['pooled']:.1e}",
+                f"{t}_cut{cut}_rel_med={c['median']:.1e}",
+                f"{t}_cut{cut}_rel_max={c['max']:.1e}",
+                f"{t}_cut{cut}_rel_pooled={c['pooled']:.1e}",
+            ]
         for m, short in zip(CAPTUM_METHODS, ("captum_rt", "captum_gl")):
             e = comp["captum"][f"{m}@{n}"]["rel_error"]
-            parts += [f"{short}{n}_cut{cut}_rel_med={e['median']:.1e}", f"{short}{n}_cut{cut}_rel_max={e['max']:.1e}",
-                      f"{short}{n}_cut{cut}_rel_pooled={e['pooled']:.1e}"]
+            parts += [
+                f"{short}{n}_cut{cut}_rel_med={e['median']:.1e}",
+                f"{short}{n}_cut{cut}_rel_max={e['max']:.1e}",
+                f"{short}{n}_cut{cut}_rel_pooled={e['pooled']:.1e}",
+            ]
     for key in (f"trapezoid@{N}", f"richardson@{even(N)}"):
         short = key.replace("@", "")
-        parts += [f"{short}_rho_vs_ref={ag[key]['spearman']:.4f}", f"{short}_jaccard1pct_vs_ref={ag[key]['jaccard_top']:.3f}"]
+        parts += [
+            f"{short}_rho_vs_ref={ag[key]['spearman']:.4f}",
+            f"{short}_jaccard1pct_vs_ref={ag[key]['jaccard_top']:.3f}",
+        ]
     print("RESULT " + " ".join(parts), flush=True)
 
 

@@ -10,7 +10,8 @@ Contenders, in this one process, alternating, on the same queries and corpus, to
   * latent-dense — the same latent scores as a dense ``[nq, L] @ [L, nd]`` product (what the index saves).
   * latent-sqrt-cos — the same index with the recommended scoring (cosine of square-rooted codes).
 Query encoding through the SAE is timed separately (``encode_s`` with the model's IHT refinement,
-``encode_s_without_refinement`` without); the index is built once, timed as ``index_build_s``. Writes results/bench/sae.json and ends with ``RESULT key=value ...``.
+``encode_s_without_refinement`` without); the index is built once, timed as ``index_build_s``. Writes
+results/bench/sae.json and ends with ``RESULT key=value ...``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(REPO / "results/sae/minilm"), help="SAE folder from 'irlens sae train'")
-    ap.add_argument("--embeddings", default=str(REPO / "results/embeddings/minilm/scifact"), help="folder with corpus.npy and queries.npy")
+    ap.add_argument(
+        "--embeddings",
+        default=str(REPO / "results/embeddings/minilm/scifact"),
+        help="folder with corpus.npy and queries.npy",
+    )
     ap.add_argument("--depth", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
@@ -91,7 +96,9 @@ def main() -> None:
     best = {k: min(v) for k, v in times.items()}
     qps = {k: len(queries) / v for k, v in best.items()}
     same = float(np.mean([set(x[:10]) == set(y[:10]) for x, y in zip(outs["latent"][1], outs["latent-dense"][1])]))
-    overlap10 = float(np.mean([len(set(x[:10]) & set(y[:10])) / 10 for x, y in zip(outs["latent"][1], outs["dense"][1])]))
+    overlap10 = float(
+        np.mean([len(set(x[:10]) & set(y[:10])) / 10 for x, y in zip(outs["latent"][1], outs["dense"][1])])
+    )
     nnz_docs = int((dv > 0).sum())
     result = {
         "model": a.model,
@@ -125,7 +132,8 @@ def main() -> None:
     print(
         f"RESULT queries={len(queries)} docs={len(corpus)} dense_qps={qps['dense']:.0f} latent_qps={qps['latent']:.0f} "
         f"latent_dense_qps={qps['latent-dense']:.0f} speedup_latent_vs_dense={result['speedup_latent_vs_dense']:.3f} "
-        f"latent_sqrt_cos_qps={qps['latent-sqrt-cos']:.0f} top10_overlap_with_dense={overlap10:.3f} encode_s={encode_s:.3f} encode_s_no_refine={encode_plain_s:.3f}"
+        f"latent_sqrt_cos_qps={qps['latent-sqrt-cos']:.0f} top10_overlap_with_dense={overlap10:.3f} "
+        f"encode_s={encode_s:.3f} encode_s_no_refine={encode_plain_s:.3f}"
     )
 
 

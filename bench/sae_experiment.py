@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import tempfile
 import time
@@ -56,7 +55,25 @@ def parse_set(items: list[str]) -> dict:
         k, _, v = it.partition("=")
         if k not in fields:
             raise SystemExit(f"unknown TrainConfig field {k!r}")
-        out[k] = json.loads(v) if v not in ("kl", "infonce", "mse", "fvu-kl", "embedding-scope", "queries", "queries+docs", "sum", "batchmean", "none", "mixup", "noise") else v
+        out[k] = (
+            json.loads(v)
+            if v
+            not in (
+                "kl",
+                "infonce",
+                "mse",
+                "fvu-kl",
+                "embedding-scope",
+                "queries",
+                "queries+docs",
+                "sum",
+                "batchmean",
+                "none",
+                "mixup",
+                "noise",
+            )
+            else v
+        )
     return out
 
 
@@ -72,14 +89,25 @@ def holdout_qids(n: int) -> set[str]:
 
 def table() -> None:
     rows = [json.loads(l) for l in LOG.read_text().splitlines() if l.strip()]
-    print(f"{'name':<24} {'refine':>6} {'FVU':>6} {'FVU-q':>6} {'L0':>5} {'dead%':>6} {'dense':>6} {'recon':>6} {'r%':>5} {'raw%':>5} {'latent':>6} {'l%':>5} {'cos%':>5} {'idf%':>5} {'cidf%':>5} {'sqrt%':>5} {'proj%':>5} {'train_s':>7}")
+    print(
+        f"{'name':<24} {'refine':>6} {'FVU':>6} {'FVU-q':>6} {'L0':>5} {'dead%':>6} {'dense':>6} {'recon':>6} "
+        f"{'r%':>5} {'raw%':>5} {'latent':>6} {'l%':>5} {'cos%':>5} {'idf%':>5} {'cidf%':>5} {'sqrt%':>5} "
+        f"{'proj%':>5} {'train_s':>7}"
+    )
     for r in rows:
         for m in [r["metrics"]] + ([r["metrics_refined"]] if "metrics_refined" in r else []):
             rec = m["reconstruction"]["all"]
             ret, ra = m["retrieval"], m["ratio_ndcg@10"]
-            pct = lambda k: f"{100 * ra[k]:5.1f}" if k in ra else f"{'-':>5}"  # noqa: E731
+            pct = lambda k, ra=ra: f"{100 * ra[k]:5.1f}" if k in ra else f"{'-':>5}"  # noqa: E731
             ref = f"{m.get('refine_steps', 0)}x{m.get('refine_step', 1.5):g}" if m.get("refine_steps") else "0"
-            print(f"{r['name']:<24} {ref:>6} {rec['fvu']:6.3f} {m['reconstruction']['queries']['fvu']:6.3f} {rec['l0']:5.1f} {rec['dead_pct']:6.2f} {ret['dense']['ndcg@10']:6.4f} {ret['reconstructed']['ndcg@10']:6.4f} {pct('reconstructed')} {pct('reconstructed-raw')} {ret['latent']['ndcg@10']:6.4f} {pct('latent')} {pct('latent-cos')} {pct('latent-idf')} {pct('latent-cos-idf')} {pct('latent-sqrt-cos')} {pct('latent-projected-query')} {r['train_seconds']:7.0f}")
+            print(
+                f"{r['name']:<24} {ref:>6} {rec['fvu']:6.3f} {m['reconstruction']['queries']['fvu']:6.3f} "
+                f"{rec['l0']:5.1f} {rec['dead_pct']:6.2f} {ret['dense']['ndcg@10']:6.4f} "
+                f"{ret['reconstructed']['ndcg@10']:6.4f} {pct('reconstructed')} {pct('reconstructed-raw')} "
+                f"{ret['latent']['ndcg@10']:6.4f} {pct('latent')} {pct('latent-cos')} {pct('latent-idf')} "
+                f"{pct('latent-cos-idf')} {pct('latent-sqrt-cos')} {pct('latent-projected-query')} "
+                f"{r['train_seconds']:7.0f}"
+            )
 
 
 def main() -> None:
@@ -89,14 +117,42 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save", help="model folder to write")
     ap.add_argument("--table", action="store_true")
-    ap.add_argument("--train-eval", action="store_true", help="also evaluate on the SciFact train queries (seen in training)")
-    ap.add_argument("--holdout", type=int, default=0, help="leave this many SciFact train queries (seeded pick) out of training and evaluate on them too: a validation set for choosing settings without the test queries")
+    ap.add_argument(
+        "--train-eval", action="store_true", help="also evaluate on the SciFact train queries (seen in training)"
+    )
+    ap.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help=(
+            "leave this many SciFact train queries (seeded pick) out of training and evaluate on them too: "
+            "a validation set for choosing settings without the test queries"
+        ),
+    )
     ap.add_argument("--emb", default=str(EMB), help="folder with scifact/ and nfcorpus/ embedding folders")
-    ap.add_argument("--sentences", action="store_true", help="also train on <emb>/<dataset>/sentences.npy (irlens encode --side sentences), as the workflow does")
-    ap.add_argument("--extra-queries", action="append", default=[], help="DATASET=FILE.npy: extra query-like training vectors (e.g. encoded corpus sentences) added to that part's queries")
-    ap.add_argument("--eval-model", help="evaluate this saved model (its config and training record) instead of training")
-    ap.add_argument("--refine", type=int, default=50, help="also evaluate with this many IHT refinement steps (0: skip)")
-    ap.add_argument("--refine-step", type=float, default=None, help="IHT step in units of 1/‖W_dec‖² (default: the model's)")
+    ap.add_argument(
+        "--sentences",
+        action="store_true",
+        help="also train on <emb>/<dataset>/sentences.npy (irlens encode --side sentences), as the workflow does",
+    )
+    ap.add_argument(
+        "--extra-queries",
+        action="append",
+        default=[],
+        help=(
+            "DATASET=FILE.npy: extra query-like training vectors (e.g. encoded corpus sentences) "
+            "added to that part's queries"
+        ),
+    )
+    ap.add_argument(
+        "--eval-model", help="evaluate this saved model (its config and training record) instead of training"
+    )
+    ap.add_argument(
+        "--refine", type=int, default=50, help="also evaluate with this many IHT refinement steps (0: skip)"
+    )
+    ap.add_argument(
+        "--refine-step", type=float, default=None, help="IHT step in units of 1/‖W_dec‖² (default: the model's)"
+    )
     ap.add_argument("--refine-momentum", type=float, default=None, help="IHT momentum in [0, 1) (default: the model's)")
     a = ap.parse_args()
     if a.table:
@@ -110,7 +166,10 @@ def main() -> None:
     else:
         cfg = TrainConfig(**parse_set(a.set))
         test_qids = set(read_qrels(QRELS))
-        parts = [load_train_part(emb / "scifact", exclude_qids=test_qids | holdout_qids(a.holdout), sentences=a.sentences), load_train_part(emb / "nfcorpus", sentences=a.sentences)]
+        parts = [
+            load_train_part(emb / "scifact", exclude_qids=test_qids | holdout_qids(a.holdout), sentences=a.sentences),
+            load_train_part(emb / "nfcorpus", sentences=a.sentences),
+        ]
         for spec in a.extra_queries:
             ds, _, path = spec.partition("=")
             part = next(p for p in parts if p["name"] == ds)
@@ -138,13 +197,24 @@ def main() -> None:
             qrels_val = read_qrels(TRAIN_QRELS)
             keep = holdout_qids(a.holdout)
             path = Path(tmp) / "val.tsv"
-            path.write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{r}\n" for q in sorted(keep) for d, r in qrels_val[q].items()))
+            path.write_text(
+                "query-id\tcorpus-id\tscore\n"
+                + "".join(f"{q}\t{d}\t{r}\n" for q in sorted(keep) for d, r in qrels_val[q].items())
+            )
             c3, d3, q3, qi3, qr3 = load_eval_set(emb / "scifact", path)
         steps = model.cfg.refine_steps
         model.cfg.refine_steps = 0
         val0 = evaluate_sae(model, c3, d3, q3, qi3, qr3)
-        metrics["validation_unrefined"] = {"queries": len(qi3), "retrieval": val0["retrieval"], "ratio_ndcg@10": val0["ratio_ndcg@10"], "refine_steps": 0}
-        print("validation, encoder codes (held-out SciFact train queries):", json.dumps({k: round(v, 4) for k, v in val0["ratio_ndcg@10"].items()}))
+        metrics["validation_unrefined"] = {
+            "queries": len(qi3),
+            "retrieval": val0["retrieval"],
+            "ratio_ndcg@10": val0["ratio_ndcg@10"],
+            "refine_steps": 0,
+        }
+        print(
+            "validation, encoder codes (held-out SciFact train queries):",
+            json.dumps({k: round(v, 4) for k, v in val0["ratio_ndcg@10"].items()}),
+        )
         model.cfg.refine_steps = a.refine
         if a.refine_momentum is not None:
             model.cfg.refine_momentum = a.refine_momentum
@@ -152,8 +222,16 @@ def main() -> None:
             model.cfg.refine_step = a.refine_step
         val = evaluate_sae(model, c3, d3, q3, qi3, qr3)
         model.cfg.refine_steps = steps
-        metrics["validation"] = {"queries": len(qi3), "retrieval": val["retrieval"], "ratio_ndcg@10": val["ratio_ndcg@10"], "refine_steps": a.refine}
-        print(f"validation, {a.refine} refinement steps (held-out SciFact train queries):", json.dumps({k: round(v, 4) for k, v in val["ratio_ndcg@10"].items()}))
+        metrics["validation"] = {
+            "queries": len(qi3),
+            "retrieval": val["retrieval"],
+            "ratio_ndcg@10": val["ratio_ndcg@10"],
+            "refine_steps": a.refine,
+        }
+        print(
+            f"validation, {a.refine} refinement steps (held-out SciFact train queries):",
+            json.dumps({k: round(v, 4) for k, v in val["ratio_ndcg@10"].items()}),
+        )
     refined = None
     if a.refine:
         model.cfg.refine_steps = a.refine
@@ -164,7 +242,17 @@ def main() -> None:
         t1 = time.perf_counter()
         refined = evaluate_sae(model, corpus, doc_ids, queries, qids, qrels)
         refined["eval_seconds"] = round(time.perf_counter() - t1, 1)
-    row = {"name": a.name or "unnamed", "config": dataclasses.asdict(cfg), "train_seconds": record["train_seconds"], "eval_seconds": round(time.perf_counter() - t0, 1), "data": record["data"], "history_last": record["history"][-1], "metrics": metrics, "threads": a.threads, "load": os.getloadavg()[0]}
+    row = {
+        "name": a.name or "unnamed",
+        "config": dataclasses.asdict(cfg),
+        "train_seconds": record["train_seconds"],
+        "eval_seconds": round(time.perf_counter() - t0, 1),
+        "data": record["data"],
+        "history_last": record["history"][-1],
+        "metrics": metrics,
+        "threads": a.threads,
+        "load": os.getloadavg()[0],
+    }
     if refined is not None:
         row["metrics_refined"] = refined
     LOG.parent.mkdir(parents=True, exist_ok=True)
@@ -174,10 +262,19 @@ def main() -> None:
     print(json.dumps({k: v["ndcg@10"] for k, v in metrics["retrieval"].items()}, indent=1))
     if refined is not None:
         rr = refined["ratio_ndcg@10"]
-        print(f"refined ({a.refine} IHT steps, step {model.cfg.refine_step:g}): fvu={refined['reconstruction']['all']['fvu']:.4f} recon_ratio={rr['reconstructed']:.4f} recon_raw_ratio={rr.get('reconstructed-raw', rr['reconstructed']):.4f} latent_ratio={rr['latent']:.4f} latent_sqrt_cos_ratio={rr['latent-sqrt-cos']:.4f}")
-    print(f"RESULT name={row['name']} fvu={rec['fvu']:.4f} l0={rec['l0']:.1f} dead_pct={rec['dead_pct']:.2f} "
-          f"dense={metrics['retrieval']['dense']['ndcg@10']:.4f} recon_ratio={ra['reconstructed']:.4f} latent_ratio={ra['latent']:.4f} "
-          f"latent_cos_ratio={ra['latent-cos']:.4f} latent_idf_ratio={ra['latent-idf']:.4f} train_s={record['train_seconds']:.0f}")
+        print(
+            f"refined ({a.refine} IHT steps, step {model.cfg.refine_step:g}): "
+            f"fvu={refined['reconstruction']['all']['fvu']:.4f} recon_ratio={rr['reconstructed']:.4f} "
+            f"recon_raw_ratio={rr.get('reconstructed-raw', rr['reconstructed']):.4f} "
+            f"latent_ratio={rr['latent']:.4f} latent_sqrt_cos_ratio={rr['latent-sqrt-cos']:.4f}"
+        )
+    print(
+        f"RESULT name={row['name']} fvu={rec['fvu']:.4f} l0={rec['l0']:.1f} dead_pct={rec['dead_pct']:.2f} "
+        f"dense={metrics['retrieval']['dense']['ndcg@10']:.4f} recon_ratio={ra['reconstructed']:.4f} "
+        f"latent_ratio={ra['latent']:.4f} "
+        f"latent_cos_ratio={ra['latent-cos']:.4f} latent_idf_ratio={ra['latent-idf']:.4f} "
+        f"train_s={record['train_seconds']:.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def write_beir_folder(folder: Path, corpus: dict, queries: dict, qrels: dict[str, list[tuple]], crlf: bool = False) -> Path:
+def write_beir_folder(
+    folder: Path, corpus: dict, queries: dict, qrels: dict[str, list[tuple]], crlf: bool = False
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     nl = "\r\n" if crlf else "\n"
     with open(folder / "corpus.jsonl", "w", newline="") as fh:
@@ -89,7 +91,14 @@ def tiny_st_model(tmp_path_factory) -> Path:
 
     hf_dir = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-bert-hf"))
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(cfg).save_pretrained(hf_dir)
     word = Transformer(str(hf_dir), max_seq_length=64)
     pool = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
@@ -100,6 +109,7 @@ def tiny_st_model(tmp_path_factory) -> Path:
 
 
 # --- the smoke preset in a temporary copy of the workflow (tests/test_workflow.py, tests/test_slurm.py)
+
 
 def make_smoke_workdir(wd: Path) -> Path:
     """Copy what Snakemake needs into ``wd``, with ``ci.yaml`` pointing the data stage at ../shared."""
@@ -130,8 +140,11 @@ def job_stats(log: str) -> Counter:
     return stats
 
 
-def smoke_snakemake(wd: Path, *args, check: bool = True, cores: bool = True, env: dict | None = None, timeout: float | None = None):
-    """``snakemake [--cores 2] --configfile presets/smoke.yaml ci.yaml ARGS`` in ``wd``; raises with the log tail on failure."""
+def smoke_snakemake(
+    wd: Path, *args, check: bool = True, cores: bool = True, env: dict | None = None, timeout: float | None = None
+):
+    """``snakemake [--cores 2] --configfile presets/smoke.yaml ci.yaml ARGS`` in ``wd``;
+    raises with the log tail on failure."""
     cmd = SNAKEMAKE + (["--cores", "2"] if cores else []) + ["--configfile", "presets/smoke.yaml", "ci.yaml", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     p = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, env=env, timeout=timeout)

@@ -153,7 +153,9 @@ def missing_docstrings(src: Path) -> list[str]:
     for m, path in package_modules(src).items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith(
+                "_"
+            ):
                 if not ast.get_docstring(node):
                     bad.append(f"{m}.{node.name}")
                 if isinstance(node, ast.ClassDef):
@@ -167,7 +169,11 @@ def missing_docstrings(src: Path) -> list[str]:
 
 def python_files() -> list[Path]:
     """The package, the tests and the benches."""
-    return sorted((REPO / "src").rglob("*.py")) + sorted((REPO / "tests").rglob("*.py")) + sorted((REPO / "bench").rglob("*.py"))
+    return (
+        sorted((REPO / "src").rglob("*.py"))
+        + sorted((REPO / "tests").rglob("*.py"))
+        + sorted((REPO / "bench").rglob("*.py"))
+    )
 
 
 # ------------------------------------------------------------------------------------------ the checks
@@ -185,7 +191,12 @@ def test_no_private_names_imported_across_modules():
 
 def test_package_never_imports_snakemake():
     known = set(package_modules(REPO / "src"))
-    hits = [f"{p}:{line}" for p in (REPO / "src").rglob("*.py") for mod, _, line in imports_of(p, known) if mod.split(".")[0] == "snakemake"]
+    hits = [
+        f"{p}:{line}"
+        for p in (REPO / "src").rglob("*.py")
+        for mod, _, line in imports_of(p, known)
+        if mod.split(".")[0] == "snakemake"
+    ]
     assert hits == []
 
 
@@ -196,7 +207,13 @@ def test_public_functions_have_docstrings():
 def test_every_stage_has_one_name_everywhere():
     """rule file, CLI module, package, test folder and doc page share the stage's name."""
     for stage in STAGES:
-        for path in (f"workflow/rules/{stage}.smk", f"src/irlens/cli/{stage}.py", f"src/irlens/{stage}/__init__.py", f"tests/{stage}", f"docs/stages/{stage}.md"):
+        for path in (
+            f"workflow/rules/{stage}.smk",
+            f"src/irlens/cli/{stage}.py",
+            f"src/irlens/{stage}/__init__.py",
+            f"tests/{stage}",
+            f"docs/stages/{stage}.md",
+        ):
             assert (REPO / path).exists(), path
 
 

@@ -9,7 +9,17 @@ def run(*args):
 
 
 def test_missing_dataset_is_one_line(tmp_path):
-    p = run("data", "--dataset", "tiny", "--out", str(tmp_path / "o"), "--mirror", str(tmp_path), "--download-dir", str(tmp_path / "dl"))
+    p = run(
+        "data",
+        "--dataset",
+        "tiny",
+        "--out",
+        str(tmp_path / "o"),
+        "--mirror",
+        str(tmp_path),
+        "--download-dir",
+        str(tmp_path / "dl"),
+    )
     assert p.returncode == 2
     err = [l for l in p.stderr.splitlines() if l.startswith("irlens: error:")]
     assert len(err) == 1 and "Traceback" not in p.stderr
@@ -36,17 +46,56 @@ def test_pipeline_cli_on_tiny_dataset(tiny_beir, tiny_st_model, tmp_path):
     d = tmp_path / "data"
     assert run("data", "--dataset", "tiny", "--out", str(d), "--mirror", str(tiny_beir.parent)).returncode == 0
     for side in ("corpus", "queries"):
-        p = run("retrieval", "encode", "--data", str(d), "--model", str(tiny_st_model), "--side", side, "--out", str(tmp_path / f"{side}.npy"))
+        p = run(
+            "retrieval",
+            "encode",
+            "--data",
+            str(d),
+            "--model",
+            str(tiny_st_model),
+            "--side",
+            side,
+            "--out",
+            str(tmp_path / f"{side}.npy"),
+        )
         assert p.returncode == 0, p.stderr
-    p = run("retrieval", "retrieve", "--method", "dense", "--data", str(d), "--corpus-emb", str(tmp_path / "corpus.npy"),
-            "--query-emb", str(tmp_path / "queries.npy"), "--out", str(tmp_path / "run.trec"), "--k", "3")
+    p = run(
+        "retrieval",
+        "retrieve",
+        "--method",
+        "dense",
+        "--data",
+        str(d),
+        "--corpus-emb",
+        str(tmp_path / "corpus.npy"),
+        "--query-emb",
+        str(tmp_path / "queries.npy"),
+        "--out",
+        str(tmp_path / "run.trec"),
+        "--k",
+        "3",
+    )
     assert p.returncode == 0, p.stderr
     lines = (tmp_path / "run.trec").read_text().splitlines()
     assert len(lines) == 9 and lines[0].split()[3] == "1"
-    p = run("retrieval", "retrieve", "--method", "bm25", "--data", str(d), "--out", str(tmp_path / "bm25.trec"), "--k", "3")
+    p = run(
+        "retrieval", "retrieve", "--method", "bm25", "--data", str(d), "--out", str(tmp_path / "bm25.trec"), "--k", "3"
+    )
     assert p.returncode == 0, p.stderr
-    p = run("retrieval", "evaluate", "--data", str(d), "--run", str(tmp_path / "bm25.trec"), "--out", str(tmp_path / "m.json"),
-            "--dataset", "tiny", "--retriever", "bm25")
+    p = run(
+        "retrieval",
+        "evaluate",
+        "--data",
+        str(d),
+        "--run",
+        str(tmp_path / "bm25.trec"),
+        "--out",
+        str(tmp_path / "m.json"),
+        "--dataset",
+        "tiny",
+        "--retriever",
+        "bm25",
+    )
     assert p.returncode == 0, p.stderr
     import json
 

@@ -13,13 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_beir_folder
 from irlens.errors import IrlensError
 from irlens.models import CrossEncoder, load_cross_encoder
 
+from conftest import write_beir_folder
+
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 QUERY = "why do cats purr"
-DOCS = ["Cats purr when they are content and often while they sleep.", "Dogs bark.", "Fish swim in water all day long, every day of the year."]
+DOCS = [
+    "Cats purr when they are content and often while they sleep.",
+    "Dogs bark.",
+    "Fish swim in water all day long, every day of the year.",
+]
 
 
 def _tokenizer_into(folder: Path) -> Path:
@@ -36,13 +41,26 @@ def _tokenizer_into(folder: Path) -> Path:
 def _bert_cfg(**kw):
     from transformers import BertConfig
 
-    return BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, **kw)
+    return BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_ce_dirs(tmp_path_factory) -> dict[str, Path]:
     """Tiny random rerankers: BERT 2-logit, BERT 1-logit, DistilBERT 2-logit, and a bare BERT backbone."""
-    from transformers import BertForSequenceClassification, BertModel, DistilBertConfig, DistilBertForSequenceClassification
+    from transformers import (
+        BertForSequenceClassification,
+        BertModel,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
 
     out = {}
     torch.manual_seed(0)
@@ -51,7 +69,9 @@ def tiny_ce_dirs(tmp_path_factory) -> dict[str, Path]:
         BertForSequenceClassification(_bert_cfg(num_labels=n)).save_pretrained(d)
         out[name] = d
     d = _tokenizer_into(tmp_path_factory.mktemp("distil"))
-    cfg = DistilBertConfig(vocab_size=30522, dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=128, num_labels=2)
+    cfg = DistilBertConfig(
+        vocab_size=30522, dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=128, num_labels=2
+    )
     DistilBertForSequenceClassification(cfg).save_pretrained(d)
     out["distil"] = d
     d = _tokenizer_into(tmp_path_factory.mktemp("backbone"))
@@ -62,13 +82,28 @@ def tiny_ce_dirs(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def train_beir(tmp_path) -> Path:
-    corpus = {f"d{i}": (t, x) for i, (t, x) in enumerate([
-        ("Cats", "Cats purr and sleep a lot."), ("Dogs", "Dogs bark at the mailman."), ("", "Birds sing in the morning."),
-        ("Fish", "Fish swim in water all day."), ("Cats and dogs", "Cats and dogs can live together."),
-        ("Purring", "Why cats purr: a review of feline sounds."), ("Barking", "Barking dogs and their owners."),
-        ("Water", "Fish and water quality in lakes."), ("Mornings", "Birds and the morning chorus of song."),
-    ])}
-    queries = {"q1": "why do cats purr", "q2": "dog barking", "q3": "fish in water", "q4": "birds singing in the morning"}
+    corpus = {
+        f"d{i}": (t, x)
+        for i, (t, x) in enumerate(
+            [
+                ("Cats", "Cats purr and sleep a lot."),
+                ("Dogs", "Dogs bark at the mailman."),
+                ("", "Birds sing in the morning."),
+                ("Fish", "Fish swim in water all day."),
+                ("Cats and dogs", "Cats and dogs can live together."),
+                ("Purring", "Why cats purr: a review of feline sounds."),
+                ("Barking", "Barking dogs and their owners."),
+                ("Water", "Fish and water quality in lakes."),
+                ("Mornings", "Birds and the morning chorus of song."),
+            ]
+        )
+    }
+    queries = {
+        "q1": "why do cats purr",
+        "q2": "dog barking",
+        "q3": "fish in water",
+        "q4": "birds singing in the morning",
+    }
     qrels = {
         "train": [("q1", "d0", 1), ("q1", "d5", 2), ("q2", "d1", 1), ("q2", "d6", 1), ("q3", "d3", 1), ("q4", "d2", 1)],
         "test": [("q1", "d0", 1), ("q1", "d4", 2), ("q2", "d1", 1)],
@@ -91,16 +126,26 @@ def test_load_heads_and_token_types(tiny_ce_dirs, name, labels, types):
 def test_features_layout_cls_q_sep_d_sep(tiny_ce_dirs):
     ce, _ = load_cross_encoder(str(tiny_ce_dirs["bert2"]), device="cpu", max_length=16)
     tok = ce.tokenizer
-    f = ce.features(["cats purr", "dogs"], ["a very long document about cats that purr loudly in the night and in the day", "dogs bark"])
+    f = ce.features(
+        ["cats purr", "dogs"],
+        ["a very long document about cats that purr loudly in the night and in the day", "dogs bark"],
+    )
     ids, tt, am = f["input_ids"], f["token_type_ids"], f["attention_mask"]
     assert ids.shape == (2, 16)
     q = tok("cats purr", add_special_tokens=False)["input_ids"]
     row = ids[0].tolist()
-    assert row[0] == tok.cls_token_id and row[1 : 1 + len(q)] == q and row[1 + len(q)] == tok.sep_token_id and row[-1] == tok.sep_token_id
+    assert (
+        row[0] == tok.cls_token_id
+        and row[1 : 1 + len(q)] == q
+        and row[1 + len(q)] == tok.sep_token_id
+        and row[-1] == tok.sep_token_id
+    )
     assert tt[0].tolist() == [0] * (len(q) + 2) + [1] * (16 - len(q) - 2)  # query kept whole, document truncated
     n = int(am[1].sum())
     assert row[:1] and ids[1, n - 1] == tok.sep_token_id and (ids[1, n:] == tok.pad_token_id).all()
-    assert tt[1, :n].tolist() == [0, *[0] * len(tok("dogs", add_special_tokens=False)["input_ids"]), 0] + [1] * (n - 3 - len(tok("dogs", add_special_tokens=False)["input_ids"]) + 1)
+    assert tt[1, :n].tolist() == [0, *[0] * len(tok("dogs", add_special_tokens=False)["input_ids"]), 0] + [1] * (
+        n - 3 - len(tok("dogs", add_special_tokens=False)["input_ids"]) + 1
+    )
     # a query longer than max_length falls back to longest_first instead of failing
     g = ce.features(["word " * 40], ["doc text"])
     assert g["input_ids"].shape[1] == 16 and 1 in g["token_type_ids"][0].tolist()
@@ -111,7 +156,9 @@ def test_score_direction_two_logits(tiny_ce_dirs):
     with torch.no_grad():
         logits = ce.logits(ce.features([QUERY] * 3, DOCS)).double()
     np.testing.assert_allclose(ce.relevance(logits).numpy(), torch.softmax(logits, -1)[:, 1].numpy())
-    np.testing.assert_allclose(ce.score([QUERY] * 3, DOCS), torch.log_softmax(logits, -1)[:, 1].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ce.score([QUERY] * 3, DOCS), torch.log_softmax(logits, -1)[:, 1].numpy(), rtol=1e-5, atol=1e-6
+    )
     # hand-set head: logit1 - logit0 grows with the pooled feature 0, so index 1 is "relevant"
     ce.relevant_label = 0
     np.testing.assert_allclose(ce.relevance(logits).numpy(), torch.softmax(logits, -1)[:, 0].numpy())
@@ -155,7 +202,19 @@ def test_bad_models_are_one_clear_error(tiny_ce_dirs, tmp_path, monkeypatch):
 def _train(base, data, out, **kw):
     from irlens.cross_encoder.train import train_cross_encoder
 
-    args = dict(steps=3, batch_size=2, max_length=32, lr=1e-3, warmup=0.34, negatives_depth=5, seed=7, threads=1, device="cpu", log_every=1, progress=False)
+    args = dict(
+        steps=3,
+        batch_size=2,
+        max_length=32,
+        lr=1e-3,
+        warmup=0.34,
+        negatives_depth=5,
+        seed=7,
+        threads=1,
+        device="cpu",
+        log_every=1,
+        progress=False,
+    )
     return train_cross_encoder(str(base), data, "train", out, **{**args, **kw})
 
 
@@ -251,7 +310,18 @@ def test_rerank_with_a_real_model_and_table(tiny_ce_dirs, tiny_beir, tmp_path):
     means, pq = evaluate_rerank(run, tiny_beir, "test")
     for name, backend, val in (("bm25", "bm25s", 0.3), ("ce", "cross-encoder rerank of bm25 top-2", 0.5)):
         m = {**means, "ndcg@10": val}
-        write_metrics(tmp_path / f"{name}.json", tmp_path / f"{name}.tsv", m, pq, dataset="tiny", split="test", retriever=name, model=name, backend=backend, run="x")
+        write_metrics(
+            tmp_path / f"{name}.json",
+            tmp_path / f"{name}.tsv",
+            m,
+            pq,
+            dataset="tiny",
+            split="test",
+            retriever=name,
+            model=name,
+            backend=backend,
+            run="x",
+        )
     df = rerank_table([tmp_path / "ce.json", tmp_path / "bm25.json"], in_domain=["tiny"])
     assert list(df["system"]) == ["bm25", "ce"] and list(df["tiny (ID) nDCG@10"]) == [0.3, 0.5]
     assert (tmp_path / "ce.tsv").read_text().startswith("query-id\tndcg@10")
@@ -259,7 +329,12 @@ def test_rerank_with_a_real_model_and_table(tiny_ce_dirs, tiny_beir, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- CLI
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "irlens", "cross-encoder", *args], capture_output=True, text=True, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "irlens", "cross-encoder", *args],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
 
 
 def _one_line(p, needle):
@@ -269,16 +344,44 @@ def _one_line(p, needle):
 
 
 def test_cli_missing_run_is_one_line(tiny_beir, tmp_path):
-    p = _cli("rerank", "--model", "acme/absent", "--data", str(tiny_beir), "--dataset", "tiny", "--run", str(tmp_path / "none.trec"),
-             "--out-run", str(tmp_path / "r.trec"), "--out", str(tmp_path / "m.json"))
+    p = _cli(
+        "rerank",
+        "--model",
+        "acme/absent",
+        "--data",
+        str(tiny_beir),
+        "--dataset",
+        "tiny",
+        "--run",
+        str(tmp_path / "none.trec"),
+        "--out-run",
+        str(tmp_path / "r.trec"),
+        "--out",
+        str(tmp_path / "m.json"),
+    )
     _one_line(p, "run file not found")
 
 
 def test_cli_unknown_model_offline_is_one_line(tiny_beir, tmp_path):
     run = tmp_path / "bm25.trec"
     run.write_text("q1 Q0 d1 1 2.0 bm25\n")
-    p = _cli("rerank", "--model", "acme/absent-reranker", "--data", str(tiny_beir), "--dataset", "tiny", "--run", str(run),
-             "--out-run", str(tmp_path / "r.trec"), "--out", str(tmp_path / "m.json"), "--local-dir", str(tmp_path))
+    p = _cli(
+        "rerank",
+        "--model",
+        "acme/absent-reranker",
+        "--data",
+        str(tiny_beir),
+        "--dataset",
+        "tiny",
+        "--run",
+        str(run),
+        "--out-run",
+        str(tmp_path / "r.trec"),
+        "--out",
+        str(tmp_path / "m.json"),
+        "--local-dir",
+        str(tmp_path),
+    )
     _one_line(p, "acme/absent-reranker")
     assert not (tmp_path / "m.json").exists()
 
@@ -290,13 +393,48 @@ def test_cli_train_missing_data_is_one_line(tmp_path):
 def test_cli_rerank_end_to_end(tiny_ce_dirs, tiny_beir, tmp_path):
     run = tmp_path / "bm25.trec"
     run.write_text("q1 Q0 d2 1 3.0 bm25\nq1 Q0 d1 2 2.0 bm25\nq1 Q0 d5 3 1.0 bm25\nq2 Q0 d2 1 1.0 bm25\n")
-    p = _cli("rerank", "--model", str(tiny_ce_dirs["bert2"]), "--data", str(tiny_beir), "--dataset", "tiny", "--run", str(run), "--depth", "2",
-             "--out-run", str(tmp_path / "r.trec"), "--out", str(tmp_path / "m.json"), "--per-query", str(tmp_path / "pq.tsv"), "--device", "cpu", "--threads", "1")
+    p = _cli(
+        "rerank",
+        "--model",
+        str(tiny_ce_dirs["bert2"]),
+        "--data",
+        str(tiny_beir),
+        "--dataset",
+        "tiny",
+        "--run",
+        str(run),
+        "--depth",
+        "2",
+        "--out-run",
+        str(tmp_path / "r.trec"),
+        "--out",
+        str(tmp_path / "m.json"),
+        "--per-query",
+        str(tmp_path / "pq.tsv"),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    )
     assert p.returncode == 0, p.stderr
     m = json.loads((tmp_path / "m.json").read_text())
-    assert m["backend"] == "cross-encoder rerank of bm25 top-2" and m["dataset"] == "tiny" and 0 <= m["metrics"]["ndcg@10"] <= 1
+    assert (
+        m["backend"] == "cross-encoder rerank of bm25 top-2"
+        and m["dataset"] == "tiny"
+        and 0 <= m["metrics"]["ndcg@10"] <= 1
+    )
     assert len((tmp_path / "r.trec").read_text().splitlines()) == 4
-    p = _cli("table", "--metrics", str(tmp_path / "m.json"), "--in-domain", "tiny", "--md", str(tmp_path / "t.md"), "--csv", str(tmp_path / "t.csv"))
+    p = _cli(
+        "table",
+        "--metrics",
+        str(tmp_path / "m.json"),
+        "--in-domain",
+        "tiny",
+        "--md",
+        str(tmp_path / "t.md"),
+        "--csv",
+        str(tmp_path / "t.csv"),
+    )
     assert p.returncode == 0, p.stderr
     assert "tiny (ID) nDCG@10" in (tmp_path / "t.md").read_text()
 
@@ -311,6 +449,21 @@ def test_train_is_identical_across_processes_and_hash_seeds(tiny_ce_dirs, train_
     )
     for i, hash_seed in enumerate(("1", "2")):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "HF_HUB_OFFLINE": "1"}
-        subprocess.run([sys.executable, "-c", code, str(tiny_ce_dirs["backbone"]), str(train_beir), str(tmp_path / f"p{i}" / "model")], env=env, check=True, capture_output=True)
-    a, b = (tmp_path / "p0/model/model.safetensors").read_bytes(), (tmp_path / "p1/model/model.safetensors").read_bytes()
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                code,
+                str(tiny_ce_dirs["backbone"]),
+                str(train_beir),
+                str(tmp_path / f"p{i}" / "model"),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    a, b = (
+        (tmp_path / "p0/model/model.safetensors").read_bytes(),
+        (tmp_path / "p1/model/model.safetensors").read_bytes(),
+    )
     assert a == b

@@ -4,8 +4,7 @@ import zipfile
 
 import pytest
 
-from irlens.data import load_beir, prepare_dataset, read_corpus, read_qrels, read_queries, subsample
-from irlens.data import sources
+from irlens.data import load_beir, prepare_dataset, read_corpus, read_qrels, read_queries, sources, subsample
 from irlens.data.beir import doc_text
 from irlens.errors import IrlensError
 

@@ -8,16 +8,31 @@ from irlens.data.sentences import sample_sentences, split_sentences
 from irlens.errors import IrlensError
 
 CORPUS = {
-    "a": {"title": "T", "text": "Vitamin C deficiency causes scurvy in sailors. It was common on long voyages at sea. Lime juice (rich in ascorbic acid) prevented it in most crews."},
-    "b": {"title": "", "text": "Too short. Also short here. Mice lacking the gene developed tumours within six months of birth."},
+    "a": {
+        "title": "T",
+        "text": (
+            "Vitamin C deficiency causes scurvy in sailors. It was common on long voyages at sea. "
+            "Lime juice (rich in ascorbic acid) prevented it in most crews."
+        ),
+    },
+    "b": {
+        "title": "",
+        "text": "Too short. Also short here. Mice lacking the gene developed tumours within six months of birth.",
+    },
     "c": {"title": "Only a title", "text": "No."},
 }
 
 
 def test_split_keeps_sentences_of_six_to_forty_words():
     s = split_sentences(CORPUS["a"]["text"])
-    assert s == ["Vitamin C deficiency causes scurvy in sailors.", "It was common on long voyages at sea.", "Lime juice (rich in ascorbic acid) prevented it in most crews."]
-    assert split_sentences("e.g. the p. 5 value was low and stable in all of the groups.") == ["e.g. the p. 5 value was low and stable in all of the groups."]
+    assert s == [
+        "Vitamin C deficiency causes scurvy in sailors.",
+        "It was common on long voyages at sea.",
+        "Lime juice (rich in ascorbic acid) prevented it in most crews.",
+    ]
+    assert split_sentences("e.g. the p. 5 value was low and stable in all of the groups.") == [
+        "e.g. the p. 5 value was low and stable in all of the groups."
+    ]
     assert split_sentences(" ".join(["word"] * 41) + ".") == []
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_beir_folder
 from irlens.cli import main
 from irlens.errors import IrlensError
+
+from conftest import write_beir_folder
 
 CORPUS = {
     "d0": ("Cats", "Cats purr and sleep a lot. They purr when they are content and calm."),
@@ -25,7 +26,15 @@ CORPUS = {
 }
 QUERIES = {"q1": "why do cats purr", "q2": "dog barking", "q3": "fish in water", "q4": "birds singing in the morning"}
 QRELS = {
-    "train": [("q1", "d0", 1), ("q1", "d5", 2), ("q1", "d4", 0), ("q2", "d1", 1), ("q3", "d3", 1), ("q4", "d2", 1), ("q4", "gone", 1)],
+    "train": [
+        ("q1", "d0", 1),
+        ("q1", "d5", 2),
+        ("q1", "d4", 0),
+        ("q2", "d1", 1),
+        ("q3", "d3", 1),
+        ("q4", "d2", 1),
+        ("q4", "gone", 1),
+    ],
     "test": [("q1", "d0", 1), ("q2", "d1", 1), ("q3", "d3", 1), ("q4", "d2", 1)],
 }
 
@@ -38,12 +47,21 @@ def toy(tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def tiny_ce(tmp_path_factory) -> Path:
     """A tiny random BERT with a 2-logit head (index 1 = relevant), MiniLM's WordPiece vocabulary."""
-    from conftest import copy_minilm_tokenizer
     from transformers import BertConfig, BertForSequenceClassification
+
+    from conftest import copy_minilm_tokenizer
 
     out = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-ce"))
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=2)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
+    )
     BertForSequenceClassification(cfg).save_pretrained(out)
     return out
 
@@ -63,9 +81,22 @@ def tiny_t5(tmp_path_factory) -> Path:
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     out = tmp_path_factory.mktemp("tiny-t5")
-    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>").save_pretrained(out)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    ).save_pretrained(out)
     torch.manual_seed(0)
-    cfg = T5Config(vocab_size=len(vocab), d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    cfg = T5Config(
+        vocab_size=len(vocab),
+        d_model=16,
+        d_ff=32,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        d_kv=8,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     T5ForConditionalGeneration(cfg).save_pretrained(out)
     return out
 
@@ -118,7 +149,9 @@ def test_t5_backend_batches_qpp_and_resume_with_a_stub(tmp_path):
     # kill during the 3rd chunk (1 batch per chunk), rerun: the 2 finished chunks are reused
     out = tmp_path / "queries.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        t5_queries(corpus, StubGenerator(fail_at=3), qpp=3, batch_size=3, partial_out=out, chunk_batches=1, progress=False)
+        t5_queries(
+            corpus, StubGenerator(fail_at=3), qpp=3, batch_size=3, partial_out=out, chunk_batches=1, progress=False
+        )
     again = StubGenerator()
     assert t5_queries(corpus, again, qpp=3, batch_size=3, partial_out=out, chunk_batches=1, progress=False) == (q, r)
     assert again.calls == [(2, 3)]
@@ -134,9 +167,37 @@ def test_t5_backend_with_a_tiny_random_t5(tiny_t5, tmp_path, capsys):
     assert {d for docs in a[1].values() for d in docs} <= set(CORPUS)
     out = tmp_path / "g"
     data = write_beir_folder(tmp_path / "beir" / "toy", CORPUS, QUERIES, QRELS)
-    rc = main(["gpl", "queries", "--backend", "t5", "--generator", str(tiny_t5), "--data", str(data), "--qpp", "1", "--passages", "4", "--batch", "2",
-               "--max-length", "8", "--device", "cpu", "--out-queries", str(out / "queries.jsonl"), "--out-qrels", str(out / "qrels.tsv")])
-    assert rc == 0 and len((out / "qrels.tsv").read_text().splitlines()) <= 5 and not (out / "queries.jsonl.partial").exists()
+    rc = main(
+        [
+            "gpl",
+            "queries",
+            "--backend",
+            "t5",
+            "--generator",
+            str(tiny_t5),
+            "--data",
+            str(data),
+            "--qpp",
+            "1",
+            "--passages",
+            "4",
+            "--batch",
+            "2",
+            "--max-length",
+            "8",
+            "--device",
+            "cpu",
+            "--out-queries",
+            str(out / "queries.jsonl"),
+            "--out-qrels",
+            str(out / "qrels.tsv"),
+        ]
+    )
+    assert (
+        rc == 0
+        and len((out / "qrels.tsv").read_text().splitlines()) <= 5
+        and not (out / "queries.jsonl.partial").exists()
+    )
 
 
 def test_train_queries_keep_judged_relevant_documents_in_the_corpus(toy):
@@ -144,7 +205,12 @@ def test_train_queries_keep_judged_relevant_documents_in_the_corpus(toy):
     from irlens.gpl import train_queries
 
     q, r = train_queries(load_beir(toy, ["train", "test"]), "train")
-    assert r == {"q1": {"d0": 1, "d5": 1}, "q2": {"d1": 1}, "q3": {"d3": 1}, "q4": {"d2": 1}}  # grade 0 and missing docs left out
+    assert r == {
+        "q1": {"d0": 1, "d5": 1},
+        "q2": {"d1": 1},
+        "q3": {"d3": 1},
+        "q4": {"d2": 1},
+    }  # grade 0 and missing docs left out
     assert q["q1"] == QUERIES["q1"]
     with pytest.raises(IrlensError, match="split 'dev'"):
         train_queries(load_beir(toy, ["train"]), "dev")
@@ -176,7 +242,9 @@ def test_negatives_exclude_positives(tiny_st_model, tmp_path):
     queries = {"a": "why do cats purr", "b": "fish and water", "c": "mailman"}
     qrels = {"a": {"d0": 1, "d5": 1}, "b": {"d3": 1}, "c": {"d7": 1}}
     miners = [str(tiny_st_model), "bm25"]
-    recs = mine_negatives(corpus, queries, qrels, miners, k=4, device="cpu", partial_out=tmp_path / "hn.jsonl", progress=False)
+    recs = mine_negatives(
+        corpus, queries, qrels, miners, k=4, device="cpu", partial_out=tmp_path / "hn.jsonl", progress=False
+    )
     assert [r["qid"] for r in recs] == ["a", "b", "c"] and list(recs[0]["neg"]) == miners
     for r in recs:
         assert r["pos"] == list(qrels[r["qid"]])
@@ -190,7 +258,16 @@ def test_negatives_exclude_positives(tiny_st_model, tmp_path):
 
     ids = list(reversed(list(corpus)))  # order differs from the corpus: mapped by id
     encode_to_file(model, ids, [doc_text(corpus[d]) for d in ids], tmp_path / "corpus.npy", {}, progress=False)
-    again = mine_negatives(corpus, queries, qrels, [str(tiny_st_model)], k=4, corpus_emb={str(tiny_st_model): str(tmp_path / "corpus.npy")}, device="cpu", progress=False)
+    again = mine_negatives(
+        corpus,
+        queries,
+        qrels,
+        [str(tiny_st_model)],
+        k=4,
+        corpus_emb={str(tiny_st_model): str(tmp_path / "corpus.npy")},
+        device="cpu",
+        progress=False,
+    )
     assert [r["neg"] for r in again] == [{str(tiny_st_model): r["neg"][str(tiny_st_model)]} for r in recs]
     with pytest.raises(IrlensError, match="not in the corpus"):
         mine_negatives(corpus, queries, {"a": {"zz": 1}}, ["bm25"], progress=False)
@@ -207,7 +284,9 @@ def test_tuples_are_drawn_as_gpl_does():
     ]
     t = sample_tuples(recs, 7, seed=1)
     assert len(t) == 7 and t == sample_tuples(recs, 7, seed=1)
-    assert [x[0] for x in t[:2]].count("a") == 1 and [x[0] for x in t[:4]].count("c") == 2  # epochs over the usable queries
+    assert [x[0] for x in t[:2]].count("a") == 1 and [x[0] for x in t[:4]].count(
+        "c"
+    ) == 2  # epochs over the usable queries
     for q, p, n in t:
         assert (q, p in ("p1", "p2"), n in ("n1", "n2", "n3")) == ("a", True, True) or (q, p, n) == ("c", "p4", "n4")
     assert {n for q, _, n in sample_tuples(recs, 200, seed=2) if q == "a"} == {"n1", "n2", "n3"}  # the union of miners
@@ -241,10 +320,16 @@ def test_margin_labels_on_a_toy_teacher_equal_hand_values():
     got = pseudo_label(ToyTeacher(two), tuples, queries, docs, max_length=None, chunk=2, progress=False)
     np.testing.assert_allclose(got, [3.0, -4.0, -3.0])
     # relevant label 0 flips the sign of every score
-    np.testing.assert_allclose(pseudo_label(ToyTeacher(two, relevant_label=0), tuples, queries, docs, max_length=None, progress=False), [-3.0, 4.0, 3.0])
+    np.testing.assert_allclose(
+        pseudo_label(ToyTeacher(two, relevant_label=0), tuples, queries, docs, max_length=None, progress=False),
+        [-3.0, 4.0, 3.0],
+    )
     # 1 logit: the raw logit, no sigmoid
     one = {k: [v[1]] for k, v in two.items()}
-    np.testing.assert_allclose(pseudo_label(ToyTeacher(one, num_labels=1), tuples, queries, docs, max_length=None, progress=False), [2.5, -3.0, -2.5])
+    np.testing.assert_allclose(
+        pseudo_label(ToyTeacher(one, num_labels=1), tuples, queries, docs, max_length=None, progress=False),
+        [2.5, -3.0, -2.5],
+    )
 
 
 def test_margins_of_a_tiny_bert_teacher_match_unbatched_logits(tiny_ce, tmp_path):
@@ -255,7 +340,9 @@ def test_margins_of_a_tiny_bert_teacher_match_unbatched_logits(tiny_ce, tmp_path
     queries = {"a": "why do cats purr", "b": "fish"}
     docs = {d: f"{t} {x}".strip() for d, (t, x) in CORPUS.items()}
     tuples = [("a", "d0", "d1"), ("b", "d3", "d7"), ("a", "d5", "d2")]
-    got = pseudo_label(ce, tuples, queries, docs, max_length=350, chunk=2, partial_out=tmp_path / "t.tsv", progress=False)
+    got = pseudo_label(
+        ce, tuples, queries, docs, max_length=350, chunk=2, partial_out=tmp_path / "t.tsv", progress=False
+    )
 
     def s(q, d):
         with torch.no_grad():
@@ -265,7 +352,12 @@ def test_margins_of_a_tiny_bert_teacher_match_unbatched_logits(tiny_ce, tmp_path
     np.testing.assert_allclose(got, [s(q, p) - s(q, n) for q, p, n in tuples], atol=1e-5)
     # a rerun reuses the finished chunks
     assert (tmp_path / "t.tsv.partial").is_dir()
-    np.testing.assert_array_equal(pseudo_label(ce, tuples, queries, docs, max_length=350, chunk=2, partial_out=tmp_path / "t.tsv", progress=False), got)
+    np.testing.assert_array_equal(
+        pseudo_label(
+            ce, tuples, queries, docs, max_length=350, chunk=2, partial_out=tmp_path / "t.tsv", progress=False
+        ),
+        got,
+    )
 
 
 def test_retokenize_cuts_each_text(tiny_ce):
@@ -302,8 +394,17 @@ def train_inputs(toy, tmp_path):
     qfile = tmp_path / "gpl" / "queries.jsonl"
     qfile.parent.mkdir(parents=True)
     qfile.write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in QUERIES.items()))
-    rows = [("q1", "d0", "d1", 2.5), ("q2", "d1", "d7", 1.0), ("q3", "d3", "d6", 0.5), ("q4", "d2", "d6", -0.5), ("q1", "d5", "d3", 4.0), ("q2", "d1", "d4", 3.0),
-            ("q3", "d3", "d0", 2.0), ("q4", "d2", "d1", 1.5), ("q1", "d0", "d4", 1.0)]
+    rows = [
+        ("q1", "d0", "d1", 2.5),
+        ("q2", "d1", "d7", 1.0),
+        ("q3", "d3", "d6", 0.5),
+        ("q4", "d2", "d6", -0.5),
+        ("q1", "d5", "d3", 4.0),
+        ("q2", "d1", "d4", 3.0),
+        ("q3", "d3", "d0", 2.0),
+        ("q4", "d2", "d1", 1.5),
+        ("q1", "d0", "d4", 1.0),
+    ]
     tsv = tmp_path / "gpl" / "gpl-training-data.tsv"
     tsv.write_text("".join("\t".join(map(str, r)) + "\n" for r in rows))
     return {"data": toy, "queries": qfile, "tsv": tsv}
@@ -312,7 +413,17 @@ def train_inputs(toy, tmp_path):
 def _train(base, inp, out, **kw):
     from irlens.gpl import train_gpl
 
-    args = {"steps": 4, "batch_size": 2, "max_length": 32, "lr": 1e-3, "warmup_steps": 1, "seed": 3, "threads": 1, "progress": False, "log_every": 2}
+    args = {
+        "steps": 4,
+        "batch_size": 2,
+        "max_length": 32,
+        "lr": 1e-3,
+        "warmup_steps": 1,
+        "seed": 3,
+        "threads": 1,
+        "progress": False,
+        "log_every": 2,
+    }
     args.update(kw)
     return train_gpl(str(base), inp["data"], inp["queries"], inp["tsv"], out, **args)
 
@@ -377,7 +488,10 @@ def test_too_few_tuples_is_one_error(tiny_st_model, train_inputs, tmp_path):
 
 # ----------------------------------------------------------------------------------------- evaluate
 def _per_query(path: Path, rows: dict) -> Path:
-    path.write_text("query-id\tndcg@10\tmrr@10\trecall@100\tmap\n" + "".join(f"{q}\t{a}\t{b}\t{c}\t0\n" for q, (a, b, c) in rows.items()))
+    path.write_text(
+        "query-id\tndcg@10\tmrr@10\trecall@100\tmap\n"
+        + "".join(f"{q}\t{a}\t{b}\t{c}\t0\n" for q, (a, b, c) in rows.items())
+    )
     return path
 
 
@@ -391,11 +505,17 @@ def test_base_vs_adapted_table_with_paired_ttest(tmp_path):
     df = comparison_table([("toy", f"minilm={base}", f"minilm-gpl={adapted}")])
     row = df[df["metric"] == "ndcg@10"].iloc[0]
     assert (row["base_model"], row["adapted_model"]) == ("minilm", "minilm-gpl")
-    assert row["base"] == pytest.approx(0.7 / 3) and row["adapted"] == pytest.approx(1.4 / 3) and row["diff"] == pytest.approx(0.7 / 3)
+    assert (
+        row["base"] == pytest.approx(0.7 / 3)
+        and row["adapted"] == pytest.approx(1.4 / 3)
+        and row["diff"] == pytest.approx(0.7 / 3)
+    )
     assert (row["better"], row["worse"], row["n"]) == (2, 1, 3)
     assert row["p"] == pytest.approx(stats.ttest_rel([0.7, 0.1, 0.6], [0.5, 0.2, 0.0]).pvalue)
     md, csvf = tmp_path / "t.md", tmp_path / "t.csv"
-    assert main(["gpl", "evaluate", "--compare", "toy", str(base), str(adapted), "--md", str(md), "--csv", str(csvf)]) == 0
+    assert (
+        main(["gpl", "evaluate", "--compare", "toy", str(base), str(adapted), "--md", str(md), "--csv", str(csvf)]) == 0
+    )
     assert "ndcg@10" in md.read_text() and len(csvf.read_text().splitlines()) == 4
 
 
@@ -405,30 +525,210 @@ def test_cli_steps_end_to_end_on_tiny_models(toy, tiny_st_model, tiny_ce, tmp_pa
 
     g = tmp_path / "gpl"
     common = ["--data", str(toy), "--threads", "1"]
-    assert main(["gpl", "queries", "--backend", "ict", "--qpp", "1", "--seed", "1", *common, "--out-queries", str(g / "queries.jsonl"), "--out-qrels", str(g / "qrels.tsv")]) == 0
-    assert main(["gpl", "negatives", *common, "--queries", str(g / "queries.jsonl"), "--qrels", str(g / "qrels.tsv"), "--miners", str(tiny_st_model), "bm25",
-                 "--k", "3", "--device", "cpu", "--out", str(g / "hard-negatives.jsonl")]) == 0
-    assert main(["gpl", "pseudo-labels", *common, "--queries", str(g / "queries.jsonl"), "--negatives", str(g / "hard-negatives.jsonl"), "--teacher", str(tiny_ce),
-                 "--steps", "3", "--batch", "2", "--max-length", "32", "--device", "cpu", "--out", str(g / "gpl-training-data.tsv")]) == 0
+    assert (
+        main(
+            [
+                "gpl",
+                "queries",
+                "--backend",
+                "ict",
+                "--qpp",
+                "1",
+                "--seed",
+                "1",
+                *common,
+                "--out-queries",
+                str(g / "queries.jsonl"),
+                "--out-qrels",
+                str(g / "qrels.tsv"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "gpl",
+                "negatives",
+                *common,
+                "--queries",
+                str(g / "queries.jsonl"),
+                "--qrels",
+                str(g / "qrels.tsv"),
+                "--miners",
+                str(tiny_st_model),
+                "bm25",
+                "--k",
+                "3",
+                "--device",
+                "cpu",
+                "--out",
+                str(g / "hard-negatives.jsonl"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "gpl",
+                "pseudo-labels",
+                *common,
+                "--queries",
+                str(g / "queries.jsonl"),
+                "--negatives",
+                str(g / "hard-negatives.jsonl"),
+                "--teacher",
+                str(tiny_ce),
+                "--steps",
+                "3",
+                "--batch",
+                "2",
+                "--max-length",
+                "32",
+                "--device",
+                "cpu",
+                "--out",
+                str(g / "gpl-training-data.tsv"),
+            ]
+        )
+        == 0
+    )
     rows = (g / "gpl-training-data.tsv").read_text().splitlines()
     assert len(rows) == 6 and all(len(r.split("\t")) == 4 for r in rows)
-    assert main(["gpl", "train", *common, "--base", str(tiny_st_model), "--queries", str(g / "queries.jsonl"), "--training-data", str(g / "gpl-training-data.tsv"),
-                 "--steps", "3", "--batch", "2", "--max-length", "32", "--warmup-steps", "1", "--checkpoint-every", "2", "--out", str(g / "model")]) == 0
+    assert (
+        main(
+            [
+                "gpl",
+                "train",
+                *common,
+                "--base",
+                str(tiny_st_model),
+                "--queries",
+                str(g / "queries.jsonl"),
+                "--training-data",
+                str(g / "gpl-training-data.tsv"),
+                "--steps",
+                "3",
+                "--batch",
+                "2",
+                "--max-length",
+                "32",
+                "--warmup-steps",
+                "1",
+                "--checkpoint-every",
+                "2",
+                "--out",
+                str(g / "model"),
+            ]
+        )
+        == 0
+    )
     assert load_bi_encoder(str(g / "model"), device="cpu")[0].encode(["fish"]).shape == (1, 32)
     assert not any(p.name.endswith(".partial") for p in g.iterdir())
 
 
 def test_cli_errors_are_one_line(toy, tmp_path, capsys):
     g = tmp_path / "gpl"
-    assert main(["gpl", "negatives", "--data", str(toy), "--queries", str(g / "queries.jsonl"), "--qrels", str(g / "qrels.tsv"), "--out", str(g / "hn.jsonl")]) == 2
+    assert (
+        main(
+            [
+                "gpl",
+                "negatives",
+                "--data",
+                str(toy),
+                "--queries",
+                str(g / "queries.jsonl"),
+                "--qrels",
+                str(g / "qrels.tsv"),
+                "--out",
+                str(g / "hn.jsonl"),
+            ]
+        )
+        == 2
+    )
     assert "run 'irlens gpl queries'" in one_error_line(capsys)
-    assert main(["gpl", "queries", "--backend", "train-queries", "--split", "dev", "--data", str(toy), "--out-queries", str(g / "q.jsonl"), "--out-qrels", str(g / "r.tsv")]) == 2
+    assert (
+        main(
+            [
+                "gpl",
+                "queries",
+                "--backend",
+                "train-queries",
+                "--split",
+                "dev",
+                "--data",
+                str(toy),
+                "--out-queries",
+                str(g / "q.jsonl"),
+                "--out-qrels",
+                str(g / "r.tsv"),
+            ]
+        )
+        == 2
+    )
     assert "qrels/dev.tsv" in one_error_line(capsys)
-    assert main(["gpl", "train", "--base", "acme/absent", "--data", str(toy), "--queries", str(g / "q.jsonl"), "--training-data", str(g / "none.tsv"), "--out", str(g / "m")]) == 2
+    assert (
+        main(
+            [
+                "gpl",
+                "train",
+                "--base",
+                "acme/absent",
+                "--data",
+                str(toy),
+                "--queries",
+                str(g / "q.jsonl"),
+                "--training-data",
+                str(g / "none.tsv"),
+                "--out",
+                str(g / "m"),
+            ]
+        )
+        == 2
+    )
     assert "gpl pseudo-labels" in one_error_line(capsys)
     bad = tmp_path / "hn.jsonl"
     bad.write_text('{"qid": "q1", "pos": ["d0"]}\n')
-    assert main(["gpl", "pseudo-labels", "--data", str(toy), "--queries", str(g / "q.jsonl"), "--negatives", str(bad), "--teacher", "x", "--steps", "1", "--batch", "1", "--out", str(g / "t.tsv")]) == 2
+    assert (
+        main(
+            [
+                "gpl",
+                "pseudo-labels",
+                "--data",
+                str(toy),
+                "--queries",
+                str(g / "q.jsonl"),
+                "--negatives",
+                str(bad),
+                "--teacher",
+                "x",
+                "--steps",
+                "1",
+                "--batch",
+                "1",
+                "--out",
+                str(g / "t.tsv"),
+            ]
+        )
+        == 2
+    )
     assert "hn.jsonl:1" in one_error_line(capsys)
-    assert main(["gpl", "evaluate", "--compare", "toy", str(g / "a.tsv"), str(g / "b.tsv"), "--md", str(g / "t.md"), "--csv", str(g / "t.csv")]) == 2
+    assert (
+        main(
+            [
+                "gpl",
+                "evaluate",
+                "--compare",
+                "toy",
+                str(g / "a.tsv"),
+                str(g / "b.tsv"),
+                "--md",
+                str(g / "t.md"),
+                "--csv",
+                str(g / "t.csv"),
+            ]
+        )
+        == 2
+    )
     assert "per-query metrics not found" in one_error_line(capsys)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from irlens.attribution import quadrature
-from irlens.ig import BASELINES, BiEncoderIG
 from irlens.errors import IrlensError
+from irlens.ig import BASELINES, BiEncoderIG
 
 QUERY = "why do cats purr when they sleep"
 DOC = "Cats purr. Purring cats are often asleep, and sleeping cats purr at a low frequency."
@@ -15,9 +15,8 @@ DOC = "Cats purr. Purring cats are often asleep, and sleeping cats purr at a low
 
 @pytest.fixture(scope="module")
 def tiny64(tiny_st_model):
-    from sentence_transformers import SentenceTransformer
-
     import torch
+    from sentence_transformers import SentenceTransformer
 
     m = SentenceTransformer(str(tiny_st_model), device="cpu")
     m.double().eval()
@@ -31,7 +30,9 @@ def tiny64(tiny_st_model):
     return m
 
 
-@pytest.mark.parametrize("method", ["gauss-legendre", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid"])
+@pytest.mark.parametrize(
+    "method", ["gauss-legendre", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid"]
+)
 def test_quadrature_weights_sum_to_one(method):
     x, w = quadrature(method, 7)
     assert len(x) == len(w) == 7 and np.all((x >= 0) & (x <= 1))
@@ -111,7 +112,9 @@ def test_agrees_with_captum_layer_integrated_gradients(tiny64, side):
     base = ids.clone()
     base[0, 1:-1] = tiny64.tokenizer.pad_token_id
     lig = LayerIntegratedGradients(forward, tiny64[0].auto_model.embeddings)
-    attr, delta = lig.attribute(ids, baselines=base, n_steps=steps, method="gausslegendre", return_convergence_delta=True)
+    attr, delta = lig.attribute(
+        ids, baselines=base, n_steps=steps, method="gausslegendre", return_convergence_delta=True
+    )
     ref = attr.sum(-1)[0].detach().numpy()
     assert np.max(np.abs(a.scores - ref)) < 1e-5 * np.max(np.abs(ref))
     assert a.delta == pytest.approx(float(delta), abs=1e-9)

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from irlens.cli import main
 from irlens.ig import TokenAttribution
 from irlens.ig.analysis import aggregate_words, completeness_summary, domain_share, domain_terms, title_share
 from irlens.ig.words import merge_words, norm_word
-from irlens.cli import main
 from irlens.retrieval.trec import write_run
 
 
@@ -25,15 +25,28 @@ def _attr(text, pieces, scores):
     offsets.append((0, 0))
     n = len(pieces) + 2
     return TokenAttribution(
-        side="document", text=text, input_ids=np.zeros(n, dtype=np.int64), tokens=["[CLS]", *pieces, "[SEP]"],
-        offsets=np.array(offsets), special=np.array([True] + [False] * len(pieces) + [True]),
-        scores=np.array([0.5, *scores, -0.25]), score=1.0, baseline_score=0.0, steps=8, method="gauss-legendre", baseline="pad",
+        side="document",
+        text=text,
+        input_ids=np.zeros(n, dtype=np.int64),
+        tokens=["[CLS]", *pieces, "[SEP]"],
+        offsets=np.array(offsets),
+        special=np.array([True] + [False] * len(pieces) + [True]),
+        scores=np.array([0.5, *scores, -0.25]),
+        score=1.0,
+        baseline_score=0.0,
+        steps=8,
+        method="gauss-legendre",
+        baseline="pad",
     )
 
 
 def test_merge_words_sums_pieces_drops_specials_flags_title():
     text = "Purring cats. Cats purr, covid-19!"
-    a = _attr(text, ["Pu", "rring", "cats", ".", "Cats", "pu", "rr", ",", "covid", "-", "19", "!"], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    a = _attr(
+        text,
+        ["Pu", "rring", "cats", ".", "Cats", "pu", "rr", ",", "covid", "-", "19", "!"],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    )
     rows = merge_words(a, title_chars=len("Purring cats."))
     assert [r["word"] for r in rows] == ["Purring", "cats.", "Cats", "purr,", "covid-19!"]
     assert [r["score"] for r in rows] == [3, 7, 5, 21, 42]
@@ -75,7 +88,12 @@ def test_domain_terms_and_share():
     terms = domain_terms(target, reference, n=10, z_min=3.0)
     assert list(terms["term"])[:2] == ["tumour", "cell"]
     assert "the" not in set(terms["term"]) and "diet" not in set(terms["term"])
-    w = _words([{"docid": "a", "norm": n, "in_title": False, "score": s} for n, s in [("tumour", 2.0), ("the", 1.0), ("cell", -1.0), ("of", 1.0)]])
+    w = _words(
+        [
+            {"docid": "a", "norm": n, "in_title": False, "score": s}
+            for n, s in [("tumour", 2.0), ("the", 1.0), ("cell", -1.0), ("of", 1.0)]
+        ]
+    )
     d = domain_share(w, {"tumour", "cell"}).iloc[0]
     assert d["domain_word_share"] == 0.5
     assert d["domain_positive_share"] == pytest.approx(2 / 4)
@@ -83,10 +101,24 @@ def test_domain_terms_and_share():
 
 
 def test_aggregate_and_completeness_summary():
-    w = _words([{"docid": d, "norm": n, "in_title": False, "score": s} for d, n, s in [("a", "x", 1.0), ("b", "x", 2.0), ("b", "x", 0.5), ("a", "", 9.0)]])
+    w = _words(
+        [
+            {"docid": d, "norm": n, "in_title": False, "score": s}
+            for d, n, s in [("a", "x", 1.0), ("b", "x", 2.0), ("b", "x", 0.5), ("a", "", 9.0)]
+        ]
+    )
     agg = aggregate_words(w)
     assert agg.set_index("norm").loc["x", ["score", "count", "pairs"]].tolist() == [3.5, 3, 2]
-    pairs = pd.DataFrame({"model": "m", "dataset": "d", "side": "document", "rel_error": [0.001, 0.02, 0.005, 0.0], "steps": [8, 16, 8, 8], "converged": [True, False, True, True]})
+    pairs = pd.DataFrame(
+        {
+            "model": "m",
+            "dataset": "d",
+            "side": "document",
+            "rel_error": [0.001, 0.02, 0.005, 0.0],
+            "steps": [8, 16, 8, 8],
+            "converged": [True, False, True, True],
+        }
+    )
     s = completeness_summary(pairs).iloc[0]
     assert s["pairs"] == 4 and s["share_err_le_0.01"] == 0.75 and s["max_rel_error"] == 0.02 and s["mean_steps"] == 10
 
@@ -99,12 +131,44 @@ def ig_inputs(tiny_beir, tiny_st_model, tmp_path):
     ds = load_beir(tiny_beir)
     run = {q: {d: float(len(d) + i) for i, d in enumerate(sorted(ds.corpus))} for q in ds.queries}
     write_run(run, tmp_path / "run.trec")
-    common = ["--data", str(tiny_beir), "--dataset", "tiny", "--run", str(tmp_path / "run.trec"), "--model", str(tiny_st_model), "--label", "tiny", "--score", "dot"]
+    common = [
+        "--data",
+        str(tiny_beir),
+        "--dataset",
+        "tiny",
+        "--run",
+        str(tmp_path / "run.trec"),
+        "--model",
+        str(tiny_st_model),
+        "--label",
+        "tiny",
+        "--score",
+        "dot",
+    ]
     return tmp_path, common
 
 
 def _attribute(common, out, *extra):
-    args = ["ig", "attribute", *common, "--queries", "0", "--top-k", "3", "--steps", "8", "--tol", "0.01", "--max-steps", "32", "--threads", "1", "--out", str(out), *extra]
+    args = [
+        "ig",
+        "attribute",
+        *common,
+        "--queries",
+        "0",
+        "--top-k",
+        "3",
+        "--steps",
+        "8",
+        "--tol",
+        "0.01",
+        "--max-steps",
+        "32",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        *extra,
+    ]
     assert main(args) == 0
 
 
@@ -135,17 +199,73 @@ def test_views_wordclouds_tables(ig_inputs, tiny_beir):
     tmp, common = ig_inputs
     _attribute(common, tmp / "one")
     html = tmp / "views.html"
-    assert main(["ig", "views", "--ig", str(tmp / "one"), "--label", "tiny", "--dataset", "tiny", "--html", str(html), "--heatmaps", str(tmp / "h1.png"), str(tmp / "h2.png")]) == 0
+    assert (
+        main(
+            [
+                "ig",
+                "views",
+                "--ig",
+                str(tmp / "one"),
+                "--label",
+                "tiny",
+                "--dataset",
+                "tiny",
+                "--html",
+                str(html),
+                "--heatmaps",
+                str(tmp / "h1.png"),
+                str(tmp / "h2.png"),
+            ]
+        )
+        == 0
+    )
     page = html.read_text()
     assert "purr" in page and "<script" not in page and "http" not in page.replace("http-equiv", "")
     assert (tmp / "h1.png").stat().st_size > 1000 and (tmp / "h2.pdf").is_file()
     outs = [str(tmp / "wc-a.png"), str(tmp / "wc-b.png")]
-    assert main(["ig", "wordclouds", "--ig", str(tmp / "one"), str(tmp / "one"), "--labels", "a", "b", "--dataset", "tiny", "--out", *outs, "--diff-out", str(tmp / "diff.png")]) == 0
+    assert (
+        main(
+            [
+                "ig",
+                "wordclouds",
+                "--ig",
+                str(tmp / "one"),
+                str(tmp / "one"),
+                "--labels",
+                "a",
+                "b",
+                "--dataset",
+                "tiny",
+                "--out",
+                *outs,
+                "--diff-out",
+                str(tmp / "diff.png"),
+            ]
+        )
+        == 0
+    )
     assert all((tmp / f).is_file() for f in ("wc-a.png", "wc-b.pdf", "diff.png"))
     other = tmp / "other.jsonl"
     other.write_text('{"_id": "x", "title": "", "text": "diet and nutrition of children"}\n')
-    rc = main(["ig", "tables", "--ig", str(tmp / "one"), "--corpus", f"tiny={tiny_beir / 'corpus.jsonl'}", f"other={other}", "--domain-terms", "20",
-               "--completeness", str(tmp / "c"), "--title-share", str(tmp / "t"), "--domain", str(tmp / "d")])
+    rc = main(
+        [
+            "ig",
+            "tables",
+            "--ig",
+            str(tmp / "one"),
+            "--corpus",
+            f"tiny={tiny_beir / 'corpus.jsonl'}",
+            f"other={other}",
+            "--domain-terms",
+            "20",
+            "--completeness",
+            str(tmp / "c"),
+            "--title-share",
+            str(tmp / "t"),
+            "--domain",
+            str(tmp / "d"),
+        ]
+    )
     assert rc == 0
     comp = pd.read_csv(tmp / "c.csv")
     assert set(comp["side"]) == {"document", "query"} and (comp["pairs"] == 9).all()
@@ -154,7 +274,24 @@ def test_views_wordclouds_tables(ig_inputs, tiny_beir):
 
 def test_baselines_table(ig_inputs, tmp_path):
     tmp, common = ig_inputs
-    assert main(["ig", "baselines", *common, "--pairs", "2", "--baselines", "pad,mask", "--md", str(tmp / "b.md"), "--csv", str(tmp / "b.csv")]) == 0
+    assert (
+        main(
+            [
+                "ig",
+                "baselines",
+                *common,
+                "--pairs",
+                "2",
+                "--baselines",
+                "pad,mask",
+                "--md",
+                str(tmp / "b.md"),
+                "--csv",
+                str(tmp / "b.csv"),
+            ]
+        )
+        == 0
+    )
     b = pd.read_csv(tmp / "b.csv")
     assert list(b["baseline"]) == ["pad", "pad", "mask", "mask"] and (b["pairs"] == 2).all()
 

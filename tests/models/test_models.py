@@ -48,7 +48,10 @@ def test_offline_unknown_id_is_one_clear_error(monkeypatch):
     with pytest.raises(IrlensError) as e:
         resolve_model("cross-encoder/ms-marco-MiniLM-L-6-v2", local_dirs=["resources/models"])
     msg = str(e.value)
-    assert "cross-encoder/ms-marco-MiniLM-L-6-v2" in msg and "resources/models/cross-encoder__ms-marco-MiniLM-L-6-v2" in msg
+    assert (
+        "cross-encoder/ms-marco-MiniLM-L-6-v2" in msg
+        and "resources/models/cross-encoder__ms-marco-MiniLM-L-6-v2" in msg
+    )
     assert "\n" not in msg
 
 

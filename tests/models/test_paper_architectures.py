@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import copy_minilm_tokenizer
 from irlens.cli import main
+
+from conftest import copy_minilm_tokenizer
 
 
 def _save_st(folder, arch: str):
@@ -31,10 +32,25 @@ def _save_st(folder, arch: str):
     torch.manual_seed(0)
     if arch == "distilbert-mean-dot":
         cfg = json.loads((hf / "tokenizer_config.json").read_text())  # as DistilBertTokenizer: no segment ids
-        (hf / "tokenizer_config.json").write_text(json.dumps({**cfg, "model_input_names": ["input_ids", "attention_mask"]}))
-        DistilBertModel(DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128)).save_pretrained(hf)
+        (hf / "tokenizer_config.json").write_text(
+            json.dumps({**cfg, "model_input_names": ["input_ids", "attention_mask"]})
+        )
+        DistilBertModel(
+            DistilBertConfig(
+                vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
+            )
+        ).save_pretrained(hf)
     else:
-        BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)).save_pretrained(hf)
+        BertModel(
+            BertConfig(
+                vocab_size=30522,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=128,
+            )
+        ).save_pretrained(hf)
     word = Transformer(str(hf), max_seq_length=64)
     pool = Pooling(word.get_embedding_dimension(), pooling_mode="mean" if arch == "distilbert-mean-dot" else "cls")
     modules = [word, pool] + ([Normalize()] if arch == "bert-cls-cos" else [])
@@ -58,7 +74,25 @@ def test_one_step_of_each_bi_encoder_stage(arch, tmp_path, tiny_beir):
     # encode (CLI) and search
     emb = tmp_path / "emb" / "tiny"
     for side in ("corpus", "queries"):
-        assert main(["retrieval", "encode", "--data", str(tiny_beir), "--side", side, "--model", str(model_dir), "--out", str(emb / f"{side}.npy"), "--threads", "1"]) == 0
+        assert (
+            main(
+                [
+                    "retrieval",
+                    "encode",
+                    "--data",
+                    str(tiny_beir),
+                    "--side",
+                    side,
+                    "--model",
+                    str(model_dir),
+                    "--out",
+                    str(emb / f"{side}.npy"),
+                    "--threads",
+                    "1",
+                ]
+            )
+            == 0
+        )
     d, doc_ids, _ = load_embeddings(emb / "corpus.npy")
     q, _, _ = load_embeddings(emb / "queries.npy")
     assert d.shape == (6, 32) and q.shape == (3, 32)
@@ -82,17 +116,82 @@ def test_one_step_of_each_bi_encoder_stage(arch, tmp_path, tiny_beir):
     # GPL: two MarginMSE steps from hand-written margins; the saved model loads and encodes
     g = tmp_path / "gpl"
     g.mkdir()
-    (g / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": t}) + "\n" for k, t in (("q1", "why do cats purr"), ("q2", "dog barking"))))
+    (g / "queries.jsonl").write_text(
+        "".join(
+            json.dumps({"_id": k, "text": t}) + "\n" for k, t in (("q1", "why do cats purr"), ("q2", "dog barking"))
+        )
+    )
     (g / "train.tsv").write_text("q1\td1\td2\t2.5\nq2\td2\td3\t1.0\nq1\td5\td4\t0.5\nq2\td5\td1\t-0.5\n")
-    assert main(["gpl", "train", "--data", str(tiny_beir), "--threads", "1", "--base", str(model_dir), "--queries", str(g / "queries.jsonl"),
-                 "--training-data", str(g / "train.tsv"), "--steps", "2", "--batch", "2", "--max-length", "32", "--warmup-steps", "1", "--out", str(g / "model")]) == 0
+    assert (
+        main(
+            [
+                "gpl",
+                "train",
+                "--data",
+                str(tiny_beir),
+                "--threads",
+                "1",
+                "--base",
+                str(model_dir),
+                "--queries",
+                str(g / "queries.jsonl"),
+                "--training-data",
+                str(g / "train.tsv"),
+                "--steps",
+                "2",
+                "--batch",
+                "2",
+                "--max-length",
+                "32",
+                "--warmup-steps",
+                "1",
+                "--out",
+                str(g / "model"),
+            ]
+        )
+        == 0
+    )
     adapted, _ = load_bi_encoder(str(g / "model"), device="cpu")
     assert adapted.encode(["fish"]).shape == (1, 32)
     assert not np.allclose(adapted.encode(["fish"]), model.encode(["fish"]))  # the weights moved
     # SAE on its embeddings: train (one epoch) and evaluate (CLI)
-    assert main(["sae", "train", "--preset", "plain", "--embeddings", str(emb), "--settings", json.dumps({"n_latents": 16, "k": 2, "epochs": 1, "batch": 4, "n": 2}),
-                 "--out", str(tmp_path / "sae"), "--threads", "1"]) == 0
-    assert main(["sae", "evaluate", "--model", str(tmp_path / "sae"), "--embeddings", str(emb), "--qrels", str(tiny_beir / "qrels" / "test.tsv"),
-                 "--out", str(tmp_path / "sae.json"), "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "sae",
+                "train",
+                "--preset",
+                "plain",
+                "--embeddings",
+                str(emb),
+                "--settings",
+                json.dumps({"n_latents": 16, "k": 2, "epochs": 1, "batch": 4, "n": 2}),
+                "--out",
+                str(tmp_path / "sae"),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "sae",
+                "evaluate",
+                "--model",
+                str(tmp_path / "sae"),
+                "--embeddings",
+                str(emb),
+                "--qrels",
+                str(tiny_beir / "qrels" / "test.tsv"),
+                "--out",
+                str(tmp_path / "sae.json"),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     m = json.loads((tmp_path / "sae.json").read_text())
     assert m["reconstruction"]["all"]["l0"] <= 2 and 0 <= m["retrieval"]["latent"]["ndcg@10"] <= 1

@@ -25,8 +25,23 @@ def test_retrieval_table_sorts_rows_and_names_columns(tmp_path):
         _metrics(tmp_path / "c.json", "scifact", "bm25", 0.5),
     ]
     df = retrieval_table(files)
-    assert list(zip(df["dataset"], df["retriever"])) == [("nfcorpus", "bm25"), ("scifact", "bm25"), ("scifact", "minilm")]
-    assert list(df.columns) == ["dataset", "split", "retriever", "model", "backend", "nDCG@10", "MRR@10", "R@100", "MAP", "queries"]
+    assert list(zip(df["dataset"], df["retriever"])) == [
+        ("nfcorpus", "bm25"),
+        ("scifact", "bm25"),
+        ("scifact", "minilm"),
+    ]
+    assert list(df.columns) == [
+        "dataset",
+        "split",
+        "retriever",
+        "model",
+        "backend",
+        "nDCG@10",
+        "MRR@10",
+        "R@100",
+        "MAP",
+        "queries",
+    ]
     assert df["nDCG@10"].tolist() == [0.125, 0.5, 0.625]
 
 
@@ -40,7 +55,9 @@ def test_write_table_markdown_and_csv(tmp_path):
 
 def test_cli_report_table(tmp_path, capsys):
     f = _metrics(tmp_path / "a.json", "scifact", "minilm", 0.625)
-    rc = main(["report", "table", "--metrics", str(f), "--md", str(tmp_path / "r.md"), "--csv", str(tmp_path / "r.csv")])
+    rc = main(
+        ["report", "table", "--metrics", str(f), "--md", str(tmp_path / "r.md"), "--csv", str(tmp_path / "r.csv")]
+    )
     assert rc == 0 and pd.read_csv(tmp_path / "r.csv")["nDCG@10"].tolist() == [0.625]
     assert main(["report", "table", "--metrics", str(tmp_path / "missing.json"), "--md", "x.md", "--csv", "x.csv"]) == 2
     assert "irlens: error:" in capsys.readouterr().err

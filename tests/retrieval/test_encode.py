@@ -71,7 +71,9 @@ def test_stale_partials_are_discarded(model, tmp_path):
 
 
 def test_encode_to_file_roundtrip(model, tmp_path):
-    info = encode_to_file(model, [f"d{i}" for i in range(len(TEXTS))], TEXTS, tmp_path / "c.npy", {"model": "tiny"}, progress=False)
+    info = encode_to_file(
+        model, [f"d{i}" for i in range(len(TEXTS))], TEXTS, tmp_path / "c.npy", {"model": "tiny"}, progress=False
+    )
     emb, ids, meta = load_embeddings(tmp_path / "c.npy")
     assert emb.shape == (len(TEXTS), 32) and ids[0] == "d0" and meta["model"] == "tiny"
     assert not (tmp_path / "c.npy.partial").exists() and info["n"] == len(TEXTS)
@@ -83,8 +85,25 @@ def test_kill_9_then_rerun_completes_identically(tiny_st_model, tmp_path):
 
     corpus = {f"d{i}": ("", ("lorem ipsum " * (1 + i % 30)) + str(i)) for i in range(3000)}
     data = write_beir_folder(tmp_path / "data", corpus, {"q": "x"}, {"test": [("q", "d1", 1)]})
-    base = [sys.executable, "-m", "irlens", "retrieval", "encode", "--data", str(data), "--model", str(tiny_st_model),
-            "--side", "corpus", "--threads", "1", "--max-tokens", "512", "--max-batch", "8"]
+    base = [
+        sys.executable,
+        "-m",
+        "irlens",
+        "retrieval",
+        "encode",
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_st_model),
+        "--side",
+        "corpus",
+        "--threads",
+        "1",
+        "--max-tokens",
+        "512",
+        "--max-batch",
+        "8",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "e" / "corpus.npy"
     partial = out.parent / "corpus.npy.partial"

@@ -1,4 +1,4 @@
-"""One set of pins: pyproject.toml, requirements.lock and envs/*.yaml agree."""
+"""One set of pins: pyproject.toml, requirements.lock and the per-family conda envs envs/<family>.yaml agree."""
 
 import re
 import tomllib
@@ -64,9 +64,39 @@ def test_conda_envs_pinned_and_agree_with_lock():
         MatchSpec("python==3.11.7 ===", strict=True)  # the parser does reject bad specs
 
 
+#: pyproject runtime dependencies no rule env needs: Snakemake (and jsonschema, which its
+#: ``snakemake.utils.validate`` of the config uses) run the workflow outside the rule envs; seaborn is
+#: imported nowhere (drop it from pyproject.toml, then from here)
+NOT_IN_RULE_ENVS = {"snakemake", "jsonschema", "seaborn"}
+FAMILIES = {"data", "retrieval", "report", "training", "attribution", "sae"}
+
+
+def _pip_pins(env):
+    spec = yaml.safe_load(env.read_text())
+    return dict(norm(p) for d in spec["dependencies"] if isinstance(d, dict) for p in d["pip"])
+
+
+def test_one_env_per_family_covering_the_runtime_dependencies():
+    """The rule envs are the families' (no catch-all env); together they hold every runtime dependency
+    of pyproject.toml but the workflow driver's, and nothing pyproject does not list (extras included)."""
+    envs = {e.stem: _pip_pins(e) for e in (REPO / "envs").glob("*.yaml")}
+    assert set(envs) == FAMILIES
+    pp = tomllib.loads((REPO / "pyproject.toml").read_text())
+    runtime = {norm(s)[0] for s in pp["project"]["dependencies"]}
+    extras = {norm(s)[0] for s in sum(pp["project"]["optional-dependencies"].values(), [])}
+    union = set().union(*envs.values())
+    assert runtime - NOT_IN_RULE_ENVS <= union, f"in no env: {sorted(runtime - NOT_IN_RULE_ENVS - union)}"
+    assert NOT_IN_RULE_ENVS <= runtime, f"not in pyproject any more: {sorted(NOT_IN_RULE_ENVS - runtime)}; update NOT_IN_RULE_ENVS"
+    assert not union & NOT_IN_RULE_ENVS, sorted(union & NOT_IN_RULE_ENVS)
+    assert union <= runtime | extras, f"not in pyproject.toml: {sorted(union - runtime - extras)}"
+    assert "snakemake" not in union  # src/irlens never imports snakemake
+
+
 def test_every_rule_names_an_existing_env():
     text = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
-    for env in set(re.findall(r'conda:\s*\n\s*"([^"]+)"', text)):
+    named = set(re.findall(r'conda:\s*\n\s*"([^"]+)"', text))
+    assert named
+    for env in named:
         assert (REPO / "workflow/rules" / env).resolve().is_file(), env
 
 
@@ -79,36 +109,42 @@ def test_every_rule_has_log_benchmark_threads_conda():
             assert key in body, f"rule {name} lacks {key}"
 
 
-def _post_deploy(cwd, tmp_path, irlens_src=None):
-    """Run envs/irlens.post-deploy.sh as Snakemake does (from ``cwd``, in the env) with a fake ``python``
+def _post_deploy(script, cwd, tmp_path, irlens_src=None):
+    """Run ``script`` (an envs/*.post-deploy.sh) as Snakemake does (from ``cwd``, in the env) with a fake ``python``
     that records its arguments; returns (process, recorded arguments or None)."""
     import os
     import subprocess
 
     fake = tmp_path / "bin"
-    fake.mkdir()
+    fake.mkdir(exist_ok=True)
     (fake / "python").write_text('#!/bin/sh\necho "$@" > "$RECORD"\n')
     (fake / "python").chmod(0o755)
     record = tmp_path / "record.txt"
     env = {k: v for k, v in os.environ.items() if k != "IRLENS_SRC"}
     env.update(PATH=f"{fake}:{os.environ['PATH']}", RECORD=str(record), **({"IRLENS_SRC": str(irlens_src)} if irlens_src else {}))
-    p = subprocess.run(["bash", str(REPO / "envs/irlens.post-deploy.sh")], cwd=cwd, env=env, capture_output=True, text=True)
+    p = subprocess.run(["bash", str(script)], cwd=cwd, env=env, capture_output=True, text=True)
     return p, (record.read_text().split() if record.exists() else None)
 
 
 def test_every_env_installs_the_package(tmp_path):
     """Each env file has a post-deploy script that installs this checkout's irlens into the env (editable,
-    no dependencies: the env pins them); outside the checkout it stops with one clear line."""
+    no dependencies: the env pins them); outside the checkout it stops with one clear line. Snakemake
+    copies the script into .snakemake/conda/ before running it, so each is self-contained."""
+    scripts = []
     for env in sorted((REPO / "envs").glob("*.yaml")):
-        assert env.with_suffix(".post-deploy.sh").is_file(), f"{env.name}: no post-deploy script installing irlens"
-    runs = [tmp_path / n for n in ("repo", "elsewhere", "elsewhere-with-src")]
-    for d in runs:
-        d.mkdir()
-    p, args = _post_deploy(REPO, runs[0])
-    assert p.returncode == 0, p.stderr
-    assert args == ["-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-e", str(REPO)]
-    p, args = _post_deploy(runs[1], runs[1])
-    assert p.returncode == 1 and args is None, p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1 and "set IRLENS_SRC" in p.stderr, p.stderr
-    p, args = _post_deploy(runs[2], runs[2], irlens_src=REPO)
-    assert p.returncode == 0 and args[-1] == str(REPO), p.stderr
+        script = env.with_suffix(".post-deploy.sh")
+        assert script.is_file(), f"{env.name}: no post-deploy script installing irlens"
+        scripts.append(script)
+    assert sorted(p.name for p in (REPO / "envs").glob("*.post-deploy.sh")) == sorted(p.name for p in scripts), "a post-deploy script without its env"
+    for script in scripts:
+        runs = [tmp_path / script.stem / n for n in ("repo", "elsewhere", "elsewhere-with-src")]
+        for d in runs:
+            d.mkdir(parents=True)
+        p, args = _post_deploy(script, REPO, runs[0])
+        assert p.returncode == 0, (script.name, p.stderr)
+        assert args == ["-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-e", str(REPO)], script.name
+        p, args = _post_deploy(script, runs[1], runs[1])
+        assert p.returncode == 1 and args is None, (script.name, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1 and "set IRLENS_SRC" in p.stderr, (script.name, p.stderr)
+        p, args = _post_deploy(script, runs[2], runs[2], irlens_src=REPO)
+        assert p.returncode == 0 and args[-1] == str(REPO), (script.name, p.stderr)

@@ -38,9 +38,15 @@ TIMEOUT_S = 45 * 60
 
 def _missing_slurm() -> str | None:
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-    missing = [b for b in ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "srun") if not shutil.which(b, path=path)]
+    missing = [
+        b
+        for b in ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "srun")
+        if not shutil.which(b, path=path)
+    ]
     if missing:
-        return f"{', '.join(missing)} not found: apt-get install -y --no-install-recommends slurm-wlm slurm-client munge"
+        return (
+            f"{', '.join(missing)} not found: apt-get install -y --no-install-recommends slurm-wlm slurm-client munge"
+        )
     if os.geteuid() != 0:
         return "scripts/slurm-local.sh needs root (slurmd launches the jobs)"
     return None
@@ -67,11 +73,19 @@ def slurm_cluster():
         pytest.skip(why)
     scratch = Path(tempfile.mkdtemp(prefix="irlens-slurm-"))  # short path: munge's socket lives here
     ctld, slurmd = _free_ports(2)
-    env = {**os.environ, "SLURM_LOCAL_PARTITION": PARTITION, "SLURM_LOCAL_CTLD_PORT": str(ctld), "SLURM_LOCAL_SLURMD_PORT": str(slurmd),
-           "SLURM_LOCAL_MIN_JOB_AGE": "7200", "SLURM_CONF": str(scratch / "slurm.conf"),
-           "PATH": f"{scratch / 'bin'}{os.pathsep}{os.environ['PATH']}"}  # client wrappers: see the script's header
+    env = {
+        **os.environ,
+        "SLURM_LOCAL_PARTITION": PARTITION,
+        "SLURM_LOCAL_CTLD_PORT": str(ctld),
+        "SLURM_LOCAL_SLURMD_PORT": str(slurmd),
+        "SLURM_LOCAL_MIN_JOB_AGE": "7200",
+        "SLURM_CONF": str(scratch / "slurm.conf"),
+        "PATH": f"{scratch / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    }  # client wrappers: see the script's header
     try:
-        p = subprocess.run(["bash", str(SCRIPT), "start", str(scratch)], env=env, capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            ["bash", str(SCRIPT), "start", str(scratch)], env=env, capture_output=True, text=True, timeout=120
+        )
         assert p.returncode == 0, f"scripts/slurm-local.sh start failed:\n{p.stdout}\n{p.stderr}"
         yield env
     finally:
@@ -111,7 +125,9 @@ def test_profile_resources_from_environment(tmp_path, gpus):
 
 
 def _scontrol_jobs(env) -> dict[str, dict[str, str]]:
-    out = subprocess.run(["scontrol", "show", "job", "--oneliner"], env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["scontrol", "show", "job", "--oneliner"], env=env, capture_output=True, text=True, check=True
+    ).stdout
     jobs = {}
     for line in out.splitlines():
         fields = dict(m.groups() for m in re.finditer(r"(\S+?)=(\S*)", line))
@@ -154,6 +170,7 @@ def _compare_outputs(here: Path, there: Path) -> tuple[list[str], list[str], lis
 
     Returns (byte-identical files, files identical once wall-time columns/keys are left out, differences).
     Anything else that differs — one digit of one cell — is a difference."""
+
     def listing(root: Path) -> list[str]:
         files = [p for p in (root / "reports/tables").rglob("*") if p.is_file()]
         files += list((root / "results/retrieval").rglob("metrics.json"))
@@ -193,10 +210,23 @@ def test_smoke_through_slurm_profile_equals_local(smoke_local, slurm_cluster, tm
     env.pop("IRLENS_SLURM_GPUS", None)  # the profile's default: one GPU for the GPU rules
     # --max-threads 2: the node has 2 CPUs (rules ask up to 8 threads, which would never schedule) and
     # the local reference ran with --cores 2; --retries 0: a failing job fails the test.
-    cmd = SNAKEMAKE + ["--profile", "workflow/profiles/slurm", "--configfile", "presets/smoke.yaml", "ci.yaml",
-                       "--max-threads", "2", "--retries", "0", "--slurm-init-seconds-before-status-checks", "3"]
+    cmd = SNAKEMAKE + [
+        "--profile",
+        "workflow/profiles/slurm",
+        "--configfile",
+        "presets/smoke.yaml",
+        "ci.yaml",
+        "--max-threads",
+        "2",
+        "--retries",
+        "0",
+        "--slurm-init-seconds-before-status-checks",
+        "3",
+    ]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=wd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=wd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         log, _ = proc.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -235,6 +265,10 @@ def test_smoke_through_slurm_profile_equals_local(smoke_local, slurm_cluster, tm
     identical, timing_only, diffs = _compare_outputs(wd, smoke_local)
     assert not diffs, "SLURM and local runs differ:\n" + "\n".join(diffs)
     assert len(identical) + len(timing_only) > 20
-    upstream = [f for f in identical if re.fullmatch(r"results/retrieval/\w+/(bm25|minilm|minilm-gpl-scifact)/metrics.json", f)]
+    upstream = [
+        f for f in identical if re.fullmatch(r"results/retrieval/\w+/(bm25|minilm|minilm-gpl-scifact)/metrics.json", f)
+    ]
     assert len(upstream) == 5, upstream  # bm25 and minilm on both datasets, the GPL-adapted model on SciFact
-    print(f"{len(identical)} files byte-identical, {len(timing_only)} identical except wall-time columns: {timing_only}")
+    print(
+        f"{len(identical)} files byte-identical, {len(timing_only)} identical except wall-time columns: {timing_only}"
+    )

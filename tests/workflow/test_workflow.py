@@ -33,11 +33,17 @@ def test_smoke_end_to_end(workdir):
     with open(workdir / "reports/tables/retrieval.csv") as fh:
         rows = list(csv.DictReader(fh))
     # the SciFact-adapted model is evaluated on SciFact only (models.minilm-gpl-scifact.datasets)
-    assert {(r["dataset"], r["retriever"]) for r in rows} == {(d, r) for d in ("scifact", "nfcorpus") for r in ("minilm", "bm25")} | {("scifact", "minilm-gpl-scifact")}
+    assert {(r["dataset"], r["retriever"]) for r in rows} == {
+        (d, r) for d in ("scifact", "nfcorpus") for r in ("minilm", "bm25")
+    } | {("scifact", "minilm-gpl-scifact")}
     for r in rows:
         assert 0.0 < float(r["nDCG@10"]) <= 1.0, r
         assert r["model"] in ("sentence-transformers/all-MiniLM-L6-v2", "bm25", "results/gpl/minilm-scifact/model")
-    for sub in ("data/scifact/manifest.json", "embeddings/minilm/scifact/corpus.npy", "retrieval/nfcorpus/bm25/per_query.tsv"):
+    for sub in (
+        "data/scifact/manifest.json",
+        "embeddings/minilm/scifact/corpus.npy",
+        "retrieval/nfcorpus/bm25/per_query.tsv",
+    ):
         assert (workdir / "results" / sub).is_file()
     assert (workdir / "results/logs/encode/minilm/scifact/corpus.log").stat().st_size > 0
     # IG stage: sharded attribution merged, tables, views, word clouds
@@ -47,8 +53,14 @@ def test_smoke_end_to_end(workdir):
     assert len(pairs) == 2 * 3 * 2 and set(pairs["side"]) == {"document", "query"}
     comp = pd.read_csv(workdir / "reports/tables/ig/completeness.csv")
     assert (comp["pairs"] == 6).all() and (comp["max_rel_error"] < 0.05).all()
-    for f in ("reports/ig/minilm/scifact/views.html", "reports/figures/ig/scifact/heatmap-minilm-2.pdf", "reports/figures/ig/scifact/wordcloud-minilm.png",
-              "reports/tables/ig/title_share.md", "reports/tables/ig/domain_terms.csv", "reports/tables/ig/baselines-minilm-scifact.csv"):
+    for f in (
+        "reports/ig/minilm/scifact/views.html",
+        "reports/figures/ig/scifact/heatmap-minilm-2.pdf",
+        "reports/figures/ig/scifact/wordcloud-minilm.png",
+        "reports/tables/ig/title_share.md",
+        "reports/tables/ig/domain_terms.csv",
+        "reports/tables/ig/baselines-minilm-scifact.csv",
+    ):
         assert (workdir / f).stat().st_size > 0, f
     # NIG stage: pairs, sharded attribution merged, Table 1, schemes, figures 2-4
     for d in ("nfcorpus", "scifact"):
@@ -67,9 +79,15 @@ def test_smoke_end_to_end(workdir):
     # ablation: evaluation sets without the attributed queries, sharded repeats merged, Table 4, figure
     for d in ("nfcorpus", "scifact"):
         ev = pd.read_parquet(workdir / f"results/ablation/minilm-ce/{d}/evalset.parquet")
-        assert ev["qid"].nunique() == 3 and not set(ev["qid"]) & set(pd.read_parquet(workdir / f"results/nig/minilm-ce/{d}/pairs.parquet")["qid"])
+        assert ev["qid"].nunique() == 3 and not set(ev["qid"]) & set(
+            pd.read_parquet(workdir / f"results/nig/minilm-ce/{d}/pairs.parquet")["qid"]
+        )
     t4 = pd.read_csv(workdir / "reports/tables/ablation/minilm-ce/table4.csv")
-    assert len(t4) == 4 * 3 * 2 and set(t4["eval_set"]) == {"scifact", "nfcorpus"} and (t4[t4["n_neurons"] > 0]["repeats"] == 3).all()
+    assert (
+        len(t4) == 4 * 3 * 2
+        and set(t4["eval_set"]) == {"scifact", "nfcorpus"}
+        and (t4[t4["n_neurons"] > 0]["repeats"] == 3).all()
+    )
     assert "Random baseline" in (workdir / "reports/tables/ablation/minilm-ce/table4.md").read_text()
     assert "\\toprule" in (workdir / "reports/tables/ablation/minilm-ce/table4.tex").read_text()
     assert (workdir / "reports/figures/ablation/minilm-ce/drops.pdf").stat().st_size > 0
@@ -82,7 +100,9 @@ def test_smoke_end_to_end(workdir):
     # SAE: main, lambda0 and the K sweep trained and evaluated; variants table + figure; latents page; control
     sae = pd.read_csv(workdir / "reports/tables/sae/minilm/variants.csv")
     assert list(sae["variant"]) == ["main", "lambda0", "k4", "k16"] and list(sae["k"]) == [8, 8, 4, 16]
-    assert (sae["l0"] <= sae["k"]).all() and sae["dense_ndcg@10"].nunique() == 1 and sae["recon_pct"].between(0, 200).all()
+    assert (
+        (sae["l0"] <= sae["k"]).all() and sae["dense_ndcg@10"].nunique() == 1 and sae["recon_pct"].between(0, 200).all()
+    )
     assert (sae.loc[sae["variant"] == "lambda0", ["lambda", "lambda_latent"]] == 0).all().all()
     page = (workdir / "reports/sae/minilm/latents.html").read_text()
     assert page.count("<section") == 3 and "N2G" in page and "<script" not in page
@@ -104,7 +124,17 @@ def test_forceall_schedules_the_whole_dag_again(workdir, tmp_path):
     forced = job_stats(smk(workdir, "--forceall", "--dry-run").stdout)
     fresh = job_stats(smoke_snakemake(make_smoke_workdir(tmp_path), "--dry-run").stdout)
     assert forced == fresh and sum(fresh.values()) > 50, (forced, fresh)
-    assert {"data", "encode", "cross_encoder_train", "gpl_train", "ig_attribute", "nig_attribute", "ablation_run", "sae_train", "retrieval_table"} <= set(fresh), fresh
+    assert {
+        "data",
+        "encode",
+        "cross_encoder_train",
+        "gpl_train",
+        "ig_attribute",
+        "nig_attribute",
+        "ablation_run",
+        "sae_train",
+        "retrieval_table",
+    } <= set(fresh), fresh
 
 
 def test_deleting_one_output_rebuilds_only_dependents(workdir):
@@ -118,9 +148,31 @@ def test_deleting_one_output_rebuilds_only_dependents(workdir):
         if len(parts) != 2 or parts[0] == "total":
             break
         jobs[parts[0]] = int(parts[1])
-    nig = {"nig_pairs": 1, "nig_attribute": 4, "nig_merge": 2, "nig_baselines": 1, "nig_schemes": 1, "nig_figures": 1}  # scifact's pairs come from its BM25 run
-    ablation = {"ablation_evalset": 1, "ablation_run": 4, "ablation_merge": 2, "ablation_table": 1, "ablation_figure": 1}  # new sets change every run
-    assert jobs == {"retrieve_bm25": 1, "evaluate": 1, "retrieval_table": 1, "cross_encoder_rerank": 1, "cross_encoder_table": 1, **nig, **ablation, "all": 1}, out
+    nig = {
+        "nig_pairs": 1,
+        "nig_attribute": 4,
+        "nig_merge": 2,
+        "nig_baselines": 1,
+        "nig_schemes": 1,
+        "nig_figures": 1,
+    }  # scifact's pairs come from its BM25 run
+    ablation = {
+        "ablation_evalset": 1,
+        "ablation_run": 4,
+        "ablation_merge": 2,
+        "ablation_table": 1,
+        "ablation_figure": 1,
+    }  # new sets change every run
+    assert jobs == {
+        "retrieve_bm25": 1,
+        "evaluate": 1,
+        "retrieval_table": 1,
+        "cross_encoder_rerank": 1,
+        "cross_encoder_table": 1,
+        **nig,
+        **ablation,
+        "all": 1,
+    }, out
     smk(workdir)
     p = smk(workdir, "--dry-run")
     assert "Nothing to be done" in p.stdout + p.stderr
@@ -133,7 +185,9 @@ def _start_and_wait_for_encoding(workdir):
     log = workdir / "results/logs/encode/minilm/nfcorpus/corpus.log"
     log.unlink()
     cmd = SNAKEMAKE + ["--cores", "2", "--configfile", "presets/smoke.yaml", "ci.yaml"]
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (log.is_file() and "encoding" in log.read_text()):
         time.sleep(0.1)
@@ -176,7 +230,9 @@ def test_report_contains_the_table(workdir):
     assert "IG (bi-encoders)" in html and "wordcloud-minilm.png" in html
     assert "SAE (sparse autoencoders)" in html and "latents.html" in html
     # self-contained: nothing is fetched from the network when the file is opened (no CDN scripts/styles)
-    external = re.findall(r'<(?:script|link|img|iframe)\b[^>]*?(?:src|href)\s*=\s*["\'](?:https?:)?//[^"\']+', html, flags=re.I)
+    external = re.findall(
+        r'<(?:script|link|img|iframe)\b[^>]*?(?:src|href)\s*=\s*["\'](?:https?:)?//[^"\']+', html, flags=re.I
+    )
     assert not external, external[:3]
     assert not re.findall(r'@import\s+url\(\s*["\']?(?:https?:)?//', html)
     # every figure the workflow writes (PNG) is in the report

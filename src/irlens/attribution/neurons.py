@@ -35,6 +35,7 @@ LAYOUTS = {
     },
 }
 
+
 @dataclass(frozen=True)
 class Neuron:
     """One hooked Linear: ``units`` consecutive entries starting at ``offset`` in the neuron vector."""
@@ -59,7 +60,10 @@ def encoder_layers(model):
                 except AttributeError:
                     continue
                 return name, mod, family
-    raise IrlensError(f"model {type(model).__name__}: no encoder layer list with q/k/v/FFN Linears found (NIG supports BERT-like and DistilBERT encoders)")
+    raise IrlensError(
+        f"model {type(model).__name__}: no encoder layer list with q/k/v/FFN Linears found "
+        "(NIG supports BERT-like and DistilBERT encoders)"
+    )
 
 
 def neuron_layout(model, components=COMPONENTS) -> list[Neuron]:

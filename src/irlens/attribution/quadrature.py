@@ -36,7 +36,14 @@ import numpy as np
 from irlens.errors import IrlensError
 
 #: Rules for ∫ g(α) dα (Integrated Gradients).
-METHODS = ("gauss-legendre", "gauss-legendre-centred", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid")
+METHODS = (
+    "gauss-legendre",
+    "gauss-legendre-centred",
+    "riemann-left",
+    "riemann-right",
+    "riemann-middle",
+    "riemann-trapezoid",
+)
 CENTRE = 0.5
 #: Rules for the Stieltjes sum Σ g dy on the uniform grid (Neuron IG / conductance).
 STIELTJES_RULES = ("left", "right", "trapezoid", "richardson")
@@ -52,7 +59,9 @@ def quadrature(method: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights (``float64 [n]`` each) of rule ``method`` with ``n`` points on [0, 1]."""
     n = int(n)
     if n < 1 or (method == "riemann-trapezoid" and n < 2):
-        raise IrlensError(f"quadrature '{method}': needs at least {2 if method == 'riemann-trapezoid' else 1} steps, got {n}")
+        raise IrlensError(
+            f"quadrature '{method}': needs at least {2 if method == 'riemann-trapezoid' else 1} steps, got {n}"
+        )
     if method == "gauss-legendre":
         x, w = np.polynomial.legendre.leggauss(n)
         return 0.5 * (x + 1.0), 0.5 * w

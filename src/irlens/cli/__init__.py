@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``irlens`` argument parser with every stage's subcommands."""
     import importlib
 
-    p = argparse.ArgumentParser(prog="irlens", description="Interpreting neural retrievers: every stage of the irlens workflow as a command.")
+    p = argparse.ArgumentParser(
+        prog="irlens", description="Interpreting neural retrievers: every stage of the irlens workflow as a command."
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="cmd", required=True)
     for stage in STAGES:

@@ -22,4 +22,6 @@ def load_cross_encoder_from_args(a: argparse.Namespace):
     from irlens.models import load_cross_encoder
 
     set_threads(a.threads)
-    return load_cross_encoder(a.model, a.local_dir or [], device=a.device, max_length=a.max_length, relevant_label=a.relevant_label)
+    return load_cross_encoder(
+        a.model, a.local_dir or [], device=a.device, max_length=a.max_length, relevant_label=a.relevant_label
+    )

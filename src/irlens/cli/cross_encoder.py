@@ -19,17 +19,38 @@ def cmd_train(a: argparse.Namespace) -> None:
     if not Path(a.data).is_dir():
         raise IrlensError(f"{a.data}: dataset folder not found; run 'irlens data' (or the data rule) first")
     rec = train_cross_encoder(
-        a.base, a.data, a.split, a.out, steps=a.steps, batch_size=a.batch, max_length=a.max_length, lr=a.lr, head_lr=a.head_lr,
-        warmup=a.warmup, negatives_depth=a.negatives_depth, seed=a.seed, local_dirs=a.local_dir or [],
-        top_grade_positives=not a.all_positives, threads=a.threads, device=a.device, log_every=a.log_every, checkpoint_every=a.checkpoint_every,
+        a.base,
+        a.data,
+        a.split,
+        a.out,
+        steps=a.steps,
+        batch_size=a.batch,
+        max_length=a.max_length,
+        lr=a.lr,
+        head_lr=a.head_lr,
+        warmup=a.warmup,
+        negatives_depth=a.negatives_depth,
+        seed=a.seed,
+        local_dirs=a.local_dir or [],
+        top_grade_positives=not a.all_positives,
+        threads=a.threads,
+        device=a.device,
+        log_every=a.log_every,
+        checkpoint_every=a.checkpoint_every,
     )
-    log.info("trained %s: loss %.4f -> %.4f in %.1f s (%.2f s/step)", a.out, rec["loss_first"], rec["loss_last_mean"], rec["seconds_train"], rec["seconds_per_step"])
+    log.info(
+        "trained %s: loss %.4f -> %.4f in %.1f s (%.2f s/step)",
+        a.out,
+        rec["loss_first"],
+        rec["loss_last_mean"],
+        rec["seconds_train"],
+        rec["seconds_per_step"],
+    )
 
 
 def cmd_rerank(a: argparse.Namespace) -> None:
     """``irlens cross-encoder rerank``: rerank the head of a first-stage run; writes the run and its metrics."""
     import time
-
 
     from irlens.cross_encoder.rerank import evaluate_rerank, rerank, write_metrics
     from irlens.models import load_cross_encoder
@@ -38,8 +59,12 @@ def cmd_rerank(a: argparse.Namespace) -> None:
     set_threads(a.threads)
     first = read_run(a.run)  # checked before the model loads
     if not (Path(a.data) / "qrels" / f"{a.split}.tsv").is_file():
-        raise IrlensError(f"{a.data}/qrels/{a.split}.tsv: file not found; run 'irlens data' first or pick another --split")
-    ce, resolved = load_cross_encoder(a.model, a.local_dir or [], device=a.device, max_length=a.max_length, relevant_label=a.relevant_label)
+        raise IrlensError(
+            f"{a.data}/qrels/{a.split}.tsv: file not found; run 'irlens data' first or pick another --split"
+        )
+    ce, resolved = load_cross_encoder(
+        a.model, a.local_dir or [], device=a.device, max_length=a.max_length, relevant_label=a.relevant_label
+    )
     t = time.time()
     run = rerank(ce, a.data, a.split, first, depth=a.depth, max_tokens=a.max_tokens, max_batch=a.max_batch)
     secs = time.time() - t
@@ -49,8 +74,25 @@ def cmd_rerank(a: argparse.Namespace) -> None:
     means, per_query = evaluate_rerank(run, a.data, a.split)
     means = {**means, "rerank_pairs": pairs, "rerank_seconds": round(secs, 2)}
     backend = a.backend or f"cross-encoder rerank of {a.first_stage} top-{a.depth}"
-    write_metrics(a.out, a.per_query, means, per_query, dataset=a.dataset, split=a.split, retriever=a.label, model=a.model_label or a.model, backend=backend, run=a.out_run)
-    log.info("%s/%s %s: %s", a.dataset, a.split, a.label, {k: round(v, 5) if isinstance(v, float) else v for k, v in means.items()})
+    write_metrics(
+        a.out,
+        a.per_query,
+        means,
+        per_query,
+        dataset=a.dataset,
+        split=a.split,
+        retriever=a.label,
+        model=a.model_label or a.model,
+        backend=backend,
+        run=a.out_run,
+    )
+    log.info(
+        "%s/%s %s: %s",
+        a.dataset,
+        a.split,
+        a.label,
+        {k: round(v, 5) if isinstance(v, float) else v for k, v in means.items()},
+    )
 
 
 def cmd_table(a: argparse.Namespace) -> None:
@@ -68,7 +110,9 @@ def add_parser(sub) -> None:
     ce = sub.add_parser("cross-encoder", help="train a cross-encoder reranker, rerank runs, tables")
     csub = ce.add_subparsers(dest="ce_cmd", required=True)
 
-    t = csub.add_parser("train", help="fine-tune a backbone with a 2-logit head on training qrels (BM25 hard negatives)")
+    t = csub.add_parser(
+        "train", help="fine-tune a backbone with a 2-logit head on training qrels (BM25 hard negatives)"
+    )
     t.add_argument("--base", default="sentence-transformers/all-MiniLM-L6-v2", help="HF id or folder of the backbone")
     t.add_argument("--data", required=True, help="prepared dataset folder (results/data/<dataset>)")
     t.add_argument("--split", default="train")
@@ -77,13 +121,24 @@ def add_parser(sub) -> None:
     t.add_argument("--batch", type=int, default=16, help="(query, positive, negative) triples per step: 2x pairs")
     t.add_argument("--max-length", type=int, default=128)
     t.add_argument("--lr", type=float, default=5e-5)
-    t.add_argument("--head-lr", type=float, default=None, help="learning rate of the fresh classifier and the pooler (default: --lr)")
+    t.add_argument(
+        "--head-lr",
+        type=float,
+        default=None,
+        help="learning rate of the fresh classifier and the pooler (default: --lr)",
+    )
     t.add_argument("--warmup", type=float, default=0.1, help="fraction of steps with linear warm-up")
     t.add_argument("--negatives-depth", type=int, default=30, help="BM25 depth the hard negatives come from")
     t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--all-positives", action="store_true", help="positives: every document judged >= 1 (default: the query's highest grade)")
+    t.add_argument(
+        "--all-positives",
+        action="store_true",
+        help="positives: every document judged >= 1 (default: the query's highest grade)",
+    )
     t.add_argument("--log-every", type=int, default=10)
-    t.add_argument("--checkpoint-every", type=int, default=0, help="save a resumable checkpoint every N steps (0: never)")
+    t.add_argument(
+        "--checkpoint-every", type=int, default=0, help="save a resumable checkpoint every N steps (0: never)"
+    )
     t.add_argument("--local-dir", action="append")
     t.add_argument("--threads", type=int)
     t.add_argument("--device", default="auto")

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
-
-from irlens.errors import IrlensError
-from irlens.runtime import set_threads
 
 log = logging.getLogger("irlens")
 
@@ -36,7 +32,9 @@ def add_parser(sub) -> None:
     d = sub.add_parser("data", help="fetch/verify/normalise a BEIR dataset into a folder")
     d.add_argument("--dataset", required=True, help="BEIR name, e.g. scifact")
     d.add_argument("--out", required=True)
-    d.add_argument("--mirror", action="append", help="folder holding <dataset>/corpus.jsonl (repeatable, tried in order)")
+    d.add_argument(
+        "--mirror", action="append", help="folder holding <dataset>/corpus.jsonl (repeatable, tried in order)"
+    )
     d.add_argument("--download-dir", help="where the official BEIR zip is downloaded if no mirror has the dataset")
     d.add_argument("--irds", help="ir_datasets id to use when no mirror has the dataset")
     d.add_argument("--split", action="append", help="qrels split to keep (repeatable; default: all)")

@@ -38,21 +38,57 @@ def cmd_queries(a: argparse.Namespace) -> None:
         if not Path(a.data).is_dir():
             raise IrlensError(f"{a.data}: dataset folder not found; run 'irlens data' (or the data rule) first")
         if not (Path(a.data) / "qrels" / f"{a.split}.tsv").is_file():
-            raise IrlensError(f"{a.data}/qrels/{a.split}.tsv: file not found; the train-queries backend needs the dataset's '{a.split}' qrels (keep the split in datasets.<name>.splits, or use the ict or t5 backend)")
+            raise IrlensError(
+                f"{a.data}/qrels/{a.split}.tsv: file not found; the train-queries backend needs the dataset's "
+                f"'{a.split}' qrels (keep the split in datasets.<name>.splits, or use the ict or t5 backend)"
+            )
         queries, qrels = train_queries(load_beir(a.data, [a.split]), a.split)
         what = f"the {a.split} queries of {a.data}"
     elif a.backend == "ict":
-        queries, qrels = ict_queries(_corpus(a.data), qpp=a.qpp, seed=a.seed, passages=a.passages, min_words=a.min_words, max_words=a.max_words)
+        queries, qrels = ict_queries(
+            _corpus(a.data), qpp=a.qpp, seed=a.seed, passages=a.passages, min_words=a.min_words, max_words=a.max_words
+        )
         what = f"inverse-cloze spans (<= {a.max_words} words, sentence kept in the passage)"
     else:
         corpus = _corpus(a.data)
-        gen, resolved = load_t5_generator(a.generator, a.local_dir or [], device=a.device, max_length=a.max_length, top_p=a.top_p, top_k=a.top_k, input_max_length=a.input_max_length)
-        extra = {"generator": resolved.sha256 or resolved.path, "max_length": a.max_length, "top_p": a.top_p, "top_k": a.top_k, "input_max_length": a.input_max_length}
-        queries, qrels = t5_queries(corpus, gen, qpp=a.qpp, batch_size=a.batch, seed=a.seed, passages=a.passages, partial_out=a.out_queries, key_extra=extra)
+        gen, resolved = load_t5_generator(
+            a.generator,
+            a.local_dir or [],
+            device=a.device,
+            max_length=a.max_length,
+            top_p=a.top_p,
+            top_k=a.top_k,
+            input_max_length=a.input_max_length,
+        )
+        extra = {
+            "generator": resolved.sha256 or resolved.path,
+            "max_length": a.max_length,
+            "top_p": a.top_p,
+            "top_k": a.top_k,
+            "input_max_length": a.input_max_length,
+        }
+        queries, qrels = t5_queries(
+            corpus,
+            gen,
+            qpp=a.qpp,
+            batch_size=a.batch,
+            seed=a.seed,
+            passages=a.passages,
+            partial_out=a.out_queries,
+            key_extra=extra,
+        )
         what = f"{a.generator} samples (top_p {a.top_p}, top_k {a.top_k}, max_length {a.max_length})"
     write_queries(queries, qrels, a.out_queries, a.out_qrels)
     drop_partial(a.out_queries)
-    log.info("wrote %s and %s: %d queries for %d passages (backend %s: %s)", a.out_queries, a.out_qrels, len(queries), len({d for r in qrels.values() for d in r}), a.backend, what)
+    log.info(
+        "wrote %s and %s: %d queries for %d passages (backend %s: %s)",
+        a.out_queries,
+        a.out_qrels,
+        len(queries),
+        len({d for r in qrels.values() for d in r}),
+        a.backend,
+        what,
+    )
 
 
 # ---------------------------------------------------------------------------------------- negatives
@@ -71,8 +107,20 @@ def cmd_negatives(a: argparse.Namespace) -> None:
             raise IrlensError(f"gpl negatives: --corpus-emb wants MINER=PATH, got '{spec}'")
         emb[miner] = path
     recs = mine_negatives(
-        _corpus(a.data), queries, qrels, a.miners, k=a.k, score=a.score, corpus_emb=emb, local_dirs=a.local_dir or [], device=a.device,
-        max_seq_length=a.max_seq_length, max_tokens=a.max_tokens, max_batch=a.max_batch, threads=a.threads or 1, partial_out=a.out,
+        _corpus(a.data),
+        queries,
+        qrels,
+        a.miners,
+        k=a.k,
+        score=a.score,
+        corpus_emb=emb,
+        local_dirs=a.local_dir or [],
+        device=a.device,
+        max_seq_length=a.max_seq_length,
+        max_tokens=a.max_tokens,
+        max_batch=a.max_batch,
+        threads=a.threads or 1,
+        partial_out=a.out,
     )
     write_jsonl(a.out, recs)
     drop_partial(a.out)
@@ -107,20 +155,56 @@ def cmd_pseudo_labels(a: argparse.Namespace) -> None:
             raise IrlensError(f"{a.negatives}: query '{q}' is not in {a.queries}; were both written by the same run?")
         for d in (p, n):
             if d not in corpus:
-                raise IrlensError(f"{a.negatives}: passage '{d}' is not in {a.data}/corpus.jsonl; is it this dataset's?")
-    ce, resolved = load_cross_encoder(a.teacher, a.local_dir or [], device=a.device, max_length=a.ce_max_length, relevant_label=a.relevant_label)
+                raise IrlensError(
+                    f"{a.negatives}: passage '{d}' is not in {a.data}/corpus.jsonl; is it this dataset's?"
+                )
+    ce, resolved = load_cross_encoder(
+        a.teacher, a.local_dir or [], device=a.device, max_length=a.ce_max_length, relevant_label=a.relevant_label
+    )
     docs = {d: doc_text(corpus[d]) for _, p, n in tuples for d in (p, n)}
-    log.info("pseudo-labelling %d tuples (%d steps x %d) with %s: texts retokenised to %s tokens, pairs to %d", len(tuples), a.steps, a.batch, a.teacher, a.max_length or "(no limit)", ce.max_length)
+    log.info(
+        "pseudo-labelling %d tuples (%d steps x %d) with %s: texts retokenised to %s tokens, pairs to %d",
+        len(tuples),
+        a.steps,
+        a.batch,
+        a.teacher,
+        a.max_length or "(no limit)",
+        ce.max_length,
+    )
     t = time.time()
     from irlens.resume import digest
 
-    extra = {"teacher": resolved.sha256 or resolved.path, "ce_max_length": ce.max_length, "relevant_label": ce.relevant_label, "num_labels": ce.num_labels,
-             "texts": digest([(q, queries[q]) for q in dict.fromkeys(x[0] for x in tuples)] + sorted(docs.items()))}
-    margins = pseudo_label(ce, tuples, queries, docs, max_length=a.max_length or None, chunk=a.chunk, max_tokens=a.max_tokens, max_batch=a.max_batch, partial_out=a.out, key_extra=extra)
+    extra = {
+        "teacher": resolved.sha256 or resolved.path,
+        "ce_max_length": ce.max_length,
+        "relevant_label": ce.relevant_label,
+        "num_labels": ce.num_labels,
+        "texts": digest([(q, queries[q]) for q in dict.fromkeys(x[0] for x in tuples)] + sorted(docs.items())),
+    }
+    margins = pseudo_label(
+        ce,
+        tuples,
+        queries,
+        docs,
+        max_length=a.max_length or None,
+        chunk=a.chunk,
+        max_tokens=a.max_tokens,
+        max_batch=a.max_batch,
+        partial_out=a.out,
+        key_extra=extra,
+    )
     write_training_data(a.out, tuples, margins)
     drop_partial(a.out)
     secs = time.time() - t
-    log.info("wrote %s: %d tuples in %.1f s; margins mean %.3f, std %.3f, %.1f%% positive", a.out, len(tuples), secs, float(np.mean(margins)), float(np.std(margins)), 100 * float((margins > 0).mean()))
+    log.info(
+        "wrote %s: %d tuples in %.1f s; margins mean %.3f, std %.3f, %.1f%% positive",
+        a.out,
+        len(tuples),
+        secs,
+        float(np.mean(margins)),
+        float(np.std(margins)),
+        100 * float((margins > 0).mean()),
+    )
 
 
 # -------------------------------------------------------------------------------------------- train
@@ -131,12 +215,34 @@ def cmd_train(a: argparse.Namespace) -> None:
     if not Path(a.data).is_dir():
         raise IrlensError(f"{a.data}: dataset folder not found; run 'irlens data' (or the data rule) first")
     rec = train_gpl(
-        a.base, a.data, a.queries, a.training_data, a.out, steps=a.steps, batch_size=a.batch, max_length=a.max_length, lr=a.lr,
-        warmup_steps=a.warmup_steps, weight_decay=a.weight_decay, rescale_range=tuple(a.rescale_range) if a.rescale_range else None,
-        seed=a.seed, checkpoint_every=a.checkpoint_every, local_dirs=a.local_dir or [], threads=a.threads, device=a.device, log_every=a.log_every,
+        a.base,
+        a.data,
+        a.queries,
+        a.training_data,
+        a.out,
+        steps=a.steps,
+        batch_size=a.batch,
+        max_length=a.max_length,
+        lr=a.lr,
+        warmup_steps=a.warmup_steps,
+        weight_decay=a.weight_decay,
+        rescale_range=tuple(a.rescale_range) if a.rescale_range else None,
+        seed=a.seed,
+        checkpoint_every=a.checkpoint_every,
+        local_dirs=a.local_dir or [],
+        threads=a.threads,
+        device=a.device,
+        log_every=a.log_every,
     )
-    log.info("trained %s: MarginMSE %.4f -> %.4f in %.1f s (%.2f s/step%s)", a.out, rec["loss_first"], rec["loss_last_mean"], rec["seconds_train"], rec["seconds_per_step"],
-             f", resumed at step {rec['resumed_at_step']}" if rec["resumed_at_step"] else "")
+    log.info(
+        "trained %s: MarginMSE %.4f -> %.4f in %.1f s (%.2f s/step%s)",
+        a.out,
+        rec["loss_first"],
+        rec["loss_last_mean"],
+        rec["seconds_train"],
+        rec["seconds_per_step"],
+        f", resumed at step {rec['resumed_at_step']}" if rec["resumed_at_step"] else "",
+    )
 
 
 # ----------------------------------------------------------------------------------------- evaluate
@@ -153,7 +259,9 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------- parser
 def add_parser(sub) -> None:
     """Register ``irlens gpl ...`` on the top-level subparsers ``sub``."""
-    g = sub.add_parser("gpl", help="GPL domain adaptation: queries, negatives, pseudo-labels, MarginMSE training, base vs adapted")
+    g = sub.add_parser(
+        "gpl", help="GPL domain adaptation: queries, negatives, pseudo-labels, MarginMSE training, base vs adapted"
+    )
     gs = g.add_subparsers(dest="gpl_cmd", required=True)
 
     def common(p, device="auto"):
@@ -167,10 +275,19 @@ def add_parser(sub) -> None:
     q.add_argument("--out-queries", required=True)
     q.add_argument("--out-qrels", required=True)
     q.add_argument("--split", default="train", help="train-queries: the qrels split whose queries are used")
-    q.add_argument("--qpp", type=int, default=-1, help="t5/ict: queries per passage; -1 = GPL's rule ceil(250K/|C|) if 3|C| < 250K else 3")
-    q.add_argument("--passages", type=int, default=0, help="t5/ict: seeded sample of this many passages (0: all; GPL's new_size)")
+    q.add_argument(
+        "--qpp",
+        type=int,
+        default=-1,
+        help="t5/ict: queries per passage; -1 = GPL's rule ceil(250K/|C|) if 3|C| < 250K else 3",
+    )
+    q.add_argument(
+        "--passages", type=int, default=0, help="t5/ict: seeded sample of this many passages (0: all; GPL's new_size)"
+    )
     q.add_argument("--seed", type=int, default=42)
-    q.add_argument("--generator", default="BeIR/query-gen-msmarco-t5-base-v1", help="t5: HF id or folder of the seq2seq generator")
+    q.add_argument(
+        "--generator", default="BeIR/query-gen-msmarco-t5-base-v1", help="t5: HF id or folder of the seq2seq generator"
+    )
     q.add_argument("--batch", type=int, default=10, help="t5: passages per generate call (GPL CLI: 10)")
     q.add_argument("--max-length", type=int, default=64, help="t5: generated tokens")
     q.add_argument("--top-p", type=float, default=0.95)
@@ -185,8 +302,17 @@ def add_parser(sub) -> None:
     n.add_argument("--data", required=True)
     n.add_argument("--queries", required=True)
     n.add_argument("--qrels", required=True)
-    n.add_argument("--miners", nargs="+", default=["sentence-transformers/all-MiniLM-L6-v2"], help="HF ids / folders of bi-encoders, and/or bm25")
-    n.add_argument("--corpus-emb", action="append", help="MINER=PATH: corpus embeddings written by 'irlens encode' for that miner (skips re-encoding)")
+    n.add_argument(
+        "--miners",
+        nargs="+",
+        default=["sentence-transformers/all-MiniLM-L6-v2"],
+        help="HF ids / folders of bi-encoders, and/or bm25",
+    )
+    n.add_argument(
+        "--corpus-emb",
+        action="append",
+        help="MINER=PATH: corpus embeddings written by 'irlens encode' for that miner (skips re-encoding)",
+    )
     n.add_argument("--k", type=int, default=50, help="negatives per miner before removing positives (GPL: 50)")
     n.add_argument("--score", choices=["cos", "dot"], default="cos", help="dense miners' similarity (GPL: cos_sim)")
     n.add_argument("--max-seq-length", type=int)
@@ -203,7 +329,12 @@ def add_parser(sub) -> None:
     p.add_argument("--teacher", required=True, help="HF id or folder of the cross-encoder")
     p.add_argument("--steps", type=int, required=True, help="training steps the tuples are for (GPL: 140000)")
     p.add_argument("--batch", type=int, required=True, help="tuples per training step (GPL: 32)")
-    p.add_argument("--max-length", type=int, default=350, help="tokens each of query / positive / negative is cut to before scoring (GPL: 350; 0 = no cut)")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=350,
+        help="tokens each of query / positive / negative is cut to before scoring (GPL: 350; 0 = no cut)",
+    )
     p.add_argument("--ce-max-length", type=int, help="tokens of the scored pair (default: the teacher's limit, <= 512)")
     p.add_argument("--relevant-label", type=int, help="2-logit heads: index of 'relevant' (default 1)")
     p.add_argument("--seed", type=int, default=42)
@@ -215,7 +346,11 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_pseudo_labels)
 
     t = gs.add_parser("train", help="MarginMSE training of the student bi-encoder (checkpointed, resumable)")
-    t.add_argument("--base", required=True, help="HF id or folder of the student (sentence-transformers or HF; mean pooling for HF)")
+    t.add_argument(
+        "--base",
+        required=True,
+        help="HF id or folder of the student (sentence-transformers or HF; mean pooling for HF)",
+    )
     t.add_argument("--data", required=True)
     t.add_argument("--queries", required=True)
     t.add_argument("--training-data", required=True, help="gpl-training-data.tsv")
@@ -226,7 +361,9 @@ def add_parser(sub) -> None:
     t.add_argument("--lr", type=float, default=2e-5)
     t.add_argument("--warmup-steps", type=int, default=1000)
     t.add_argument("--weight-decay", type=float, default=0.01)
-    t.add_argument("--rescale-range", type=float, nargs=2, metavar=("MIN", "MAX"), help="GPL's rescale_range for cosine students")
+    t.add_argument(
+        "--rescale-range", type=float, nargs=2, metavar=("MIN", "MAX"), help="GPL's rescale_range for cosine students"
+    )
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--checkpoint-every", type=int, default=0, help="resumable checkpoint every N steps (0: none)")
     t.add_argument("--log-every", type=int, default=10)
@@ -234,8 +371,14 @@ def add_parser(sub) -> None:
     t.set_defaults(func=cmd_train)
 
     e = gs.add_parser("evaluate", help="base vs adapted per-query metrics with paired t-tests (md + csv)")
-    e.add_argument("--compare", nargs=3, action="append", required=True, metavar=("DATASET", "BASE_TSV", "ADAPTED_TSV"),
-                   help="per_query.tsv of each model (irlens evaluate --per-query), optionally as LABEL=PATH")
+    e.add_argument(
+        "--compare",
+        nargs=3,
+        action="append",
+        required=True,
+        metavar=("DATASET", "BASE_TSV", "ADAPTED_TSV"),
+        help="per_query.tsv of each model (irlens evaluate --per-query), optionally as LABEL=PATH",
+    )
     e.add_argument("--metrics", nargs="+", default=["ndcg@10", "mrr@10", "recall@100"])
     e.add_argument("--title", default="GPL: base vs adapted (paired two-tailed t-test over queries)")
     e.add_argument("--md", required=True)

@@ -37,12 +37,27 @@ def cmd_ig_attribute(a: argparse.Namespace) -> None:
     qids = shard_of(qids, a.shard, a.shards)
     sides = tuple(s.strip() for s in a.sides.split(",") if s.strip())
     ig = BiEncoderIG(
-        model, score=a.score, baseline=a.baseline, method=a.method, steps=a.steps, tol=a.tol,
-        max_steps=a.max_steps, max_tokens=a.max_tokens,
+        model,
+        score=a.score,
+        baseline=a.baseline,
+        method=a.method,
+        steps=a.steps,
+        tol=a.tol,
+        max_steps=a.max_steps,
+        max_tokens=a.max_tokens,
     )
     log.info(
         "IG %s on %s: shard %d/%d = %d queries x top-%d, sides %s, baseline %s, %s %s steps%s",
-        a.model, a.data, a.shard, a.shards, len(qids), a.top_k, sides, a.baseline, a.method, a.steps,
+        a.model,
+        a.data,
+        a.shard,
+        a.shards,
+        len(qids),
+        a.top_k,
+        sides,
+        a.baseline,
+        a.method,
+        a.steps,
         f", adaptive to rel. error {a.tol}" if a.tol else "",
     )
     labels = {"model": a.label, "dataset": a.dataset}
@@ -52,7 +67,10 @@ def cmd_ig_attribute(a: argparse.Namespace) -> None:
     if len(p):
         log.info(
             "wrote %s.*.parquet: %d pairs, %.1f%% with rel. completeness error <= 1%%, mean steps %.1f",
-            a.out, len(p), 100 * (p["rel_error"] <= 0.01).mean(), p["steps"].mean(),
+            a.out,
+            len(p),
+            100 * (p["rel_error"] <= 0.01).mean(),
+            p["steps"].mean(),
         )
 
 
@@ -113,11 +131,15 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
     tables = [read_tables(p) for p in a.ig]
     pairs, words = concat_tables(tables, "pairs"), concat_tables(tables, "words")
     write_table(
-        completeness_summary(pairs, tol=a.tol), a.completeness + ".md", a.completeness + ".csv",
+        completeness_summary(pairs, tol=a.tol),
+        a.completeness + ".md",
+        a.completeness + ".csv",
         title=f"IG completeness: share of pairs with relative error <= {a.tol:g}",
     )
     write_table(
-        title_share(words), a.title_share + ".md", a.title_share + ".csv",
+        title_share(words),
+        a.title_share + ".md",
+        a.title_share + ".csv",
         title="Share of positive document attribution on title words (vs share of title words)",
     )
     counts = {}
@@ -126,7 +148,9 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
         counts[name] = corpus_word_counts(path)
     share, vocabulary = domain_term_tables(words, counts, n=a.domain_terms)
     write_table(
-        share, a.domain + ".md", a.domain + ".csv",
+        share,
+        a.domain + ".md",
+        a.domain + ".csv",
         title="Attribution mass on in-domain terms (over-represented in the target corpus vs the other datasets)",
     )
     with atomic_path(a.domain + "_vocabulary.csv", suffix=".csv") as tmp:

@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 from irlens.errors import IrlensError
-from irlens.runtime import set_threads
 
 log = logging.getLogger("irlens")
 
@@ -21,7 +20,7 @@ def cmd_models_list(a: argparse.Namespace) -> None:
         import yaml
 
         cfg = yaml.safe_load(Path(a.config).read_text())
-        for name, spec in (cfg.get("models") or {}).items():
+        for spec in (cfg.get("models") or {}).values():
             if isinstance(spec, dict) and "id" in spec:
                 ids.append(spec["id"])
         local_dirs = a.local_dir or (cfg.get("resources", {}) or {}).get("model_dirs", [])

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
-
-from irlens.errors import IrlensError
-from irlens.runtime import set_threads
 
 log = logging.getLogger("irlens")
 

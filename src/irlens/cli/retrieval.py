@@ -67,7 +67,10 @@ def cmd_retrieve(a: argparse.Namespace) -> None:
         pos = {q: i for i, q in enumerate(q_ids)}
         missing = [q for q in qids if q not in pos]
         if missing:
-            raise IrlensError(f"{a.query_emb}: no embedding for {len(missing)} queries of split '{a.split}' (e.g. {missing[0]}); delete it and rerun")
+            raise IrlensError(
+                f"{a.query_emb}: no embedding for {len(missing)} queries of split '{a.split}' "
+                f"(e.g. {missing[0]}); delete it and rerun"
+            )
         scores, idx = dense_search(q_emb[[pos[q] for q in qids]], d_emb, a.k, score=a.score)
         tag = f"dense-{a.score}"
     else:
@@ -77,8 +80,13 @@ def cmd_retrieve(a: argparse.Namespace) -> None:
         corpus = read_corpus(data / "corpus.jsonl")
         d_ids = list(corpus)
         scores, idx = bm25_search(
-            [doc_text(d) for d in corpus.values()], [queries[q] for q in qids], a.k, k1=a.k1, b=a.b,
-            stemmer=None if a.stemmer == "none" else a.stemmer, threads=a.threads or 1,
+            [doc_text(d) for d in corpus.values()],
+            [queries[q] for q in qids],
+            a.k,
+            k1=a.k1,
+            b=a.b,
+            stemmer=None if a.stemmer == "none" else a.stemmer,
+            threads=a.threads or 1,
         )
         tag = "bm25"
     write_run(run_from_topk(qids, d_ids, scores, np.asarray(idx)), a.out, tag=tag)
@@ -96,13 +104,30 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     qids, _, qrels = _split_queries(data, a.split)
     qrels = {q: qrels[q] for q in qids}
     means, per_query = evaluate_run(qrels, read_run(a.run), ignore_identical_ids=not a.keep_identical_ids)
-    write_json(a.out, {"dataset": a.dataset, "split": a.split, "retriever": a.retriever, "model": a.model or "", "backend": a.backend or "", "run": str(a.run), "metrics": means})
+    write_json(
+        a.out,
+        {
+            "dataset": a.dataset,
+            "split": a.split,
+            "retriever": a.retriever,
+            "model": a.model or "",
+            "backend": a.backend or "",
+            "run": str(a.run),
+            "metrics": means,
+        },
+    )
     if a.per_query:
         with atomic_path(a.per_query) as tmp, open(tmp, "w") as fh:
             fh.write("query-id\t" + "\t".join(METRICS) + "\n")
             for q, m in per_query.items():
                 fh.write(q + "\t" + "\t".join(f"{m[k]:.6f}" for k in METRICS) + "\n")
-    log.info("%s/%s %s: %s", a.dataset, a.split, a.retriever, {k: round(v, 5) if isinstance(v, float) else v for k, v in means.items()})
+    log.info(
+        "%s/%s %s: %s",
+        a.dataset,
+        a.split,
+        a.retriever,
+        {k: round(v, 5) if isinstance(v, float) else v for k, v in means.items()},
+    )
 
 
 def add_parser(sub) -> None:
@@ -110,11 +135,19 @@ def add_parser(sub) -> None:
     rp = sub.add_parser("retrieval", help="dense encoding, dense/BM25 retrieval and pytrec_eval evaluation")
     sub = rp.add_subparsers(dest="retrieval_cmd", required=True)
 
-    e = sub.add_parser("encode", help="encode corpus, queries or sampled corpus sentences with a bi-encoder (resumable)")
+    e = sub.add_parser(
+        "encode", help="encode corpus, queries or sampled corpus sentences with a bi-encoder (resumable)"
+    )
     e.add_argument("--data", required=True)
     e.add_argument("--model", required=True, help="HF id or folder")
-    e.add_argument("--side", choices=["corpus", "queries", "sentences"], required=True,
-                   help="sentences: up to --sentences-per-doc sentences of each document (irlens.data.sentences), for SAE training")
+    e.add_argument(
+        "--side",
+        choices=["corpus", "queries", "sentences"],
+        required=True,
+        help=(
+            "sentences: up to --sentences-per-doc sentences of each document (irlens.data.sentences), for SAE training"
+        ),
+    )
     e.add_argument("--sentences-per-doc", type=int, default=2)
     e.add_argument("--seed", type=int, default=0, help="sentence sampling seed")
     e.add_argument("--out", required=True, help=".npy path; ids and metadata go to the .json beside it")
@@ -151,5 +184,7 @@ def add_parser(sub) -> None:
     v.add_argument("--retriever", required=True)
     v.add_argument("--model")
     v.add_argument("--backend")
-    v.add_argument("--keep-identical-ids", action="store_true", help="do not drop doc id == query id hits (BEIR drops them)")
+    v.add_argument(
+        "--keep-identical-ids", action="store_true", help="do not drop doc id == query id hits (BEIR drops them)"
+    )
     v.set_defaults(func=cmd_evaluate)

@@ -14,4 +14,13 @@ in :mod:`irlens.models.cross_encoder`.
 from irlens.cross_encoder.rerank import evaluate_rerank, rerank, rerank_table, write_metrics
 from irlens.cross_encoder.train import hard_negatives, sample_plan, save_model_folder, train_cross_encoder
 
-__all__ = ["evaluate_rerank", "hard_negatives", "rerank", "rerank_table", "sample_plan", "save_model_folder", "train_cross_encoder"]
+__all__ = [
+    "evaluate_rerank",
+    "hard_negatives",
+    "rerank",
+    "rerank_table",
+    "sample_plan",
+    "save_model_folder",
+    "train_cross_encoder",
+    "write_metrics",
+]

@@ -8,24 +8,15 @@ and the systems x datasets table.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import random
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
-from irlens.resume import load_checkpoint, partial_dir, save_checkpoint
 from irlens.errors import IrlensError
 from irlens.io import atomic_path, write_json
 from irlens.retrieval.trec import Run
 
 log = logging.getLogger(__name__)
+
 
 def _ranked(docs: dict[str, float]) -> list[str]:
     """trec_eval's order (score descending, ties by doc id descending), the order the first stage was scored in."""
@@ -60,18 +51,29 @@ def rerank(
     corpus = read_corpus(folder / "corpus.jsonl")
     qids = [q for q in qrels if q in queries and q in first_stage_run]
     if not qids:
-        raise IrlensError(f"rerank: the run has no query of split '{split}' of {folder}; is it the run of this dataset?")
+        raise IrlensError(
+            f"rerank: the run has no query of split '{split}' of {folder}; is it the run of this dataset?"
+        )
     heads, tails = {}, {}
     for q in qids:
         ranked = _ranked(first_stage_run[q])
         missing = [d for d in ranked[:depth] if d not in corpus]
         if missing:
-            raise IrlensError(f"rerank: document '{missing[0]}' of the run (query {q}) is not in {folder}/corpus.jsonl; is it the run of this dataset?")
+            raise IrlensError(
+                f"rerank: document '{missing[0]}' of the run (query {q}) is not in {folder}/corpus.jsonl; "
+                "is it the run of this dataset?"
+            )
         heads[q], tails[q] = ranked[:depth], ranked[depth:]
     pq = [(q, d) for q in qids for d in heads[q]]
     texts = {d: doc_text(corpus[d]) for _, d in pq}
     log.info("reranking %d pairs (%d queries x top-%d)", len(pq), len(qids), depth)
-    scores = cross_encoder.score([queries[q] for q, _ in pq], [texts[d] for _, d in pq], max_tokens=max_tokens, max_batch=max_batch, progress=progress)
+    scores = cross_encoder.score(
+        [queries[q] for q, _ in pq],
+        [texts[d] for _, d in pq],
+        max_tokens=max_tokens,
+        max_batch=max_batch,
+        progress=progress,
+    )
     run: Run = {q: {} for q in qids}
     for (q, d), s in zip(pq, scores):
         run[q][d] = float(s)
@@ -84,7 +86,8 @@ def rerank(
 
 
 def write_metrics(out: str | Path, per_query_path: str | Path | None, means: dict, per_query: dict, **fields) -> None:
-    """Metrics JSON in the format of ``irlens evaluate`` (``fields``: dataset, split, retriever, model, backend, run)."""
+    """Metrics JSON in the format of ``irlens evaluate``
+    (``fields``: dataset, split, retriever, model, backend, run)."""
     from irlens.retrieval.evaluate import METRICS
 
     write_json(out, {**{k: str(v) for k, v in fields.items()}, "metrics": means})
@@ -110,7 +113,9 @@ def evaluate_rerank(run: Run, dataset_folder: str | Path, split: str) -> tuple[d
 _ORDER = {"bm25": 0}
 
 
-def rerank_table(metric_files: list[str | Path], in_domain: list[str] = (), metrics: tuple[str, ...] = ("nDCG@10", "MRR@10")):
+def rerank_table(
+    metric_files: list[str | Path], in_domain: list[str] = (), metrics: tuple[str, ...] = ("nDCG@10", "MRR@10")
+):
     """One row per system (first stages, then rerankers), one column per (dataset, metric).
 
     Dataset columns are tagged ``(ID)`` when listed in ``in_domain`` and ``(OOD)`` otherwise.
@@ -121,7 +126,7 @@ def rerank_table(metric_files: list[str | Path], in_domain: list[str] = (), metr
     df["rank"] = [(_ORDER.get(r, 2 if "rerank" in b else 1)) for r, b in zip(df["retriever"], df["backend"])]
     datasets = list(dict.fromkeys(df.sort_values("dataset")["dataset"]))
     rows = []
-    for (rank, retriever), g in df.groupby(["rank", "retriever"], sort=True):
+    for (_rank, retriever), g in df.groupby(["rank", "retriever"], sort=True):
         row = {"system": retriever, "model": g["model"].iloc[0], "backend": g["backend"].iloc[0]}
         for d in datasets:
             sel = g[g["dataset"] == d]

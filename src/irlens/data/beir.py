@@ -48,7 +48,9 @@ def _iter_jsonl(path: Path):
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise IrlensError(f"{path}:{lineno}: malformed JSON ({e.msg}); the file is corrupt, re-fetch it") from None
+                raise IrlensError(
+                    f"{path}:{lineno}: malformed JSON ({e.msg}); the file is corrupt, re-fetch it"
+                ) from None
             if not isinstance(rec, dict) or "_id" not in rec:
                 raise IrlensError(f"{path}:{lineno}: expected a JSON object with an '_id' key")
             yield lineno, rec
@@ -94,7 +96,9 @@ def read_qrels(path: str | Path) -> Qrels:
             if len(parts) == 4:  # TREC format: qid iter docid rel
                 parts = [parts[0], parts[2], parts[3]]
             if len(parts) != 3:
-                raise IrlensError(f"{path}:{lineno}: expected 3 tab-separated columns (query-id, corpus-id, score), got {len(parts)}")
+                raise IrlensError(
+                    f"{path}:{lineno}: expected 3 tab-separated columns (query-id, corpus-id, score), got {len(parts)}"
+                )
             qid, did, score = parts
             try:
                 grade = int(float(score))

@@ -46,14 +46,18 @@ def prepare_dataset(
         source = {"kind": "ir_datasets", "id": irds_id}
     else:
         if download_dir is None:
-            raise IrlensError(f"dataset '{name}': not found in any mirror {list(map(str, mirrors))} and no download dir given")
+            raise IrlensError(
+                f"dataset '{name}': not found in any mirror {list(map(str, mirrors))} and no download dir given"
+            )
         folder = download_beir(name, download_dir)
         source = {"kind": "beir-download", "path": str(folder.resolve())}
         ds = _load_splits(folder, name, splits)
 
     problems = _check_references(ds)
     if subsample:
-        ds = subsample_dataset(ds, int(subsample["queries"]), int(subsample.get("distractors", 0)), int(subsample.get("seed", 0)))
+        ds = subsample_dataset(
+            ds, int(subsample["queries"]), int(subsample.get("distractors", 0)), int(subsample.get("seed", 0))
+        )
         log.info("%s: subsampled to %d docs, %d queries", name, len(ds.corpus), len(ds.queries))
     written = write_beir(ds, out)
     manifest = {
@@ -77,7 +81,9 @@ def _load_splits(folder: Path, name: str, splits: list[str] | None) -> BeirDatas
     want = have if splits is None else list(splits)
     missing = [s for s in want if s not in have]
     if missing:
-        raise IrlensError(f"{folder}/qrels: no split(s) {missing} for '{name}' (have {have}); fix config key datasets.{name}.splits")
+        raise IrlensError(
+            f"{folder}/qrels: no split(s) {missing} for '{name}' (have {have}); fix config key datasets.{name}.splits"
+        )
     return load_beir(folder, want)
 
 

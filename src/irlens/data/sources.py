@@ -98,7 +98,9 @@ def download_beir(dataset: str, dest_root: str | Path, url: str | None = None, t
     actual = md5_file(zpath)
     if expected and actual != expected:
         zpath.unlink()
-        raise IrlensError(f"{zpath}: md5 {actual} differs from BEIR's published {expected}; removed it, rerun to download again")
+        raise IrlensError(
+            f"{zpath}: md5 {actual} differs from BEIR's published {expected}; removed it, rerun to download again"
+        )
     if not expected:
         log.warning("%s: no published md5 known for '%s'; not verified (md5 %s)", zpath, dataset, actual)
     with zipfile.ZipFile(zpath) as zf:
@@ -125,7 +127,9 @@ def load_ir_datasets(irds_id: str):
     try:
         import ir_datasets
     except ImportError:
-        raise IrlensError(f"ir_datasets id '{irds_id}' given but ir_datasets is not installed: pip install 'irlens[irds]'") from None
+        raise IrlensError(
+            f"ir_datasets id '{irds_id}' given but ir_datasets is not installed: pip install 'irlens[irds]'"
+        ) from None
     try:
         ds = ir_datasets.load(irds_id)
     except KeyError:

@@ -31,5 +31,7 @@ def subsample(ds: BeirDataset, queries_per_split: int, distractors: int, seed: i
     corpus = {d: v for d, v in ds.corpus.items() if d in kept_d}
     queries = {q: t for q, t in ds.queries.items() if q in kept_q}
     # drop qrels rows pointing at documents missing from the corpus (keeps the dataset self-consistent)
-    new_qrels = {s: {q: {d: g for d, g in docs.items() if d in corpus} for q, docs in qr.items()} for s, qr in new_qrels.items()}
+    new_qrels = {
+        s: {q: {d: g for d, g in docs.items() if d in corpus} for q, docs in qr.items()} for s, qr in new_qrels.items()
+    }
     return BeirDataset(corpus, queries, new_qrels)

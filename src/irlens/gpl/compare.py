@@ -21,11 +21,15 @@ def read_per_query(path: str | Path) -> dict[str, dict[str, float]]:
     """``query-id \\t metric ...`` (``irlens evaluate --per-query``) → ``{qid: {metric: value}}``."""
     path = Path(path)
     if not path.is_file():
-        raise IrlensError(f"{path}: per-query metrics not found; run 'irlens evaluate --per-query' (or the evaluate rule) first")
+        raise IrlensError(
+            f"{path}: per-query metrics not found; run 'irlens evaluate --per-query' (or the evaluate rule) first"
+        )
     with open(path, encoding="utf-8") as fh:
         rows = list(csv.reader(fh, delimiter="\t"))
     if not rows or rows[0][0] != "query-id":
-        raise IrlensError(f"{path}: expected a header 'query-id<TAB>metric...'; is it a per_query.tsv of 'irlens evaluate'?")
+        raise IrlensError(
+            f"{path}: expected a header 'query-id<TAB>metric...'; is it a per_query.tsv of 'irlens evaluate'?"
+        )
     head = rows[0][1:]
     out = {}
     for lineno, r in enumerate(rows[1:], 2):
@@ -38,7 +42,14 @@ def read_per_query(path: str | Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def compare_per_query(base: dict, adapted: dict, metrics=DEFAULT_METRICS, dataset: str = "", base_label: str = "base", adapted_label: str = "adapted") -> list[dict]:
+def compare_per_query(
+    base: dict,
+    adapted: dict,
+    metrics=DEFAULT_METRICS,
+    dataset: str = "",
+    base_label: str = "base",
+    adapted_label: str = "adapted",
+) -> list[dict]:
     """One row per metric: means, difference, wins/losses and the paired t-test over the shared queries."""
     import numpy as np
 
@@ -46,7 +57,10 @@ def compare_per_query(base: dict, adapted: dict, metrics=DEFAULT_METRICS, datase
 
     if set(base) != set(adapted):
         only = sorted(set(base) ^ set(adapted))
-        raise IrlensError(f"gpl evaluate{' ' + dataset if dataset else ''}: base and adapted were scored on different queries (e.g. '{only[0]}', {len(only)} differ); evaluate both on the same split")
+        raise IrlensError(
+            f"gpl evaluate{' ' + dataset if dataset else ''}: base and adapted were scored on different queries "
+            f"(e.g. '{only[0]}', {len(only)} differ); evaluate both on the same split"
+        )
     qids = sorted(base)
     rows = []
     for m in metrics:
@@ -55,11 +69,23 @@ def compare_per_query(base: dict, adapted: dict, metrics=DEFAULT_METRICS, datase
         a = np.array([base[q][m] for q in qids])
         b = np.array([adapted[q][m] for q in qids])
         t = paired_ttest(a, b)
-        rows.append({
-            "dataset": dataset, "metric": m, "base_model": base_label, "adapted_model": adapted_label,
-            "base": t["original"], "adapted": t["pruned"], "diff": t["pruned"] - t["original"], "pct_diff": t["pct_diff"],
-            "better": int((b > a).sum()), "worse": int((b < a).sum()), "t": t["t"], "p": t["p"], "n": t["n"],
-        })
+        rows.append(
+            {
+                "dataset": dataset,
+                "metric": m,
+                "base_model": base_label,
+                "adapted_model": adapted_label,
+                "base": t["original"],
+                "adapted": t["pruned"],
+                "diff": t["pruned"] - t["original"],
+                "pct_diff": t["pct_diff"],
+                "better": int((b > a).sum()),
+                "worse": int((b < a).sum()),
+                "t": t["t"],
+                "p": t["p"],
+                "n": t["n"],
+            }
+        )
     return rows
 
 

@@ -121,7 +121,11 @@ def pseudo_label(
 
     if chunk < 1:
         raise IrlensError(f"gpl pseudo-labels: chunk must be >= 1, got {chunk}")
-    part = Partial.for_output(partial_out, fingerprint("labels", digest(tuples), max_length, chunk, key_extra)) if partial_out else None
+    part = (
+        Partial.for_output(partial_out, fingerprint("labels", digest(tuples), max_length, chunk, key_extra))
+        if partial_out
+        else None
+    )
     cache_q: dict[str, str] = {}
     cache_d: dict[str, str] = {}
 
@@ -139,7 +143,13 @@ def pseudo_label(
         got = part.load(f"chunk-{ci:05d}") if part else None
         if got is None or len(got) != len(batch):
             pairs = list(dict.fromkeys([(q, p) for q, p, _ in batch] + [(q, n) for q, _, n in batch]))
-            scores = teacher_scores(ce, texts([q for q, _ in pairs], queries, cache_q), texts([d for _, d in pairs], doc_texts, cache_d), max_tokens, max_batch)
+            scores = teacher_scores(
+                ce,
+                texts([q for q, _ in pairs], queries, cache_q),
+                texts([d for _, d in pairs], doc_texts, cache_d),
+                max_tokens,
+                max_batch,
+            )
             score = dict(zip(pairs, scores.tolist()))
             got = [score[(q, p)] - score[(q, n)] for q, p, n in batch]
             if part:
@@ -165,7 +175,9 @@ def read_training_data(path: str | Path) -> list[tuple[str, str, str, float]]:
     """Read ``gpl-training-data.tsv`` (a header line ``query-id ...`` or ``qid ...`` is skipped)."""
     path = Path(path)
     if not path.is_file():
-        raise IrlensError(f"{path}: file not found; run 'irlens gpl pseudo-labels' (or the gpl_pseudo_labels rule) first")
+        raise IrlensError(
+            f"{path}: file not found; run 'irlens gpl pseudo-labels' (or the gpl_pseudo_labels rule) first"
+        )
     out = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -176,7 +188,9 @@ def read_training_data(path: str | Path) -> list[tuple[str, str, str, float]]:
             if lineno == 1 and parts[0] in ("qid", "query-id", "query_id"):
                 continue
             if len(parts) != 4:
-                raise IrlensError(f"{path}:{lineno}: expected 4 tab-separated columns (qid, pos, neg, margin), got {len(parts)}")
+                raise IrlensError(
+                    f"{path}:{lineno}: expected 4 tab-separated columns (qid, pos, neg, margin), got {len(parts)}"
+                )
             try:
                 m = float(parts[3])
             except ValueError:

@@ -30,7 +30,22 @@ from irlens.errors import IrlensError
 log = logging.getLogger(__name__)
 
 
-def _dense_rankings(miner: str, doc_ids, doc_texts, q_texts, k, score, corpus_emb, local_dirs, device, max_seq_length, max_tokens, max_batch, partial_dir, progress):
+def _dense_rankings(
+    miner: str,
+    doc_ids,
+    doc_texts,
+    q_texts,
+    k,
+    score,
+    corpus_emb,
+    local_dirs,
+    device,
+    max_seq_length,
+    max_tokens,
+    max_batch,
+    partial_dir,
+    progress,
+):
     from irlens.models import load_bi_encoder
     from irlens.retrieval.encode import encode_texts, load_embeddings
     from irlens.retrieval.search import dense_search
@@ -41,13 +56,21 @@ def _dense_rankings(miner: str, doc_ids, doc_texts, q_texts, k, score, corpus_em
         pos = {d: i for i, d in enumerate(ids)}
         missing = [d for d in doc_ids if d not in pos]
         if missing:
-            raise IrlensError(f"{corpus_emb}: no embedding for {len(missing)} corpus documents (e.g. '{missing[0]}'); is it the corpus of this dataset?")
+            raise IrlensError(
+                f"{corpus_emb}: no embedding for {len(missing)} corpus documents (e.g. '{missing[0]}'); "
+                "is it the corpus of this dataset?"
+            )
         if emb.shape[1] != model.get_embedding_dimension():
-            raise IrlensError(f"{corpus_emb}: {emb.shape[1]}-d embeddings, but miner '{miner}' gives {model.get_embedding_dimension()}-d; is it this model's?")
+            raise IrlensError(
+                f"{corpus_emb}: {emb.shape[1]}-d embeddings, but miner '{miner}' gives "
+                f"{model.get_embedding_dimension()}-d; is it this model's?"
+            )
         d_emb = np.asarray(emb)[[pos[d] for d in doc_ids]]
         log.info("miner %s: corpus embeddings from %s", miner, corpus_emb)
     else:
-        d_emb = encode_texts(model, doc_texts, max_tokens=max_tokens, max_batch=max_batch, partial_dir=partial_dir, progress=progress)
+        d_emb = encode_texts(
+            model, doc_texts, max_tokens=max_tokens, max_batch=max_batch, partial_dir=partial_dir, progress=progress
+        )
     q_emb = encode_texts(model, q_texts, max_tokens=max_tokens, max_batch=max_batch, progress=progress)
     _, idx = dense_search(q_emb, d_emb, k, score=score)
     return [[int(j) for j in row] for row in idx], resolved.sha256
@@ -100,12 +123,24 @@ def mine_negatives(
         raise IrlensError("gpl negatives: no query with a positive passage")
     bad = sorted({d for q in qids for d in qrels[q] if d not in corpus})
     if bad:
-        raise IrlensError(f"gpl negatives: positive passage '{bad[0]}' is not in the corpus ({len(bad)} missing); are the queries from this dataset?")
+        raise IrlensError(
+            f"gpl negatives: positive passage '{bad[0]}' is not in the corpus ({len(bad)} missing); "
+            "are the queries from this dataset?"
+        )
     doc_ids = list(corpus)
     doc_texts = [doc_text(corpus[d]) for d in doc_ids]
     q_texts = [queries[q] for q in qids]
     k = min(k, len(doc_ids))
-    part = Partial.for_output(partial_out, fingerprint("negatives", digest(zip(doc_ids, doc_texts)), digest(zip(qids, q_texts)), k, score, max_seq_length)) if partial_out else None
+    part = (
+        Partial.for_output(
+            partial_out,
+            fingerprint(
+                "negatives", digest(zip(doc_ids, doc_texts)), digest(zip(qids, q_texts)), k, score, max_seq_length
+            ),
+        )
+        if partial_out
+        else None
+    )
 
     neg: dict[str, list[list[str]]] = {}
     for mi, miner in enumerate(miners):
@@ -121,13 +156,32 @@ def mine_negatives(
             else:
                 pdir = (part.dir / f"{name}-corpus") if part else None
                 ranked, sha = _dense_rankings(
-                    miner, doc_ids, doc_texts, q_texts, k, score, (corpus_emb or {}).get(miner), local_dirs, device, max_seq_length, max_tokens, max_batch, pdir, progress
+                    miner,
+                    doc_ids,
+                    doc_texts,
+                    q_texts,
+                    k,
+                    score,
+                    (corpus_emb or {}).get(miner),
+                    local_dirs,
+                    device,
+                    max_seq_length,
+                    max_tokens,
+                    max_batch,
+                    pdir,
+                    progress,
                 )
             if part:
                 part.save(name, {"miner": miner, "sha256": sha, "ranked": ranked})
         neg[miner] = [[doc_ids[j] for j in row if doc_ids[j] not in qrels[q]] for q, row in zip(qids, ranked)]
         sizes = [len(x) for x in neg[miner]]
-        log.info("miner %s: %d queries, %.1f negatives per query (min %d)", miner, len(qids), float(np.mean(sizes)), min(sizes))
+        log.info(
+            "miner %s: %d queries, %.1f negatives per query (min %d)",
+            miner,
+            len(qids),
+            float(np.mean(sizes)),
+            min(sizes),
+        )
     return [{"qid": q, "pos": list(qrels[q]), "neg": {m: neg[m][i] for m in miners}} for i, q in enumerate(qids)]
 
 
@@ -147,7 +201,12 @@ def read_hard_negatives(path: str | Path) -> list[dict]:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise IrlensError(f"{path}:{lineno}: malformed JSON ({e.msg}); delete it and rerun") from None
-            if not (isinstance(rec, dict) and isinstance(rec.get("qid"), str) and isinstance(rec.get("pos"), list) and isinstance(rec.get("neg"), dict)):
-                raise IrlensError(f"{path}:{lineno}: expected {{\"qid\": str, \"pos\": [...], \"neg\": {{miner: [...]}}}}")
+            if not (
+                isinstance(rec, dict)
+                and isinstance(rec.get("qid"), str)
+                and isinstance(rec.get("pos"), list)
+                and isinstance(rec.get("neg"), dict)
+            ):
+                raise IrlensError(f'{path}:{lineno}: expected {{"qid": str, "pos": [...], "neg": {{miner: [...]}}}}')
             out.append(rec)
     return out

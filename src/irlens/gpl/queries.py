@@ -74,7 +74,16 @@ class T5Generator:
     and tokenizer with BEIR ``QGenModel``'s sampling settings.
     """
 
-    def __init__(self, model, tokenizer, device: str = "cpu", max_length: int = 64, top_p: float = 0.95, top_k: int = 25, input_max_length: int = 512):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        device: str = "cpu",
+        max_length: int = 64,
+        top_p: float = 0.95,
+        top_k: int = 25,
+        input_max_length: int = 512,
+    ):
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.max_length, self.top_p, self.top_k, self.input_max_length = max_length, top_p, top_k, input_max_length
 
@@ -82,11 +91,18 @@ class T5Generator:
         """``n`` sampled queries for each passage of ``texts``."""
         import torch
 
-        enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.input_max_length, return_tensors="pt")
+        enc = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.input_max_length, return_tensors="pt"
+        )
         enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
         with torch.inference_mode():
             out = self.model.generate(
-                **enc, max_length=self.max_length, do_sample=True, top_p=self.top_p, top_k=self.top_k, num_return_sequences=n
+                **enc,
+                max_length=self.max_length,
+                do_sample=True,
+                top_p=self.top_p,
+                top_k=self.top_k,
+                num_return_sequences=n,
             )
         decoded = self.tokenizer.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=True)
         return [decoded[i * n : (i + 1) * n] for i in range(len(texts))]
@@ -109,11 +125,21 @@ def load_t5_generator(model_id: str, local_dirs=(), device: str | None = None, *
         model = AutoModelForSeq2SeqLM.from_pretrained(resolved.path, local_files_only=True)
     except Exception as e:
         msg = (str(e).splitlines() or [""])[0][:200]
-        raise IrlensError(f"generator '{model_id}' at {resolved.path}: cannot be loaded as a seq2seq model ({type(e).__name__}: {msg})") from None
+        raise IrlensError(
+            f"generator '{model_id}' at {resolved.path}: cannot be loaded as a seq2seq model "
+            f"({type(e).__name__}: {msg})"
+        ) from None
     if tok.pad_token is None:
         raise IrlensError(f"generator '{model_id}': its tokenizer has no padding token; batching needs one")
     model.to(dev).eval()
-    log.info("loaded generator %s from %s (%s, weights sha256 %s, %s)", model_id, resolved.path, resolved.source, (resolved.sha256 or "?")[:12], model.config.model_type)
+    log.info(
+        "loaded generator %s from %s (%s, weights sha256 %s, %s)",
+        model_id,
+        resolved.path,
+        resolved.source,
+        (resolved.sha256 or "?")[:12],
+        model.config.model_type,
+    )
     return T5Generator(model, tok, dev, **kw), resolved
 
 
@@ -148,8 +174,21 @@ def t5_queries(
     texts = [doc_text(corpus[d]) for d in ids]
     batches = [(s, min(s + batch_size, len(ids))) for s in range(0, len(ids), batch_size)]
     chunks = [batches[i : i + chunk_batches] for i in range(0, len(batches), chunk_batches)]
-    log.info("t5 queries: %d passages x %d queries per passage = %d to sample, %d batches of <= %d", len(ids), n, len(ids) * n, len(batches), batch_size)
-    part = Partial.for_output(partial_out, fingerprint("t5", digest(zip(ids, texts)), n, batch_size, seed, chunk_batches, key_extra)) if partial_out else None
+    log.info(
+        "t5 queries: %d passages x %d queries per passage = %d to sample, %d batches of <= %d",
+        len(ids),
+        n,
+        len(ids) * n,
+        len(batches),
+        batch_size,
+    )
+    part = (
+        Partial.for_output(
+            partial_out, fingerprint("t5", digest(zip(ids, texts)), n, batch_size, seed, chunk_batches, key_extra)
+        )
+        if partial_out
+        else None
+    )
     generated: list[list[str]] = []
     bar = tqdm(total=len(ids), desc="generate", unit="passage", disable=not progress, mininterval=5)
     for ci, chunk in enumerate(chunks):
@@ -182,7 +221,11 @@ def t5_queries(
 def train_queries(ds, split: str = "train") -> tuple[dict[str, str], dict[str, dict[str, int]]]:
     """GPL's ``use_train_qrels``: the queries of ``split`` with their grade >= 1 documents in the corpus."""
     if split not in ds.qrels:
-        raise IrlensError(f"gpl queries: split '{split}' has no qrels in the dataset (have: {', '.join(sorted(ds.qrels)) or 'none'}); keep it in datasets.<name>.splits or pick another")
+        raise IrlensError(
+            f"gpl queries: split '{split}' has no qrels in the dataset "
+            f"(have: {', '.join(sorted(ds.qrels)) or 'none'}); "
+            "keep it in datasets.<name>.splits or pick another"
+        )
     queries, qrels = ds.split(split)
     out_q, out_r = {}, {}
     for q, text in queries.items():
@@ -250,7 +293,9 @@ def ict_queries(
 
 
 # --------------------------------------------------------------------------------------------- write
-def write_queries(queries: dict[str, str], qrels: dict[str, dict[str, int]], out_queries: str | Path, out_qrels: str | Path) -> None:
+def write_queries(
+    queries: dict[str, str], qrels: dict[str, dict[str, int]], out_queries: str | Path, out_qrels: str | Path
+) -> None:
     """``queries.jsonl`` and ``qrels.tsv`` (BEIR layout), each atomically; qrels written last."""
     write_jsonl(out_queries, ({"_id": q, "text": t} for q, t in queries.items()))
     with atomic_path(out_qrels) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
@@ -260,17 +305,24 @@ def write_queries(queries: dict[str, str], qrels: dict[str, dict[str, int]], out
                 fh.write(f"{q}\t{d}\t{g}\n")
 
 
-def read_queries_and_qrels(queries_path: str | Path, qrels_path: str | Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+def read_queries_and_qrels(
+    queries_path: str | Path, qrels_path: str | Path
+) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
     """Read a queries step's output; keeps the queries that have a positive, in qrels order."""
     from irlens.data.beir import read_qrels, read_queries
 
     for p, rule in ((queries_path, "queries.jsonl"), (qrels_path, "qrels.tsv")):
         if not Path(p).is_file():
-            raise IrlensError(f"{p}: file not found; run 'irlens gpl queries' (or the gpl_queries rule) first to write the {rule}")
+            raise IrlensError(
+                f"{p}: file not found; run 'irlens gpl queries' (or the gpl_queries rule) first to write the {rule}"
+            )
     queries = read_queries(queries_path)
     qrels = read_qrels(qrels_path)
     missing = [q for q in qrels if q not in queries]
     if missing:
-        raise IrlensError(f"{qrels_path}: query '{missing[0]}' is not in {queries_path} ({len(missing)} missing); rerun 'irlens gpl queries'")
+        raise IrlensError(
+            f"{qrels_path}: query '{missing[0]}' is not in {queries_path} ({len(missing)} missing); "
+            "rerun 'irlens gpl queries'"
+        )
     qrels = {q: {d: g for d, g in docs.items() if g >= 1} for q, docs in qrels.items()}
     return queries, {q: d for q, d in qrels.items() if d}

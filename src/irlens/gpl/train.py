@@ -45,9 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
-from irlens.resume import load_checkpoint, partial_dir, save_checkpoint
 from irlens.errors import IrlensError
 from irlens.io import sha256_file, write_json, write_text
+from irlens.resume import load_checkpoint, partial_dir, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -162,17 +162,30 @@ def train_gpl(
     corpus = read_corpus(corpus_file)
     for q, p, n, _ in rows:
         if q not in queries:
-            raise IrlensError(f"{training_data}: query '{q}' is not in {queries_path}; were both written by the same run?")
+            raise IrlensError(
+                f"{training_data}: query '{q}' is not in {queries_path}; were both written by the same run?"
+            )
         for d in (p, n):
             if d not in corpus:
-                raise IrlensError(f"{training_data}: passage '{d}' is not in {corpus_file}; is it this dataset's training data?")
+                raise IrlensError(
+                    f"{training_data}: passage '{d}' is not in {corpus_file}; is it this dataset's training data?"
+                )
     margins = np.array([m for *_, m in rows], dtype=np.float64)
     if rescale_range:
         margins = rescale_margins(margins, float(rescale_range[0]), float(rescale_range[1]))
     texts = {d: doc_text(corpus[d]) for _, p, n, _ in rows for d in (p, n)}
-    log.info("training data %s: %d tuples (%d queries, %d passages); margins mean %.3f, std %.3f, range [%.3f, %.3f]%s",
-             training_data, len(rows), len({r[0] for r in rows}), len(texts), margins.mean(), margins.std(), margins.min(), margins.max(),
-             f" after rescaling to {list(rescale_range)}" if rescale_range else "")
+    log.info(
+        "training data %s: %d tuples (%d queries, %d passages); margins mean %.3f, std %.3f, range [%.3f, %.3f]%s",
+        training_data,
+        len(rows),
+        len({r[0] for r in rows}),
+        len(texts),
+        margins.mean(),
+        margins.std(),
+        margins.min(),
+        margins.max(),
+        f" after rescaling to {list(rescale_range)}" if rescale_range else "",
+    )
 
     # ---- student
     resolved = resolve_model(base_model_id, local_dirs)
@@ -183,15 +196,29 @@ def train_gpl(
 
         model = SentenceTransformer(resolved.path, device=dev, local_files_only=True)
     except Exception as e:
-        raise IrlensError(f"model '{base_model_id}' at {resolved.path}: cannot be loaded as a sentence-transformers model ({type(e).__name__}: {str(e)[:200]})") from None
+        raise IrlensError(
+            f"model '{base_model_id}' at {resolved.path}: cannot be loaded as a sentence-transformers model "
+            f"({type(e).__name__}: {str(e)[:200]})"
+        ) from None
     base_max_length = model.max_seq_length
     model.max_seq_length = int(max_length)
     normalized = _has_normalize(model)
     if normalized and not rescale_range:
-        log.warning("student %s ends in a Normalize module: its dot products are cosines (margins within [-2, 2]); "
-                    "teacher margins reach [%.2f, %.2f] (GPL's rescale_range exists for such models)", base_model_id, margins.min(), margins.max())
-    log.info("student %s from %s (%s, weights sha256 %s): %s", base_model_id, resolved.path, resolved.source, (resolved.sha256 or "?")[:12],
-             " -> ".join(type(m).__name__ for m in model))
+        log.warning(
+            "student %s ends in a Normalize module: its dot products are cosines (margins within [-2, 2]); "
+            "teacher margins reach [%.2f, %.2f] (GPL's rescale_range exists for such models)",
+            base_model_id,
+            margins.min(),
+            margins.max(),
+        )
+    log.info(
+        "student %s from %s (%s, weights sha256 %s): %s",
+        base_model_id,
+        resolved.path,
+        resolved.source,
+        (resolved.sha256 or "?")[:12],
+        " -> ".join(type(m).__name__ for m in model),
+    )
 
     no_decay = ("bias", "LayerNorm.bias", "LayerNorm.weight")
     named = list(model.named_parameters())
@@ -199,15 +226,31 @@ def train_gpl(
         {"params": [p for n, p in named if not any(s in n for s in no_decay)], "weight_decay": weight_decay},
         {"params": [p for n, p in named if any(s in n for s in no_decay)], "weight_decay": 0.0},
     ]
-    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=True)  # 4x faster than the per-tensor loop on CPU
+    opt = torch.optim.AdamW(
+        [g for g in groups if g["params"]], lr=lr, fused=True
+    )  # 4x faster than the per-tensor loop on CPU
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(steps, warmup_steps))
 
     config = {
-        "base_model": base_model_id, "base_sha256": resolved.sha256, "dataset": str(dataset_folder), "queries": str(queries_path),
-        "training_data": str(training_data), "training_data_sha256": sha256_file(training_data), "steps": steps, "batch_size": batch_size,
-        "max_length": int(max_length), "lr": lr, "warmup_steps": warmup_steps, "weight_decay": weight_decay,
-        "rescale_range": list(rescale_range) if rescale_range else None, "seed": seed, "device": dev, "threads": torch.get_num_threads(),
-        "similarity": "dot", "loss": "MarginMSE", "student_normalizes": normalized,
+        "base_model": base_model_id,
+        "base_sha256": resolved.sha256,
+        "dataset": str(dataset_folder),
+        "queries": str(queries_path),
+        "training_data": str(training_data),
+        "training_data_sha256": sha256_file(training_data),
+        "steps": steps,
+        "batch_size": batch_size,
+        "max_length": int(max_length),
+        "lr": lr,
+        "warmup_steps": warmup_steps,
+        "weight_decay": weight_decay,
+        "rescale_range": list(rescale_range) if rescale_range else None,
+        "seed": seed,
+        "device": dev,
+        "threads": torch.get_num_threads(),
+        "similarity": "dot",
+        "loss": "MarginMSE",
+        "student_normalizes": normalized,
     }
     key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
@@ -239,7 +282,15 @@ def train_gpl(
         bar.update(1)
         if log_every and (done % log_every == 0 or done == steps):
             window = [r[1] for r in log_rows[-log_every:]]
-            log.info("step %d/%d: MarginMSE %.4f (mean of last %d), lr %.2e, %.2f s/step", done, steps, float(np.mean(window)), len(window), lr_now, (time.time() - t_train) / (done - start))
+            log.info(
+                "step %d/%d: MarginMSE %.4f (mean of last %d), lr %.2e, %.2f s/step",
+                done,
+                steps,
+                float(np.mean(window)),
+                len(window),
+                lr_now,
+                (time.time() - t_train) / (done - start),
+            )
         if checkpoint_every and done % checkpoint_every == 0 and done < steps:
             save_checkpoint(partial, key, done, log_rows, model, opt, sched)
         if on_step is not None:
@@ -256,7 +307,12 @@ def train_gpl(
         "losses": losses,
         "loss_first": losses[0],
         "loss_last_mean": float(np.mean(losses[-tail:])),
-        "margins": {"mean": float(margins.mean()), "std": float(margins.std()), "min": float(margins.min()), "max": float(margins.max())},
+        "margins": {
+            "mean": float(margins.mean()),
+            "std": float(margins.std()),
+            "min": float(margins.min()),
+            "max": float(margins.max()),
+        },
         "seconds_train": round(train_s, 2),
         "seconds_total": round(time.time() - t0, 2),
         "seconds_per_step": round(train_s / max(1, steps - start), 3),
@@ -269,7 +325,14 @@ def train_gpl(
     w.writerows(log_rows)
     _save_student(model, out_dir, record, buf.getvalue())
     shutil.rmtree(partial, ignore_errors=True)
-    log.info("saved %s (%d steps, %.2f s/step, MarginMSE %.4f -> %.4f)", out_dir, steps, record["seconds_per_step"], record["loss_first"], record["loss_last_mean"])
+    log.info(
+        "saved %s (%d steps, %.2f s/step, MarginMSE %.4f -> %.4f)",
+        out_dir,
+        steps,
+        record["seconds_per_step"],
+        record["loss_first"],
+        record["loss_last_mean"],
+    )
     return record
 
 

@@ -235,9 +235,19 @@ class BiEncoderIG:
             for i, it in enumerate(items):
                 scores = ((it["e"] - it["e0"]) * grads[i]).sum(-1)[0].double().cpu().numpy()
                 a = TokenAttribution(
-                    side=side, text=it["text"], input_ids=it["ids"].cpu().numpy(), tokens=it["tokens"],
-                    offsets=it["offsets"], special=it["special"], scores=scores, score=it["s"], baseline_score=it["s0"],
-                    steps=int(steps[i]), method=self.method, baseline=self.baseline, meta=dict(meta[i]),
+                    side=side,
+                    text=it["text"],
+                    input_ids=it["ids"].cpu().numpy(),
+                    tokens=it["tokens"],
+                    offsets=it["offsets"],
+                    special=it["special"],
+                    scores=scores,
+                    score=it["s"],
+                    baseline_score=it["s0"],
+                    steps=int(steps[i]),
+                    method=self.method,
+                    baseline=self.baseline,
+                    meta=dict(meta[i]),
                 )
                 a.meta["converged"] = bool(converged[i] and (self.tol is None or a.rel_error <= self.tol))
                 out.append(a)
@@ -298,9 +308,17 @@ class BiEncoderIG:
             finally:
                 self._replace = None
         return {
-            "text": text, "feats": feats, "ids": ids, "e": e, "e0": e0, "fixed": fixed,
-            "s": float(s[0]), "s0": float(s[1]),
-            "tokens": self.tokenizer.convert_ids_to_tokens(ids.tolist()), "offsets": offsets, "special": special,
+            "text": text,
+            "feats": feats,
+            "ids": ids,
+            "e": e,
+            "e0": e0,
+            "fixed": fixed,
+            "s": float(s[0]),
+            "s0": float(s[1]),
+            "tokens": self.tokenizer.convert_ids_to_tokens(ids.tolist()),
+            "offsets": offsets,
+            "special": special,
         }
 
     def _adaptive(self, items: list[dict]):

@@ -103,10 +103,19 @@ def attribute_rankings(
                 key = {**labels, "qid": qid, "docid": docid, "rank": rank, "side": side}
                 pairs.append(
                     {
-                        **key, "retrieval_score": float(rscore), "score": a.score, "baseline_score": a.baseline_score,
-                        "attr_sum": float(a.scores.sum()), "delta": a.delta, "rel_error": a.rel_error, "steps": a.steps,
-                        "converged": bool(a.meta.get("converged", True)), "n_tokens": len(a.tokens), "seconds": secs,
-                        "method": a.method, "baseline": a.baseline,
+                        **key,
+                        "retrieval_score": float(rscore),
+                        "score": a.score,
+                        "baseline_score": a.baseline_score,
+                        "attr_sum": float(a.scores.sum()),
+                        "delta": a.delta,
+                        "rel_error": a.rel_error,
+                        "steps": a.steps,
+                        "converged": bool(a.meta.get("converged", True)),
+                        "n_tokens": len(a.tokens),
+                        "seconds": secs,
+                        "method": a.method,
+                        "baseline": a.baseline,
                     }
                 )
                 for w in merge_words(a, title_chars=tchars if side == "document" else 0):
@@ -114,14 +123,22 @@ def attribute_rankings(
                 for pos, (tok, (s, e), sp, sc) in enumerate(zip(a.tokens, a.offsets, a.special, a.scores)):
                     tokens.append(
                         {
-                            **key, "position": pos, "token": tok, "start": int(s), "end": int(e), "special": bool(sp),
+                            **key,
+                            "position": pos,
+                            "token": tok,
+                            "start": int(s),
+                            "end": int(e),
+                            "special": bool(sp),
                             "score": float(sc),
                         }
                     )
         done = pairs[first:]
         log.info(
             "query %s: %d pairs, max rel. completeness error %.2e, mean steps %.1f",
-            qid, len(done), max(p["rel_error"] for p in done), np.mean([p["steps"] for p in done]),
+            qid,
+            len(done),
+            max(p["rel_error"] for p in done),
+            np.mean([p["steps"] for p in done]),
         )
     return {"pairs": pd.DataFrame(pairs), "words": pd.DataFrame(words), "tokens": pd.DataFrame(tokens)}
 

@@ -134,8 +134,13 @@ def wordcloud_figure(
                 return f"hsl({_h}, 70%, {int(45 - 25 * _f[word] / _t)}%)"
 
             wc = WordCloud(
-                width=900, height=520, background_color="white", color_func=color, random_state=seed,
-                prefer_horizontal=0.95, max_words=len(freqs),
+                width=900,
+                height=520,
+                background_color="white",
+                color_func=color,
+                random_state=seed,
+                prefer_horizontal=0.95,
+                max_words=len(freqs),
             )
             ax.imshow(wc.generate_from_frequencies(freqs), interpolation="bilinear")
         else:

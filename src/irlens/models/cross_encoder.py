@@ -61,8 +61,13 @@ class CrossEncoder:
         room = self.max_length - tok.num_special_tokens_to_add(pair=True)
         truncation = "only_second" if max(q_lens, default=0) < room else "longest_first"
         enc = tok(
-            list(queries), list(docs), truncation=truncation, max_length=self.max_length, padding=True,
-            return_tensors="pt", return_token_type_ids=self.uses_token_types,
+            list(queries),
+            list(docs),
+            truncation=truncation,
+            max_length=self.max_length,
+            padding=True,
+            return_tensors="pt",
+            return_token_type_ids=self.uses_token_types,
         )
         if not self.uses_token_types:
             enc.pop("token_type_ids", None)
@@ -129,7 +134,14 @@ class CrossEncoder:
     def pair_lengths(self, queries: list[str], docs: list[str]) -> np.ndarray:
         """Token count of each pair after truncation to ``max_length`` (for batch planning)."""
         tok = self.tokenizer
-        enc = tok(list(queries), list(docs), truncation="longest_first", max_length=self.max_length, return_attention_mask=False, return_token_type_ids=False)
+        enc = tok(
+            list(queries),
+            list(docs),
+            truncation="longest_first",
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
         return np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(queries))
 
 
@@ -171,7 +183,10 @@ def load_cross_encoder(
         ) from None
     num_labels = int(model.config.num_labels)
     if num_labels not in (1, 2):
-        raise IrlensError(f"model '{model_id}': {num_labels} output labels; a cross-encoder needs 1 (score) or 2 (non-relevant, relevant)")
+        raise IrlensError(
+            f"model '{model_id}': {num_labels} output labels; "
+            "a cross-encoder needs 1 (score) or 2 (non-relevant, relevant)"
+        )
     rel = 1 if relevant_label is None else int(relevant_label)
     if num_labels == 2 and rel not in (0, 1):
         raise IrlensError(f"model '{model_id}': relevant_label must be 0 or 1 for a 2-logit head, got {rel}")
@@ -185,8 +200,17 @@ def load_cross_encoder(
     model.to(dev).eval()
     ce = CrossEncoder(model, tokenizer, num_labels, rel, max_len, dev, model_id, types)
     log.info(
-        "loaded cross-encoder %s from %s (%s, weights sha256 %s, %s, %d logit%s, relevant=%d, max_length %d, token types %s)",
-        model_id, resolved.path, resolved.source, (resolved.sha256 or "?")[:12], model.config.model_type,
-        num_labels, "s" if num_labels > 1 else "", rel, max_len, "yes" if types else "no",
+        "loaded cross-encoder %s from %s (%s, weights sha256 %s, %s, %d logit%s, relevant=%d, "
+        "max_length %d, token types %s)",
+        model_id,
+        resolved.path,
+        resolved.source,
+        (resolved.sha256 or "?")[:12],
+        model.config.model_type,
+        num_labels,
+        "s" if num_labels > 1 else "",
+        rel,
+        max_len,
+        "yes" if types else "no",
     )
     return ce, resolved

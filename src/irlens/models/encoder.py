@@ -33,9 +33,19 @@ def load_bi_encoder(model_id: str, local_dirs=(), device: str | None = None, max
 
         model = SentenceTransformer(resolved.path, device=pick_device(device), local_files_only=True)
     except Exception as e:
-        raise IrlensError(f"model '{model_id}' at {resolved.path}: cannot be loaded as a sentence-transformers model ({type(e).__name__}: {str(e)[:200]})") from None
+        raise IrlensError(
+            f"model '{model_id}' at {resolved.path}: cannot be loaded as a sentence-transformers model "
+            f"({type(e).__name__}: {str(e)[:200]})"
+        ) from None
     if max_seq_length:
         model.max_seq_length = int(max_seq_length)
     model.eval()
-    log.info("loaded %s from %s (%s, weights sha256 %s, max_seq_length %s)", model_id, resolved.path, resolved.source, (resolved.sha256 or "?")[:12], model.max_seq_length)
+    log.info(
+        "loaded %s from %s (%s, weights sha256 %s, max_seq_length %s)",
+        model_id,
+        resolved.path,
+        resolved.source,
+        (resolved.sha256 or "?")[:12],
+        model.max_seq_length,
+    )
     return model, resolved

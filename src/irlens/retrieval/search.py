@@ -47,7 +47,9 @@ def dense_search(
                 ti = ti + ds
                 if qs in best:
                     # merge the running best with this block's best (≤ 2k candidates per row), exactly
-                    cs, ci = _order_by_score_then_index(torch.cat([best[qs][0], ts], 1), torch.cat([best[qs][1], ti], 1))
+                    cs, ci = _order_by_score_then_index(
+                        torch.cat([best[qs][0], ts], 1), torch.cat([best[qs][1], ti], 1)
+                    )
                     ts, ti = cs[:, :k], ci[:, :k]
                 best[qs] = (ts, ti)
     out_s = np.empty((nq, k), dtype=np.float32)

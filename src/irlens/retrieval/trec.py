@@ -31,7 +31,9 @@ def read_run(path: str | Path) -> Run:
             if not parts:
                 continue
             if len(parts) != 6:
-                raise IrlensError(f"{path}:{lineno}: expected 6 columns 'qid Q0 docid rank score tag', got {len(parts)}")
+                raise IrlensError(
+                    f"{path}:{lineno}: expected 6 columns 'qid Q0 docid rank score tag', got {len(parts)}"
+                )
             try:
                 run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
             except ValueError:

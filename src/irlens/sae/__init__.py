@@ -10,4 +10,13 @@
 from irlens.sae.model import SAEConfig, TopKSAE, geometric_median
 from irlens.sae.train import TrainConfig, TrainData, build_train_data, save_model, train_sae
 
-__all__ = ["SAEConfig", "TopKSAE", "TrainConfig", "TrainData", "build_train_data", "geometric_median", "save_model", "train_sae"]
+__all__ = [
+    "SAEConfig",
+    "TopKSAE",
+    "TrainConfig",
+    "TrainData",
+    "build_train_data",
+    "geometric_median",
+    "save_model",
+    "train_sae",
+]

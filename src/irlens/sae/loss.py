@@ -41,7 +41,9 @@ import torch
 import torch.nn.functional as F
 
 
-def fvu(x: torch.Tensor, x_hat: torch.Tensor, mean: torch.Tensor | None = None, denom: float | torch.Tensor | None = None) -> torch.Tensor:
+def fvu(
+    x: torch.Tensor, x_hat: torch.Tensor, mean: torch.Tensor | None = None, denom: float | torch.Tensor | None = None
+) -> torch.Tensor:
     """``Σ‖x − x̂‖² / Σ‖x − x̄‖²`` over rows of ``x, x̂ [n, d]``.
 
     ``mean`` (``[d]``) defaults to the rows' mean. ``denom``, when given, is the *per-row* variance
@@ -111,7 +113,9 @@ def candidate_scores(q: torch.Tensor, docs: torch.Tensor, in_batch: bool) -> tor
     return torch.einsum("nd,nkd->nk", q, docs)
 
 
-def latent_scores(zq: torch.Tensor, zd: torch.Tensor, normalize: bool = False, weights: torch.Tensor | None = None, power: float = 1.0) -> torch.Tensor:
+def latent_scores(
+    zq: torch.Tensor, zd: torch.Tensor, normalize: bool = False, weights: torch.Tensor | None = None, power: float = 1.0
+) -> torch.Tensor:
     """Latent retrieval scores ``Σ_i w_i z_q,i z_d,i`` for all pairs: ``zq [N, L]``, ``zd [M, L] → [N, M]``.
 
     ``power`` ≠ 1 first maps each active code to ``z^p`` (zeros stay zero; ``p = 0.5``: the √-codes of
@@ -138,7 +142,14 @@ def power_codes(z: torch.Tensor, power: float) -> torch.Tensor:
     return torch.where(z > 0, z.clamp_min(1e-4).pow(power), torch.zeros_like(z))
 
 
-def embedding_scope_loss(q: torch.Tensor, docs: torch.Tensor, q_hat: torch.Tensor, docs_hat: torch.Tensor, scale: float | None = None, reduction: str = "sum") -> tuple[torch.Tensor, torch.Tensor]:
+def embedding_scope_loss(
+    q: torch.Tensor,
+    docs: torch.Tensor,
+    q_hat: torch.Tensor,
+    docs_hat: torch.Tensor,
+    scale: float | None = None,
+    reduction: str = "sum",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The anchor's ``(MSE, KLD)`` (module docstring), for ``q, q̂ [N, D]`` and ``docs, docs_hat [N, n, D]``.
 
     ``scale`` multiplies the dot products (default ``1/sqrt(D)``, the final code; ``1.0`` for the earlier

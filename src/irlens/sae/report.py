@@ -12,7 +12,13 @@ from irlens.io import read_json, write_text
 from irlens.report.figures import pyplot, save_figure
 
 # runs of evaluate_sae shown in the table: (column prefix, run name)
-RUNS = (("recon", "reconstructed"), ("recon_raw", "reconstructed-raw"), ("latent", "latent"), ("latent_sqrt_cos", "latent-sqrt-cos"), ("projected", "latent-projected-query"))
+RUNS = (
+    ("recon", "reconstructed"),
+    ("recon_raw", "reconstructed-raw"),
+    ("latent", "latent"),
+    ("latent_sqrt_cos", "latent-sqrt-cos"),
+    ("projected", "latent-projected-query"),
+)
 
 
 def variants_table(evals: dict[str, str | Path]) -> pd.DataFrame:
@@ -49,7 +55,24 @@ def variants_table(evals: dict[str, str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-MD_COLUMNS = ("variant", "k", "lambda", "lambda_latent", "epochs", "fvu", "dead_pct", "dense_ndcg@10", "recon_ndcg@10", "recon_pct", "recon_raw_pct", "latent_ndcg@10", "latent_pct", "latent_sqrt_cos_pct", "projected_pct", "train_s")
+MD_COLUMNS = (
+    "variant",
+    "k",
+    "lambda",
+    "lambda_latent",
+    "epochs",
+    "fvu",
+    "dead_pct",
+    "dense_ndcg@10",
+    "recon_ndcg@10",
+    "recon_pct",
+    "recon_raw_pct",
+    "latent_ndcg@10",
+    "latent_pct",
+    "latent_sqrt_cos_pct",
+    "projected_pct",
+    "train_s",
+)
 
 
 def write_variants_table(df: pd.DataFrame, md: str | Path, csv: str | Path, title: str) -> None:
@@ -62,13 +85,19 @@ def write_variants_table(df: pd.DataFrame, md: str | Path, csv: str | Path, titl
     write_text(md, (f"## {title}\n\n" if title else "") + short.to_markdown(index=False, floatfmt=".4g") + "\n")
 
 
-def figure_variants(df: pd.DataFrame, sweep: list[str], pairs: list[tuple[str, str]], out: str | Path, title: str = "") -> None:
+def figure_variants(
+    df: pd.DataFrame, sweep: list[str], pairs: list[tuple[str, str]], out: str | Path, title: str = ""
+) -> None:
     """Left: % of dense nDCG@10 kept vs K over the ``sweep`` variants. Right: each (λ on, λ off) pair side by side."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     ax = axes[0]
     sw = df[df["variant"].isin(sweep)].sort_values("k")
-    for col, label, style in (("recon_pct", "reconstructed", "o-"), ("latent_pct", "latent (z_q·z_d)", "s-"), ("latent_sqrt_cos_pct", "latent (√-cosine)", "^--")):
+    for col, label, style in (
+        ("recon_pct", "reconstructed", "o-"),
+        ("latent_pct", "latent (z_q·z_d)", "s-"),
+        ("latent_sqrt_cos_pct", "latent (√-cosine)", "^--"),
+    ):
         if col in sw and len(sw):
             ax.plot(sw["k"], sw[col], style, label=label)
     if len(sw):
@@ -90,7 +119,14 @@ def figure_variants(df: pd.DataFrame, sweep: list[str], pairs: list[tuple[str, s
             if not len(row):
                 continue
             xs = [i + (2 * j + h - len(pairs) + 0.5) * width for i in range(len(cols))]
-            ax.bar(xs, [float(row[c].iloc[0]) if c in row else 0 for c, _ in cols], width, hatch=hatch, label=name, edgecolor="#333")
+            ax.bar(
+                xs,
+                [float(row[c].iloc[0]) if c in row else 0 for c, _ in cols],
+                width,
+                hatch=hatch,
+                label=name,
+                edgecolor="#333",
+            )
     ax.set_xticks(range(len(cols)))
     ax.set_xticklabels([c for _, c in cols])
     lo = df[[c for c, _ in cols if c in df]].min().min() if len(df) else 0
@@ -115,7 +151,13 @@ def figure_control(curves: pd.DataFrame, out: str | Path, title: str = "") -> No
     axes = [axes] if len(metrics) == 1 else list(axes)
     for ax, m in zip(axes, metrics):
         for (lat, kind), g in curves.groupby(["latent", "kind"], sort=True):
-            ax.plot(g["value"], g[m], "o-" if kind == "latent" else "s--", label=f"latent {lat}" if kind == "latent" else "PRF (qrels)", ms=3)
+            ax.plot(
+                g["value"],
+                g[m],
+                "o-" if kind == "latent" else "s--",
+                label=f"latent {lat}" if kind == "latent" else "PRF (qrels)",
+                ms=3,
+            )
         ops = set(curves.loc[curves["kind"] == "latent", "op"])
         ax.set_xlabel("α scaling the latent" if ops == {"scale"} else "δ added (latent; PRF: feedback latents)")
         ax.set_ylabel(m + (" (qrels)" if m == "ndcg@10" else " (target set; PRF: qrels)"))
@@ -127,12 +169,15 @@ def figure_control(curves: pd.DataFrame, out: str | Path, title: str = "") -> No
     save_figure(fig, out)
 
 
-_CSS = """
-body{font-family:system-ui,Arial,sans-serif;max-width:64em;margin:2em auto;line-height:1.5;color:#222}
-table{border-collapse:collapse;font-size:.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-section{border-top:1px solid #bbb;margin-top:1.2em}.v{color:#555;font-variant-numeric:tabular-nums}.w{background:#e7f0fb;border-radius:3px;padding:0 3px;margin-right:3px}
-.pat{background:#fde9c8;border-radius:3px;padding:0 4px;margin-right:4px}details{margin:.3em 0}
-"""
+_CSS = (
+    "\n"
+    "body{font-family:system-ui,Arial,sans-serif;max-width:64em;margin:2em auto;line-height:1.5;color:#222}\n"
+    "table{border-collapse:collapse;font-size:.85em}"
+    "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\n"
+    "section{border-top:1px solid #bbb;margin-top:1.2em}.v{color:#555;font-variant-numeric:tabular-nums}"
+    ".w{background:#e7f0fb;border-radius:3px;padding:0 3px;margin-right:3px}\n"
+    ".pat{background:#fde9c8;border-radius:3px;padding:0 4px;margin-right:4px}details{margin:.3em 0}\n"
+)
 
 
 def latents_html(records: list[dict], out: str | Path, title: str, note: str = "") -> None:
@@ -141,39 +186,62 @@ def latents_html(records: list[dict], out: str | Path, title: str, note: str = "
     esc = html.escape
     idx = "".join(
         f'<tr><td><a href="#l{r["latent"]}">{r["latent"]}</a></td><td class="v">{r["doc_freq"]}</td>'
-        f'<td>{" ".join(esc(w["word"]) for w in r["words"][:6])}</td>'
+        f"<td>{' '.join(esc(w['word']) for w in r['words'][:6])}</td>"
         f'<td class="v">{_score(r)}</td></tr>'
         for r in records
     )
     secs = []
     for r in records:
-        words = "".join(f'<span class="w" title="z = {w["z"]:.2f}, count {w["count"]}">{esc(w["word"])}</span>' for w in r["words"])
+        words = "".join(
+            f'<span class="w" title="z = {w["z"]:.2f}, count {w["count"]}">{esc(w["word"])}</span>' for w in r["words"]
+        )
         n2g = r.get("n2g") or {}
-        pats = "".join(f'<span class="pat">{esc(" + ".join(p))}</span>' for p in n2g.get("patterns", [])) or "<i>none</i>"
-        docs = "".join(f'<tr><td class="v">{d["value"]:.3f}</td><td>{esc(d["id"])}</td><td>{esc(d["text"])}</td></tr>' for d in r["top_documents"])
-        qs = "".join(f'<tr><td class="v">{q["value"]:.3f}</td><td>{esc(q["id"])}</td><td>{esc(q["text"])}</td></tr>' for q in r.get("top_queries", []))
+        pats = (
+            "".join(f'<span class="pat">{esc(" + ".join(p))}</span>' for p in n2g.get("patterns", [])) or "<i>none</i>"
+        )
+        docs = "".join(
+            f'<tr><td class="v">{d["value"]:.3f}</td><td>{esc(d["id"])}</td><td>{esc(d["text"])}</td></tr>'
+            for d in r["top_documents"]
+        )
+        qs = "".join(
+            f'<tr><td class="v">{q["value"]:.3f}</td><td>{esc(q["id"])}</td><td>{esc(q["text"])}</td></tr>'
+            for q in r.get("top_queries", [])
+        )
         ex = "".join(
-            f'<li>{esc(e["pruned"])} <span class="v">(act {e["activation"]:.3f}; saliency: {esc(", ".join(f"{w} {s:.2f}" for w, s in e["saliency"][:5]))})</span></li>'
+            f'<li>{esc(e["pruned"])} <span class="v">(act {e["activation"]:.3f}; '
+            f"saliency: {esc(', '.join(f'{w} {s:.2f}' for w, s in e['saliency'][:5]))})</span></li>"
             for e in n2g.get("examples", [])
         )
         secs.append(
             f'<section id="l{r["latent"]}"><h2>latent {r["latent"]}</h2>'
-            f'<p>fires on {r["doc_freq"]} documents. Enriched words (log-odds z vs the corpus): {words}</p>'
+            f"<p>fires on {r['doc_freq']} documents. Enriched words (log-odds z vs the corpus): {words}</p>"
             f'<p>N2G patterns: {pats} <span class="v">{_score(r)}</span></p>'
-            + (f"<details><summary>N2G examples (pruned text, activation, most salient words)</summary><ul>{ex}</ul></details>" if ex else "")
-            + f"<details open><summary>top documents</summary><table><tr><th>act</th><th>id</th><th>text</th></tr>{docs}</table></details>"
-            + (f"<details><summary>top queries</summary><table><tr><th>act</th><th>id</th><th>text</th></tr>{qs}</table></details>" if qs else "")
+            + (
+                "<details><summary>N2G examples (pruned text, activation, most salient words)</summary>"
+                f"<ul>{ex}</ul></details>"
+                if ex
+                else ""
+            )
+            + "<details open><summary>top documents</summary>"
+            f"<table><tr><th>act</th><th>id</th><th>text</th></tr>{docs}</table></details>"
+            + (
+                "<details><summary>top queries</summary>"
+                f"<table><tr><th>act</th><th>id</th><th>text</th></tr>{qs}</table></details>"
+                if qs
+                else ""
+            )
             + "</section>"
         )
     page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{esc(title)}</h1><p>{esc(note)}</p><table><tr><th>latent</th><th>documents</th><th>top words</th><th>N2G held-out P / R / F1</th></tr>{idx}</table>"
-        + "".join(secs)
-        + "</body></html>\n"
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{esc(title)}</h1><p>{esc(note)}</p>"
+        "<table><tr><th>latent</th><th>documents</th><th>top words</th><th>N2G held-out P / R / F1</th></tr>"
+        f"{idx}</table>" + "".join(secs) + "</body></html>\n"
     )
     write_text(out, page)
 
 
 def _score(r: dict) -> str:
     s = (r.get("n2g") or {}).get("score")
-    return f'{s["precision"]:.2f} / {s["recall"]:.2f} / {s["f1"]:.2f}' if s else "–"
+    return f"{s['precision']:.2f} / {s['recall']:.2f} / {s['f1']:.2f}" if s else "–"

@@ -33,7 +33,9 @@ def codes_csr(vals: torch.Tensor, idx: torch.Tensor, n_cols: int) -> torch.Tenso
     """``(values [n, k], indices [n, k]) → [n, n_cols]`` CSR matrix (k entries per row)."""
     n, k = idx.shape
     crow = torch.arange(0, n * k + 1, k, dtype=torch.int64, device=idx.device)
-    return torch.sparse_csr_tensor(crow, idx.reshape(-1).to(torch.int64), vals.reshape(-1), (n, n_cols), check_invariants=False)
+    return torch.sparse_csr_tensor(
+        crow, idx.reshape(-1).to(torch.int64), vals.reshape(-1), (n, n_cols), check_invariants=False
+    )
 
 
 class _SparseDecode(torch.autograd.Function):
@@ -70,7 +72,11 @@ class _GatherLinear(torch.autograd.Function):
         G = codes_csr(g.contiguous(), idx, ctx.n_latents)  # [n, L]
         g_xc = G @ w if ctx.needs_input_grad[0] else None  # [n, d]
         g_w = G.t() @ xc if ctx.needs_input_grad[1] else None  # [L, d]
-        g_b = torch.zeros(ctx.n_latents, dtype=g.dtype, device=g.device).index_add_(0, idx.reshape(-1), g.reshape(-1)) if ctx.needs_input_grad[2] else None
+        g_b = (
+            torch.zeros(ctx.n_latents, dtype=g.dtype, device=g.device).index_add_(0, idx.reshape(-1), g.reshape(-1))
+            if ctx.needs_input_grad[2]
+            else None
+        )
         return g_xc, g_w, g_b, None, None
 
 
@@ -80,7 +86,9 @@ def sparse_decode(vals: torch.Tensor, idx: torch.Tensor, w_dec: torch.Tensor) ->
     return _SparseDecode.apply(vals, idx, w_dec)
 
 
-def gather_linear(xc: torch.Tensor, w: torch.Tensor, b: torch.Tensor, idx: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+def gather_linear(
+    xc: torch.Tensor, w: torch.Tensor, b: torch.Tensor, idx: torch.Tensor, values: torch.Tensor
+) -> torch.Tensor:
     """Pre-activations ``xc[n] · w[idx[n, j]] + b[idx[n, j]]`` at ``idx [n, k]`` (``w [L, d]``, ``b [L]``).
 
     ``values [n, k]`` must be those numbers, already computed (e.g. gathered from the dense
