@@ -1,9 +1,9 @@
 """One set of pins: pyproject.toml, requirements.lock and the per-family conda envs envs/<family>.yaml agree."""
 
 import re
-import tomllib
 
 import pytest
+import tomllib
 import yaml
 
 from conftest import REPO
@@ -40,6 +40,7 @@ def test_conda_envs_pinned_and_agree_with_lock():
     pip section agrees with requirements.lock. (Conda channels are unreachable here: this, lint and the
     dry run are what validates the ``--use-conda`` path.)"""
     from rattler import MatchSpec
+    from rattler.exceptions import InvalidMatchSpecError
 
     pins = lock()
     envs = sorted((REPO / "envs").glob("*.yaml"))
@@ -57,10 +58,12 @@ def test_conda_envs_pinned_and_agree_with_lock():
                 m = MatchSpec(dep, strict=True)  # raises on bad syntax
                 version = str(m.version) if m.version is not None else ""
                 # `python=3.11.7` would be the fuzzy 3.11.7.*: only `==x.y.z` is an exact pin
-                assert re.fullmatch(r"==[0-9][0-9a-z.]*", version), f"{env.name}: '{dep}' is not an exact conda pin (parsed as '{version}'); write name==version"
+                assert re.fullmatch(r"==[0-9][0-9a-z.]*", version), (
+                    f"{env.name}: '{dep}' is not an exact conda pin (parsed as '{version}'); write name==version"
+                )
                 conda_names.append(dep.split("==")[0])
         assert "python" in conda_names and "pip" in conda_names, env
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidMatchSpecError):
         MatchSpec("python==3.11.7 ===", strict=True)  # the parser does reject bad specs
 
 
@@ -86,7 +89,9 @@ def test_one_env_per_family_covering_the_runtime_dependencies():
     extras = {norm(s)[0] for s in sum(pp["project"]["optional-dependencies"].values(), [])}
     union = set().union(*envs.values())
     assert runtime - NOT_IN_RULE_ENVS <= union, f"in no env: {sorted(runtime - NOT_IN_RULE_ENVS - union)}"
-    assert NOT_IN_RULE_ENVS <= runtime, f"not in pyproject any more: {sorted(NOT_IN_RULE_ENVS - runtime)}; update NOT_IN_RULE_ENVS"
+    assert NOT_IN_RULE_ENVS <= runtime, (
+        f"not in pyproject any more: {sorted(NOT_IN_RULE_ENVS - runtime)}; update NOT_IN_RULE_ENVS"
+    )
     assert not union & NOT_IN_RULE_ENVS, sorted(union & NOT_IN_RULE_ENVS)
     assert union <= runtime | extras, f"not in pyproject.toml: {sorted(union - runtime - extras)}"
     assert "snakemake" not in union  # src/irlens never imports snakemake
@@ -121,7 +126,11 @@ def _post_deploy(script, cwd, tmp_path, irlens_src=None):
     (fake / "python").chmod(0o755)
     record = tmp_path / "record.txt"
     env = {k: v for k, v in os.environ.items() if k != "IRLENS_SRC"}
-    env.update(PATH=f"{fake}:{os.environ['PATH']}", RECORD=str(record), **({"IRLENS_SRC": str(irlens_src)} if irlens_src else {}))
+    env.update(
+        PATH=f"{fake}:{os.environ['PATH']}",
+        RECORD=str(record),
+        **({"IRLENS_SRC": str(irlens_src)} if irlens_src else {}),
+    )
     p = subprocess.run(["bash", str(script)], cwd=cwd, env=env, capture_output=True, text=True)
     return p, (record.read_text().split() if record.exists() else None)
 
@@ -135,14 +144,18 @@ def test_every_env_installs_the_package(tmp_path):
         script = env.with_suffix(".post-deploy.sh")
         assert script.is_file(), f"{env.name}: no post-deploy script installing irlens"
         scripts.append(script)
-    assert sorted(p.name for p in (REPO / "envs").glob("*.post-deploy.sh")) == sorted(p.name for p in scripts), "a post-deploy script without its env"
+    assert sorted(p.name for p in (REPO / "envs").glob("*.post-deploy.sh")) == sorted(p.name for p in scripts), (
+        "a post-deploy script without its env"
+    )
     for script in scripts:
         runs = [tmp_path / script.stem / n for n in ("repo", "elsewhere", "elsewhere-with-src")]
         for d in runs:
             d.mkdir(parents=True)
         p, args = _post_deploy(script, REPO, runs[0])
         assert p.returncode == 0, (script.name, p.stderr)
-        assert args == ["-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-e", str(REPO)], script.name
+        assert args == ["-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-e", str(REPO)], (
+            script.name
+        )
         p, args = _post_deploy(script, runs[1], runs[1])
         assert p.returncode == 1 and args is None, (script.name, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1 and "set IRLENS_SRC" in p.stderr, (script.name, p.stderr)
