@@ -133,7 +133,10 @@ def main() -> None:
     ap.add_argument(
         "--sentences",
         action="store_true",
-        help="also train on <emb>/<dataset>/sentences.npy (irlens encode --side sentences), as the workflow does",
+        help=(
+            "also train on <emb>/<dataset>/sentences.npy (irlens retrieval encode --side sentences), "
+            "as the workflow does"
+        ),
     )
     ap.add_argument(
         "--extra-queries",

@@ -252,7 +252,7 @@ def test_negatives_exclude_positives(tiny_st_model, tmp_path):
             assert not set(r["neg"][m]) & set(r["pos"]) and len(r["neg"][m]) <= 4
         assert 4 - len(r["pos"]) <= len(r["neg"][str(tiny_st_model)]) <= 4  # top-4 minus the positives among them
     assert recs[2]["neg"]["bm25"] == ["d1"]  # d1 and d7 mention the mailman; d7 is the positive, the rest share no term
-    # precomputed corpus embeddings (irlens encode) give the same negatives as encoding in place
+    # precomputed corpus embeddings (irlens retrieval encode) give the same negatives as encoding in place
     model, _ = load_bi_encoder(str(tiny_st_model), device="cpu")
     from irlens.data.beir import doc_text
 

@@ -80,7 +80,7 @@ def test_encode_to_file_roundtrip(model, tmp_path):
 
 
 def test_kill_9_then_rerun_completes_identically(tiny_st_model, tmp_path):
-    """A real SIGKILL of `irlens encode` mid-way; the rerun reuses saved chunks and matches."""
+    """A real SIGKILL of `irlens retrieval encode` mid-way; the rerun reuses saved chunks and matches."""
     from conftest import write_beir_folder
 
     corpus = {f"d{i}": ("", ("lorem ipsum " * (1 + i % 30)) + str(i)) for i in range(3000)}

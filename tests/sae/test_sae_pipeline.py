@@ -368,7 +368,8 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
     assert cn.loc[1, "kind"] == "prf" and cn.loc[1, "ndcg@10"] == pytest.approx(
         n["retrieval"]["reconstructed"]["ndcg@10"], abs=1e-4
     )
-    # corpus sentences as extra training pseudo-queries (irlens encode --side sentences; sae train --sentences)
+    # corpus sentences as extra training pseudo-queries
+    # (irlens retrieval encode --side sentences; sae train --sentences)
     assert (
         main(
             [

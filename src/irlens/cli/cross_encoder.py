@@ -160,7 +160,7 @@ def add_parser(sub) -> None:
     r.add_argument("--max-batch", type=int, default=64)
     r.add_argument("--backend")
     r.add_argument("--out-run", required=True)
-    r.add_argument("--out", required=True, help="metrics JSON (format of 'irlens evaluate')")
+    r.add_argument("--out", required=True, help="metrics JSON (format of 'irlens retrieval evaluate')")
     r.add_argument("--per-query")
     r.add_argument("--local-dir", action="append")
     r.add_argument("--threads", type=int)

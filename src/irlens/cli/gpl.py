@@ -311,7 +311,7 @@ def add_parser(sub) -> None:
     n.add_argument(
         "--corpus-emb",
         action="append",
-        help="MINER=PATH: corpus embeddings written by 'irlens encode' for that miner (skips re-encoding)",
+        help="MINER=PATH: corpus embeddings written by 'irlens retrieval encode' for that miner (skips re-encoding)",
     )
     n.add_argument("--k", type=int, default=50, help="negatives per miner before removing positives (GPL: 50)")
     n.add_argument("--score", choices=["cos", "dot"], default="cos", help="dense miners' similarity (GPL: cos_sim)")
@@ -377,7 +377,7 @@ def add_parser(sub) -> None:
         action="append",
         required=True,
         metavar=("DATASET", "BASE_TSV", "ADAPTED_TSV"),
-        help="per_query.tsv of each model (irlens evaluate --per-query), optionally as LABEL=PATH",
+        help="per_query.tsv of each model (irlens retrieval evaluate --per-query), optionally as LABEL=PATH",
     )
     e.add_argument("--metrics", nargs="+", default=["ndcg@10", "mrr@10", "recall@100"])
     e.add_argument("--title", default="GPL: base vs adapted (paired two-tailed t-test over queries)")

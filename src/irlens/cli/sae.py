@@ -317,7 +317,7 @@ def add_parser(sub) -> None:
         "--embeddings",
         action="append",
         required=True,
-        help="folder with corpus.npy (+ queries.npy) from 'irlens encode'; repeat for several datasets",
+        help="folder with corpus.npy (+ queries.npy) from 'irlens retrieval encode'; repeat for several datasets",
     )
     p.add_argument(
         "--exclude-qrels",
@@ -332,8 +332,8 @@ def add_parser(sub) -> None:
         "--sentences",
         action="store_true",
         help=(
-            "also train on each folder's sentences.npy (corpus sentences from 'irlens encode --side sentences') "
-            "as extra pseudo-queries"
+            "also train on each folder's sentences.npy (corpus sentences from "
+            "'irlens retrieval encode --side sentences') as extra pseudo-queries"
         ),
     )
     p.add_argument(

@@ -86,7 +86,7 @@ def rerank(
 
 
 def write_metrics(out: str | Path, per_query_path: str | Path | None, means: dict, per_query: dict, **fields) -> None:
-    """Metrics JSON in the format of ``irlens evaluate``
+    """Metrics JSON in the format of ``irlens retrieval evaluate``
     (``fields``: dataset, split, retriever, model, backend, run)."""
     from irlens.retrieval.evaluate import METRICS
 
@@ -99,7 +99,7 @@ def write_metrics(out: str | Path, per_query_path: str | Path | None, means: dic
 
 
 def evaluate_rerank(run: Run, dataset_folder: str | Path, split: str) -> tuple[dict, dict]:
-    """``evaluate_run`` over the judged queries of ``split`` (same conventions as ``irlens evaluate``)."""
+    """``evaluate_run`` over the judged queries of ``split`` (same conventions as ``irlens retrieval evaluate``)."""
     from irlens.data.beir import read_qrels, read_queries
     from irlens.retrieval.evaluate import evaluate_run
 

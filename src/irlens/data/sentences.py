@@ -5,7 +5,7 @@ about three times worse than documents (FVU 0.25 vs 0.08 on SciFact test, MiniLM
 and there are few of them. Single sentences of the corpus' abstracts are short texts of the target
 domain, as SciFact's claims are, and cost only an encoder pass. :func:`sample_sentences` picks up to
 ``per_doc`` sentences of each document's body (title excluded), with a fixed seed; the SAE stage
-encodes them (``irlens encode --side sentences``) and trains on them as extra pseudo-queries.
+encodes them (``irlens retrieval encode --side sentences``) and trains on them as extra pseudo-queries.
 """
 
 from __future__ import annotations

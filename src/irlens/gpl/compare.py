@@ -1,6 +1,6 @@
 """GPL step 5: base vs adapted retrieval, per query, with a paired two-tailed t-test.
 
-Both models go through the ordinary retrieval stage (``irlens encode`` → ``retrieve`` → ``evaluate
+Both models go through the ordinary retrieval stage (``irlens retrieval encode`` → ``retrieve`` → ``evaluate
 --per-query``, metrics as :mod:`irlens.retrieval.evaluate` defines them); this step reads the two
 per-query TSVs of each dataset and writes one row per (dataset, metric): both means, the difference,
 the relative change, the number of queries that improve / get worse, and Student's paired t-test
@@ -18,17 +18,18 @@ DEFAULT_METRICS = ("ndcg@10", "mrr@10", "recall@100")
 
 
 def read_per_query(path: str | Path) -> dict[str, dict[str, float]]:
-    """``query-id \\t metric ...`` (``irlens evaluate --per-query``) → ``{qid: {metric: value}}``."""
+    """``query-id \\t metric ...`` (``irlens retrieval evaluate --per-query``) → ``{qid: {metric: value}}``."""
     path = Path(path)
     if not path.is_file():
         raise IrlensError(
-            f"{path}: per-query metrics not found; run 'irlens evaluate --per-query' (or the evaluate rule) first"
+            f"{path}: per-query metrics not found; "
+            "run 'irlens retrieval evaluate --per-query' (or the evaluate rule) first"
         )
     with open(path, encoding="utf-8") as fh:
         rows = list(csv.reader(fh, delimiter="\t"))
     if not rows or rows[0][0] != "query-id":
         raise IrlensError(
-            f"{path}: expected a header 'query-id<TAB>metric...'; is it a per_query.tsv of 'irlens evaluate'?"
+            f"{path}: expected a header 'query-id<TAB>metric...'; is it a per_query.tsv of 'irlens retrieval evaluate'?"
         )
     head = rows[0][1:]
     out = {}

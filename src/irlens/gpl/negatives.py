@@ -6,7 +6,7 @@ Miners:
 
 * a bi-encoder (HF id or folder): exact search (:func:`irlens.retrieval.search.dense_search`) with
   ``score`` (GPL: ``cos_sim``, i.e. normalised embeddings). Documents are ``title + " " + text``. A
-  corpus embedding file written by ``irlens encode`` for the same model can be given instead of
+  corpus embedding file written by ``irlens retrieval encode`` for the same model can be given instead of
   re-encoding (``corpus_emb``); its ids must cover the corpus.
 * ``bm25``: :func:`irlens.retrieval.bm25.bm25_search` (bm25s, Lucene variant, Snowball stemming, English
   stopwords); documents with score 0 (no shared term) are not negatives. GPL used Elasticsearch.

@@ -1,6 +1,6 @@
 """Embedding inputs of SAE training and evaluation: cached ``corpus.npy`` / ``queries.npy`` folders.
 
-A folder is what ``irlens encode`` writes (e.g. ``results/embeddings/minilm/scifact/``):
+A folder is what ``irlens retrieval encode`` writes (e.g. ``results/embeddings/minilm/scifact/``):
 ``corpus.npy`` + ``corpus.json`` and, optionally, ``queries.npy`` + ``queries.json`` (ids in the sidecar).
 """
 
@@ -20,7 +20,7 @@ def load_embeddings_file(path: str | Path) -> tuple[np.ndarray, list[str], dict]
 
     path = Path(path)
     if not path.is_file():
-        raise IrlensError(f"{path}: embeddings not found; run 'irlens encode' (the encode rule) first")
+        raise IrlensError(f"{path}: embeddings not found; run 'irlens retrieval encode' (the encode rule) first")
     return load_embeddings(path)
 
 
@@ -29,7 +29,7 @@ def load_train_part(
 ) -> dict:
     """One training part: the folder's corpus and its queries except ``exclude_qids`` (evaluation queries).
 
-    ``sentences``: also the folder's ``sentences.npy`` (corpus sentences, ``irlens encode --side
+    ``sentences``: also the folder's ``sentences.npy`` (corpus sentences, ``irlens retrieval encode --side
     sentences``), appended to the queries: extra pseudo-queries for reconstruction and the retrieval losses.
     """
     folder = Path(folder)
