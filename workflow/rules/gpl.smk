@@ -1,4 +1,4 @@
-# GPL domain adaptation (issue 7; notes/gpl-and-bi-encoder-ig.md §1), one rule per step and per
+# GPL domain adaptation (Wang et al., NAACL 2022), one rule per step and per
 # (base model, target dataset): pseudo-queries -> hard negatives -> teacher margins -> MarginMSE training.
 # The adapted model lands in results/gpl/<base>-<dataset>/model; listed under `models` (id = that folder)
 # it is encoded, retrieved, evaluated and attributed (IG) like any other model, and gpl_evaluate

@@ -1,4 +1,4 @@
-# Sparse autoencoders over dense embeddings (issue 9; arXiv 2411.00786; notes/sae-for-retrieval.md):
+# Sparse autoencoders over dense embeddings (arXiv 2411.00786):
 # train each variant (main, lambda0, the K sweep) on cached embeddings -> evaluate dense vs reconstructed
 # vs latent retrieval -> variants table + figure; main only: latent browser (N2G) and control curves.
 # Helper functions: sae_functions.smk.

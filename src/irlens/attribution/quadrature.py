@@ -2,7 +2,7 @@
 
 Integrated Gradients needs ∫₀¹ ∂F/∂x(x′ + α(x − x′)) dα. A rule is a set of nodes ``alphas`` and weights
 ``weights`` with Σ w_k g(α_k) ≈ ∫₀¹ g(α) dα. All rules here integrate constants exactly (Σ w = 1); note
-that Captum's ``riemann_trapezoid`` does not (its weights add up to (n−1)/n, see notes/nig-and-captum.md §1.1).
+that Captum's ``riemann_trapezoid`` does not (its weights add up to (n−1)/n).
 
 - ``gauss-legendre``: nodes ½(1 + ξ_k), weights ½ω_k from ``numpy.polynomial.legendre.leggauss``; exact for
   polynomials of degree 2n − 1, the default.

@@ -1,5 +1,5 @@
-"""``irlens sae {train,evaluate}``: sparse autoencoders over cached dense embeddings (issue 9,
-arXiv 2411.00786)."""
+"""``irlens sae {train,evaluate,table,interpret,control}``: sparse autoencoders over cached dense
+embeddings (arXiv 2411.00786; workflow/rules/sae.smk)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ train               :func:`~irlens.gpl.train.train_gpl`               sentence-t
 evaluate            :func:`~irlens.gpl.compare.compare_per_query`     base vs adapted table, paired t-test
 ==================  ================================================  ======================================
 
-Defaults follow ``UKPLab/gpl`` (notes/gpl-and-bi-encoder-ig.md §1): T5 sampling ``top_p`` 0.95, ``top_k``
+Defaults follow ``UKPLab/gpl``: T5 sampling ``top_p`` 0.95, ``top_k``
 25, ``max_length`` 64; queries per passage ``ceil(250K/|C|)`` when ``3|C| < 250K`` else 3; top-50 per
 dense miner (cosine) minus positives; one random positive and one random negative (from the union of
 all miners) per tuple, exactly ``steps × batch`` tuples; teacher margins on raw scores; MarginMSE on dot

@@ -2,7 +2,7 @@
 
 For a pair (q, d) and a score s(q, d) = f(q)·f(d) (``dot``) or cos(f(q), f(d)) (``cos``), the **document
 side** holds v = f(q) fixed and attributes s to the document's tokens; the **query side** does the same
-with v = f(d) fixed. Like DenseIG (notes/gpl-and-bi-encoder-ig.md §4) and Captum's
+with v = f(d) fixed. Like DenseIG and Captum's
 LayerIntegratedGradients on ``embeddings``, the path runs in the space of the encoder's embedding-layer
 **output** e (word + position + token-type embeddings after LayerNorm), with the attention mask of the
 real input:

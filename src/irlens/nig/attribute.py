@@ -1,6 +1,6 @@
 """Neuron Integrated Gradients (total conductance) of every Linear output of a cross-encoder, in one pass.
 
-Notation (notes/nig-and-captum.md §2): x = the input's word embeddings, x′ = a baseline, x(α) = x′ + α(x − x′),
+Notation: x = the input's word embeddings, x′ = a baseline, x(α) = x′ + α(x − x′),
 F = the probability of the target label, y = one output unit of a hooked Linear at one token. The
 conductance of y (Dhamdhere et al. 2018) is a path integral of ∂F/∂y along the curve y(x(α)) traces:
 

@@ -1,4 +1,4 @@
-"""Sparse autoencoders over dense retrieval embeddings (arXiv 2411.00786; issue 9).
+"""Sparse autoencoders over dense retrieval embeddings (arXiv 2411.00786).
 
 * :mod:`irlens.sae.model` — :class:`TopKSAE` (tied init, unit-norm decoder, geometric-median pre-bias, AuxK)
 * :mod:`irlens.sae.loss` — FVU, retrieval KL on reconstructed / latent scores, the anchor's loss

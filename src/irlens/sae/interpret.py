@@ -1,4 +1,4 @@
-"""Interpreting SAE latents without an LLM (notes/sae-for-retrieval.md §4, "what is standard instead").
+"""Interpreting SAE latents without an LLM (top-activating texts, frequent words, N2G patterns).
 
 * :func:`top_activating` — per latent, the rows (documents or queries) on which it fires most, with values.
 * :func:`token_log_odds` — words over-represented in a latent's top documents compared with the whole

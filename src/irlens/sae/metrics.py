@@ -1,4 +1,4 @@
-"""Reconstruction metrics of an SAE over a full pass (notes/sae-for-retrieval.md §5).
+"""Reconstruction metrics of an SAE over a full pass.
 
 * FVU ``Σ‖x − x̂‖² / Σ‖x − x̄‖²`` (centred; explained variance = 1 − FVU),
 * mean cosine ``cos(x, x̂)`` and mean norm ratio ``‖x̂‖ / ‖x‖``,

@@ -2,8 +2,8 @@
 
 Anchors: Gao et al. 2024 (``openai/sparse_autoencoder``: tied init, unit-norm decoder columns with
 gradient projection, geometric-median pre-bias, AuxK) and Kang et al. 2024 (arXiv 2411.00786,
-``cxcscmu/embedding-scope``: the same TopK SAE on retriever embeddings). See
-``notes/sae-for-retrieval.md`` §1–2 for what each anchor does and where this module differs.
+``cxcscmu/embedding-scope``: the same TopK SAE on retriever embeddings). Where this module differs
+from them, the docstring of the class or function says so.
 """
 
 from __future__ import annotations

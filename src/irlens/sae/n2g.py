@@ -2,8 +2,8 @@
 
 N2G explains a neuron of a language model by the token patterns that make it fire. For a latent of an
 SAE over a retriever's pooled embedding there is no "activating token": a text has one activation per
-latent. So every step works on whole texts, re-encoded through the retriever and the SAE
-(notes/sae-for-retrieval.md §4), with words (not word pieces) as units:
+latent. So every step works on whole texts, re-encoded through the retriever and the SAE,
+with words (not word pieces) as units:
 
 1. **Examples**: the ``n`` documents on which the latent fires most (its top-activating documents).
 2. **Prune**: split an example into sentences and keep the single sentence with the largest activation

@@ -1,5 +1,5 @@
 """SAE stage outputs: the variants table (K sweep, λ on/off), its figure, the latent browser page and the
-control curves (issue 9, arXiv 2411.00786)."""
+control curves (arXiv 2411.00786)."""
 
 from __future__ import annotations
 
