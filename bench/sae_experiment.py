@@ -5,7 +5,7 @@ Run by hand (never in tests), one configuration per call:
     OMP_NUM_THREADS=1 python bench/sae_experiment.py --name plain --set epochs=30 --set lam=0
     python bench/sae_experiment.py --table          # print every recorded configuration
 
-The recommended configuration (irlens.sae.train.RECOMMENDED) is
+The recommended configuration (irlens.sae.config.RECOMMENDED) is
 
     python bench/sae_experiment.py --name latcos0.1-qd-e60 --set lam_latent=0.1 --set latent_norm=true \
         --set anchors=queries+docs --set batch_queries=32 --refine 40 --refine-step 3 --refine-momentum 0.9
@@ -36,10 +36,11 @@ import torch
 
 from irlens.data.beir import read_qrels
 from irlens.io import setup_logging
+from irlens.sae.config import TrainConfig
 from irlens.sae.data import load_eval_set, load_train_part
 from irlens.sae.model import TopKSAE
 from irlens.sae.retrieval import evaluate_sae
-from irlens.sae.train import TrainConfig, build_train_data, save_model, train_sae
+from irlens.sae.train import build_train_data, save_model, train_sae
 
 REPO = Path(__file__).resolve().parents[1]
 EMB = REPO / "results/embeddings/minilm"

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from irlens.sae.config import TrainConfig
 from irlens.sae.model import TopKSAE
-from irlens.sae.train import TrainConfig, batch_losses
+from irlens.sae.train import batch_losses
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results/bench/sae_step.json"

@@ -13,10 +13,11 @@ import torch
 
 from irlens.errors import IrlensError
 from irlens.sae import loss as L
+from irlens.sae.config import SAEConfig, TrainConfig
 from irlens.sae.metrics import encode_array, reconstruction_metrics
-from irlens.sae.model import SAEConfig, TopKSAE, decoder_col_norms, geometric_median
+from irlens.sae.model import TopKSAE, decoder_col_norms, geometric_median
 from irlens.sae.retrieval import LatentIndex, evaluate_sae, topk_rows
-from irlens.sae.train import TrainConfig, TrainData, build_train_data, save_model, train_sae
+from irlens.sae.train import TrainData, build_train_data, save_model, train_sae
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -356,7 +357,7 @@ def test_build_train_data_neighbours_are_dense_top_n():
 
 
 def test_recommended_preset():
-    from irlens.sae.train import RECOMMENDED
+    from irlens.sae.config import RECOMMENDED
 
     cfg = TrainConfig.recommended(epochs=3)
     assert cfg.epochs == 3 and cfg.lam_latent == RECOMMENDED["lam_latent"] > 0 and cfg.uses_anchors

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
+from irlens.sae.config import TrainConfig
 from irlens.sae.metrics import encode_array
 from irlens.sae.model import TopKSAE
-from irlens.sae.train import TrainConfig, TrainData, train_sae
+from irlens.sae.train import TrainData, train_sae
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

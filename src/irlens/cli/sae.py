@@ -15,14 +15,14 @@ log = logging.getLogger("irlens")
 
 
 def _train_fields():
-    from irlens.sae.train import TrainConfig
+    from irlens.sae.config import TrainConfig
 
     return [f for f in dataclasses.fields(TrainConfig) if f.name != "log_every"]
 
 
 def _config(a: argparse.Namespace):
     """TrainConfig: ``--preset``, then ``--config`` (YAML/JSON mapping), then the flags given on the command line."""
-    from irlens.sae.train import RECOMMENDED, TrainConfig
+    from irlens.sae.config import RECOMMENDED, TrainConfig
 
     values: dict = dict(RECOMMENDED) if a.preset == "recommended" else {}
     if a.config:
@@ -341,7 +341,7 @@ def add_parser(sub) -> None:
         choices=["recommended", "plain"],
         default="recommended",
         help=(
-            "base settings: 'recommended' (irlens.sae.train.RECOMMENDED) "
+            "base settings: 'recommended' (irlens.sae.config.RECOMMENDED) "
             "or 'plain' (FVU-only TopK SAE, the TrainConfig defaults)"
         ),
     )

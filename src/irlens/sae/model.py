@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from irlens.errors import IrlensError
+from irlens.sae.config import SAEConfig
 from irlens.sae.sparse import codes_csr, gather_linear, sparse_decode
 
 CONFIG_FILE = "config.json"
@@ -67,38 +68,6 @@ def geometric_median(
         if step <= tol * scale:
             break
     return m.to(x.dtype)
-
-
-@dataclass
-class SAEConfig:
-    """Shape and sparsity of a :class:`TopKSAE`."""
-
-    d_model: int  # input (embedding) width d
-    n_latents: int  # dictionary size L
-    k: int  # latents kept per input (TopK)
-    aux_k: int = 256  # dead latents used by the AuxK loss (OpenAI default 256; dictionary_learning: d/2)
-    dead_after: int = 50_000  # a latent is dead after this many training inputs without firing
-    tied: bool = False  # encoder ≡ decoderᵀ throughout training (not only at init): no separate W_enc
-    refine_steps: int = 0  # inference only: iterative-hard-thresholding steps after the encoder (0: encoder codes)
-    refine_step: float = 1.5  # IHT step size, in units of 1 / ‖W_dec‖₂²
-    refine_momentum: float = 0.0  # IHT momentum β (accelerated IHT): extrapolate from the last two iterates
-
-    def __post_init__(self) -> None:
-        if not (0 < self.k <= self.n_latents):
-            raise IrlensError(f"SAE k={self.k} must be in 1..n_latents={self.n_latents}")
-        if (
-            self.d_model <= 0
-            or self.aux_k < 0
-            or self.dead_after <= 0
-            or self.refine_steps < 0
-            or self.refine_step <= 0
-            or not 0 <= self.refine_momentum < 1
-        ):
-            raise IrlensError(
-                f"SAE config: d_model={self.d_model} must be > 0, aux_k={self.aux_k} >= 0, "
-                f"dead_after={self.dead_after} > 0, refine_steps={self.refine_steps} >= 0, "
-                f"refine_step={self.refine_step} > 0, refine_momentum={self.refine_momentum} in [0, 1)"
-            )
 
 
 class TopKSAE(nn.Module):
