@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from irlens.cli.common import add_cross_encoder_args, load_cross_encoder_from_args
 from irlens.errors import IrlensError
-from irlens.runtime import set_threads
 
 log = logging.getLogger("irlens")
 
@@ -53,18 +53,14 @@ def cmd_rerank(a: argparse.Namespace) -> None:
     import time
 
     from irlens.cross_encoder.rerank import evaluate_rerank, rerank, write_metrics
-    from irlens.models import load_cross_encoder
     from irlens.retrieval.trec import read_run, write_run
 
-    set_threads(a.threads)
     first = read_run(a.run)  # checked before the model loads
     if not (Path(a.data) / "qrels" / f"{a.split}.tsv").is_file():
         raise IrlensError(
             f"{a.data}/qrels/{a.split}.tsv: file not found; run 'irlens data' first or pick another --split"
         )
-    ce, resolved = load_cross_encoder(
-        a.model, a.local_dir or [], device=a.device, max_length=a.max_length, relevant_label=a.relevant_label
-    )
+    ce, resolved = load_cross_encoder_from_args(a)
     t = time.time()
     run = rerank(ce, a.data, a.split, first, depth=a.depth, max_tokens=a.max_tokens, max_batch=a.max_batch)
     secs = time.time() - t
@@ -145,7 +141,7 @@ def add_parser(sub) -> None:
     t.set_defaults(func=cmd_train)
 
     r = csub.add_parser("rerank", help="rerank the top of a first-stage TREC run; writes the run and its metrics")
-    r.add_argument("--model", required=True, help="HF id or folder of the cross-encoder")
+    add_cross_encoder_args(r)
     r.add_argument("--model-label", help="what the metrics JSON names as model (default: --model)")
     r.add_argument("--label", default="cross-encoder", help="retriever label in the metrics JSON / table")
     r.add_argument("--data", required=True)
@@ -154,17 +150,12 @@ def add_parser(sub) -> None:
     r.add_argument("--run", required=True, help="first-stage TREC run")
     r.add_argument("--first-stage", default="bm25", help="name of the first stage (for the backend label)")
     r.add_argument("--depth", type=int, default=100)
-    r.add_argument("--max-length", type=int)
-    r.add_argument("--relevant-label", type=int, default=1, help="2-logit heads: index of 'relevant' (default 1)")
     r.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per batch")
     r.add_argument("--max-batch", type=int, default=64)
     r.add_argument("--backend")
     r.add_argument("--out-run", required=True)
     r.add_argument("--out", required=True, help="metrics JSON (format of 'irlens retrieval evaluate')")
     r.add_argument("--per-query")
-    r.add_argument("--local-dir", action="append")
-    r.add_argument("--threads", type=int)
-    r.add_argument("--device", default="auto")
     r.set_defaults(func=cmd_rerank)
 
     tb = csub.add_parser("table", help="systems x datasets table (nDCG@10, MRR@10) from metrics JSON files")
