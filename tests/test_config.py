@@ -15,7 +15,7 @@ import pytest
 import yaml
 from snakemake.utils import update_config, validate
 
-from irlens.config import check_config, model_datasets
+from irlens.config import check_config, coerce_overrides, explain_validation_error, merge, model_datasets
 from irlens.errors import IrlensError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -255,3 +255,69 @@ def test_workflow_reports_the_message(tmp_path):
     )
     assert p.returncode != 0
     assert "config: ig.models names 'ghost', which has no run; add it to retrieval.dense" in p.stdout + p.stderr
+
+
+# ---------------------------------------------------------------- --config overrides and short messages
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def _base_loader(text: str):
+    """How Snakemake reads a nested --config value: YAML's BaseLoader, every scalar a string."""
+    return yaml.load(text, Loader=yaml.BaseLoader)
+
+
+def test_overrides_get_the_schema_types():
+    over = {
+        "ig": _base_loader("{queries: 0, shards: 2, tol: 1e-3, sides: [document], baseline: pad}"),
+        "data": _base_loader("{subsample: {queries: 5}, mirrors: [a b, '7']}"),
+        "gpl": _base_loader("{teacher: null, train: {device: cuda:0}}"),
+        "ablation": _base_loader("{levels: [0.1, 1]}"),
+        "retrieval": _base_loader("{bm25: {enabled: False}}"),
+    }
+    assert over["ig"]["shards"] == "2"  # the problem: Snakemake hands these over as strings
+    got = coerce_overrides(over, _schema())
+    assert got["ig"] == {"queries": 0, "shards": 2, "tol": 0.001, "sides": ["document"], "baseline": "pad"}
+    # strings stay strings where the schema wants strings, even if they look like numbers
+    assert got["data"] == {"subsample": {"queries": 5}, "mirrors": ["a b", "7"]}
+    assert got["gpl"] == {"teacher": None, "train": {"device": "cuda:0"}}
+    assert got["ablation"] == {"levels": [0.1, 1]}
+    assert got["retrieval"] == {"bm25": {"enabled": False}}
+
+
+def test_coerced_overrides_merge_and_validate():
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    before = dict(cfg["ig"])
+    over = coerce_overrides({"ig": _base_loader("{queries: 0, shards: 3}")}, _schema())
+    merge(cfg, over)
+    validate(cfg, str(SCHEMA))
+    check_config(cfg)
+    assert cfg["ig"]["queries"] == 0 and cfg["ig"]["shards"] == 3
+    assert cfg["ig"]["top_k"] == before["top_k"]  # the rest of the block is kept
+
+
+def test_a_value_that_is_not_the_type_stays_for_the_schema_to_name():
+    got = coerce_overrides({"ig": _base_loader("{shards: two}")}, _schema())
+    assert got["ig"]["shards"] == "two"
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    merge(cfg, got)
+    msg = explain_validation_error(cfg, _schema(), "workflow/schemas/config.schema.yaml")
+    assert msg.startswith("config key ig.shards: 'two' is not of type 'integer'")
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda c: c.update(sed=1), "unknown key 'sed' (did you mean seed or sae?)"),
+        (lambda c: c["ig"].update(top_kk=3), "unknown key 'ig.top_kk' (did you mean ig.top_k?)"),
+        (lambda c: c["models"]["minilm"].update(scor="cos"), "unknown key 'models.minilm.scor'"),
+        (lambda c: c.update(zzzz=1), "unknown key 'zzzz'; valid keys at the top level: ablation,"),
+    ],
+)
+def test_unknown_keys_are_named_with_their_nearest_valid_names(edit, expected):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    edit(cfg)
+    msg = explain_validation_error(cfg, _schema(), "workflow/schemas/config.schema.yaml")
+    assert expected in msg
+    assert "\n" not in msg and len(msg) < 600

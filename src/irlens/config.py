@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from irlens.errors import IrlensError
 
-__all__ = ["check_config", "model_datasets"]
+__all__ = ["check_config", "coerce_overrides", "explain_validation_error", "merge", "model_datasets"]
 
 
 def _section(config: dict, name: str) -> dict:
@@ -133,3 +133,133 @@ def check_config(config: dict) -> None:
             _fail(
                 f"sae.eval.split '{sae_eval['split']}' is not kept for {sae_eval['dataset']} (datasets.<name>.splits)"
             )
+
+
+# ------------------------------------------------------------------------- command-line overrides, errors
+def _resolve(node: dict, root: dict) -> dict:
+    """``node`` with a local ``$ref`` (``#/$defs/...``) followed."""
+    while isinstance(node, dict) and "$ref" in node:
+        target: object = root
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]  # type: ignore[index]
+        node = target  # type: ignore[assignment]
+    return node
+
+
+def _types(node: dict, root: dict) -> set[str]:
+    """Every JSON type ``node`` admits, including those of its ``oneOf``/``anyOf`` branches."""
+    node = _resolve(node, root)
+    found = node.get("type", [])
+    types = {found} if isinstance(found, str) else set(found)
+    for key in ("oneOf", "anyOf"):
+        for branch in node.get(key, []):
+            types |= _types(branch, root)
+    return types
+
+
+def _child(node: dict, key: str, root: dict) -> dict | None:
+    """The schema of ``key`` inside the object schema ``node`` (properties, then additionalProperties)."""
+    node = _resolve(node, root)
+    for branch in [node, *node.get("oneOf", []), *node.get("anyOf", [])]:
+        branch = _resolve(branch, root)
+        if key in branch.get("properties", {}):
+            return branch["properties"][key]
+        extra = branch.get("additionalProperties")
+        if isinstance(extra, dict):
+            return extra
+    return None
+
+
+def _items(node: dict, root: dict) -> dict | None:
+    node = _resolve(node, root)
+    for branch in [node, *node.get("oneOf", []), *node.get("anyOf", [])]:
+        branch = _resolve(branch, root)
+        if isinstance(branch.get("items"), dict):
+            return branch["items"]
+    return None
+
+
+def _coerce(value: object, node: dict | None, root: dict, loads) -> object:
+    if node is None:
+        return value
+    if isinstance(value, dict):
+        return {k: _coerce(v, _child(node, k, root), root, loads) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_coerce(v, _items(node, root), root, loads) for v in value]
+    if not isinstance(value, str):
+        return value
+    types = _types(node, root)
+    if not types or ("string" in types and not ("null" in types and value in ("null", "~", ""))):
+        return value
+    try:
+        parsed = loads(value)
+    except Exception:  # not YAML: leave it to the schema to name the key
+        return value
+    if isinstance(parsed, str) and "number" in types:  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value if isinstance(parsed, str) else _coerce(parsed, node, root, loads)
+
+
+def coerce_overrides(overrides: dict, schema: dict, loads=None) -> dict:
+    """Command-line ``--config`` values with the types the schema asks for.
+
+    Snakemake reads ``--config key=value`` itself: a top-level number or boolean keeps its type, but a nested
+    value (``--config 'ig={queries: 0, shards: 2}'``) is parsed with YAML's BaseLoader, so every scalar in it
+    arrives as a string. This walks ``overrides`` along ``schema`` and parses (with ``loads``, YAML by
+    default) each string whose schema admits no string — numbers, booleans, null, lists written as
+    ``[a, b]`` — leaving strings where the schema wants strings. The result is meant to be merged over the
+    config again (mappings merge, lists replace), before validation.
+    """
+    if loads is None:
+        import yaml  # Snakemake's own dependency; only needed when there are overrides
+
+        loads = yaml.safe_load
+    return _coerce(dict(overrides), schema, schema, loads)  # type: ignore[return-value]
+
+
+def merge(config: dict, overlay: dict) -> dict:
+    """Merge ``overlay`` into ``config`` in place the way Snakemake does: mappings merge, the rest replaces."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            merge(config[key], value)
+        else:
+            config[key] = value
+    return config
+
+
+def explain_validation_error(config: dict, schema: dict, schema_path: str) -> str:
+    """One short message for why ``config`` fails ``schema``: the dotted key, what is wrong and, for an unknown
+    key, the nearest valid names (instead of Snakemake's dump of the whole schema). Needs ``jsonschema``."""
+    import difflib
+
+    import jsonschema
+
+    found = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if found is None:
+        return f"config: does not match {schema_path}"
+    path = list(found.absolute_path)
+    where = ".".join(str(p) for p in path) or "top level"
+    if found.validator == "additionalProperties" and isinstance(found.instance, dict):
+        node: dict | None = schema
+        for part in path:
+            node = _child(node, str(part), schema) if node is not None else None
+        node = _resolve(node or {}, schema)
+        valid = sorted(node.get("properties", {}))
+        unknown = sorted(k for k in found.instance if k not in valid)
+        prefix = where + "." if path else ""
+        parts = []
+        for key in unknown:
+            near = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
+            hint = f" (did you mean {' or '.join(prefix + n for n in near)}?)" if near else ""
+            parts.append(f"'{prefix}{key}'{hint}")
+        return (
+            f"config: unknown key {', '.join(parts)}; valid keys {'in ' + where if path else 'at the top level'}: "
+            f"{', '.join(valid)} (see {schema_path})"
+        )
+    message = found.message
+    if len(message) > 200:
+        message = message[:200] + "…"
+    return f"config key {where}: {message} (see {schema_path})"

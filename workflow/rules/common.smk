@@ -9,17 +9,29 @@ import shutil
 import sys
 from pathlib import Path
 
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The schema checks each key and fills in its default (the one home of defaults); irlens.config checks
 # the keys against each other. Only irlens.config is imported (stdlib only), from this checkout's src,
 # so this works from any environment Snakemake runs in.
-validate(config, schema="../schemas/config.schema.yaml")
 _SRC = str(Path(workflow.basedir) / "src")
 if sys.path[:1] != [_SRC]:
     sys.path.insert(0, _SRC)
 import irlens.config as irlens_config
 
+_SCHEMA_FILE = "workflow/schemas/config.schema.yaml"
+with open(Path(workflow.basedir) / _SCHEMA_FILE, encoding="utf-8") as _fh:
+    _SCHEMA = yaml.safe_load(_fh)
+# Nested `--config 'ig={queries: 0}'` values arrive as strings: give them the schema's types first.
+if workflow.config_settings.config:
+    irlens_config.merge(config, irlens_config.coerce_overrides(dict(workflow.config_settings.config), _SCHEMA))
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as _e:
+    # one line with the key and the nearest valid names instead of a dump of the whole schema
+    raise WorkflowError(irlens_config.explain_validation_error(config, _SCHEMA, _SCHEMA_FILE)) from None
 irlens_config.check_config(config)
 
 
