@@ -1,5 +1,8 @@
 import hashlib
 import json
+import shutil
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -144,3 +147,160 @@ def test_shared_mirror_verifies(name, tmp_path):
         pytest.skip("../shared/data/beir not present (only on the project's machines)")
     checked = sources.verify_sha256sums(SHARED_BEIR, name)
     assert len(checked) >= 4
+
+
+# --- hardening (issue 21): empty texts and truncated mirrors fail at the data stage, not stages later
+
+
+def _rewrite_jsonl(path, edit):
+    """Rewrite a JSONL file, record by record, through ``edit(record) -> record | None`` (None: drop the line)."""
+    recs = [edit(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs if r is not None))
+
+
+def _set_text(path, rid, text, title=None):
+    def edit(r):
+        if r["_id"] == rid:
+            r["text"] = text
+            if title is not None:
+                r["title"] = title
+        return r
+
+    _rewrite_jsonl(path, edit)
+
+
+def test_empty_query_is_an_error_naming_file_and_id(tiny_beir, tmp_path):
+    _set_text(tiny_beir / "queries.jsonl", "q2", "")
+    with pytest.raises(IrlensError, match=r"tiny/queries\.jsonl: 1 empty or whitespace-only queries \(q2\); .*drop"):
+        prepare_dataset("tiny", tmp_path / "out", mirrors=[tiny_beir.parent])
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_whitespace_only_document_is_an_error(tiny_beir, tmp_path):
+    _set_text(tiny_beir / "corpus.jsonl", "d3", " \t\n ", title="  ")
+    with pytest.raises(IrlensError, match=r"tiny/corpus\.jsonl: 1 documents with empty .* title and text \(d3\)"):
+        prepare_dataset("tiny", tmp_path / "out", mirrors=[tiny_beir.parent])
+
+
+def test_many_empty_ids_are_shortened(tmp_path):
+    from conftest import write_beir_folder
+
+    corpus = {"d": ("", "text")}
+    queries = {f"q{i}": " " for i in range(8)}
+    folder = write_beir_folder(tmp_path / "m" / "x", corpus, queries, {"test": [("q0", "d", 1)]})
+    with pytest.raises(IrlensError, match=r"8 empty .* \(q0, q1, q2, q3, q4, … \(8 in all\)\)") as e:
+        prepare_dataset("x", tmp_path / "out", mirrors=[folder.parent])
+    assert "\n" not in str(e.value)
+
+
+def test_drop_mode_drops_texts_and_their_qrels_and_records_counts(tiny_beir, tmp_path):
+    _set_text(tiny_beir / "queries.jsonl", "q2", "   ")
+    _set_text(tiny_beir / "corpus.jsonl", "d5", "", title=" ")
+    out = tmp_path / "out"
+    m = prepare_dataset("tiny", out, mirrors=[tiny_beir.parent], empty_texts="drop")
+    d = m["dropped"]
+    assert (d["empty_queries"], d["empty_documents"]) == (1, 1)
+    assert d["query_ids"] == ["q2"] and d["document_ids"] == ["d5"]
+    # test: q1-d5 (document gone) and q2-d2 (query gone); train: q2-d5 (both)
+    assert d["qrels_rows"] == {"test": 2, "train": 1}
+    ds = load_beir(out)
+    assert "q2" not in ds.queries and "d5" not in ds.corpus
+    assert ds.qrels["test"] == {"q1": {"d1": 1}, "6": {"d4": 1}}
+    assert ds.qrels["train"] == {}
+    assert m["counts"]["qrels/test"] == {"queries": 2, "rows": 2}
+    assert json.loads((out / "manifest.json").read_text())["dropped"] == d
+
+
+def test_clean_dataset_records_nothing_dropped(tiny_beir, tmp_path):
+    m = prepare_dataset("tiny", tmp_path / "out", mirrors=[tiny_beir.parent])
+    assert m["dropped"] == {"empty_queries": 0, "empty_documents": 0} and m["dangling_qrels"] == {}
+
+
+def test_empty_texts_through_ir_datasets_name_the_source(tmp_path, monkeypatch):
+    from irlens.data import prepare
+
+    corpus = {"d1": {"title": "", "text": "x"}}
+    monkeypatch.setattr(prepare, "load_ir_datasets", lambda i: (corpus, {"q1": ""}, {"test": {"q1": {"d1": 1}}}))
+    with pytest.raises(IrlensError, match=r"ir_datasets 'beir/x/test' queries: 1 empty .* \(q1\)"):
+        prepare_dataset("x", tmp_path / "out", irds_id="beir/x/test")
+
+
+def _cut_last_lines(path, n):
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-n]))  # cut at a line boundary: every remaining line still parses
+
+
+def test_truncated_corpus_without_sums_is_an_error_naming_the_qrels(tiny_beir, tmp_path):
+    assert not (tiny_beir.parent / "SHA256SUMS").exists()
+    _cut_last_lines(tiny_beir / "corpus.jsonl", 2)  # drops d5 (judged for q1) and 6 (not judged)
+    with pytest.raises(IrlensError) as e:
+        prepare_dataset("tiny", tmp_path / "out", mirrors=[tiny_beir.parent], splits=["test"])
+    msg = str(e.value)
+    assert "tiny/qrels/test.tsv: 1 rows reference 1 document ids absent from" in msg
+    assert "tiny/corpus.jsonl (d5)" in msg and "restore" in msg and "data.dangling_qrels: keep" in msg
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_truncated_queries_is_an_error_naming_the_query(tiny_beir, tmp_path):
+    _cut_last_lines(tiny_beir / "queries.jsonl", 1)  # drops query 6
+    with pytest.raises(IrlensError, match=r"qrels/test\.tsv: 1 rows reference 1 query ids absent from .*\(6\)"):
+        prepare_dataset("tiny", tmp_path / "out", mirrors=[tiny_beir.parent], splits=["test"])
+    # a split that does not judge the missing query is fine
+    prepare_dataset("tiny", tmp_path / "train", mirrors=[tiny_beir.parent], splits=["train"])
+
+
+def test_dangling_qrels_keep_is_the_explicit_opt_out(tiny_beir, tmp_path):
+    _cut_last_lines(tiny_beir / "corpus.jsonl", 2)
+    m = prepare_dataset("tiny", tmp_path / "out", mirrors=[tiny_beir.parent], dangling_qrels="keep")
+    one = {"missing_queries": 0, "missing_docs": 1, "rows": 1}
+    assert m["dangling_qrels"] == {"test": one, "train": one}  # q1-d5 and q2-d5
+    assert load_beir(tmp_path / "out").qrels["test"]["q1"] == {"d1": 1, "d5": 2}  # kept, as BEIR keeps it
+
+
+def test_subsample_after_the_checks(tiny_beir, tmp_path):
+    """Subsampling drops documents on purpose: the reference check runs on the full dataset, before it, and the
+    subsample (itself a consistent dataset) passes every check when prepared again."""
+    _set_text(tiny_beir / "queries.jsonl", "q2", "")
+    sub = {"queries": 1, "distractors": 0, "seed": 0}
+    out = tmp_path / "sub" / "tiny"
+    m = prepare_dataset("tiny", out, mirrors=[tiny_beir.parent], subsample=sub, empty_texts="drop")
+    assert m["dropped"]["empty_queries"] == 1 and m["counts"]["corpus"] < 6
+    ds = load_beir(out)
+    assert "q2" not in ds.queries
+    again = prepare_dataset("tiny", tmp_path / "again", mirrors=[out.parent])
+    assert again["counts"] == m["counts"]
+
+
+def test_beir_dataset_cut_at_a_line_boundary_fails_on_its_published_size(tiny_beir, tmp_path, monkeypatch):
+    """A judged-free tail lost from a known BEIR dataset leaves no dangling qrels: its published size catches it."""
+    mirror = tmp_path / "beir"
+    shutil.copytree(tiny_beir, mirror / "scifact-like")
+    counts = {"corpus.jsonl": 6, "queries.jsonl": 3, "qrels/test.tsv": 4}
+    monkeypatch.setitem(sources.BEIR_COUNTS, "scifact-like", counts)
+    prepare_dataset("scifact-like", tmp_path / "ok", mirrors=[mirror], splits=["test"])
+    _cut_last_lines(mirror / "scifact-like" / "corpus.jsonl", 1)  # document 6: not judged
+    with pytest.raises(IrlensError, match=r"scifact-like/corpus\.jsonl: 5 records, BEIR has 6 .*restore"):
+        prepare_dataset("scifact-like", tmp_path / "out", mirrors=[mirror], splits=["test"])
+
+
+def test_cli_empty_query_is_one_line(tiny_beir, tmp_path):
+    _set_text(tiny_beir / "queries.jsonl", "q1", " ")
+    args = [sys.executable, "-m", "irlens", "data", "--dataset", "tiny", "--out", str(tmp_path / "o")]
+    p = subprocess.run([*args, "--mirror", str(tiny_beir.parent)], capture_output=True, text=True)
+    err = [line for line in p.stderr.splitlines() if line.startswith("irlens") and " error: " in line]
+    assert p.returncode == 2 and len(err) == 1 and "(q1)" in err[0] and "Traceback" not in p.stderr
+    p = subprocess.run([*args, "--mirror", str(tiny_beir.parent), "--empty-texts", "drop"], capture_output=True)
+    assert p.returncode == 0
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["dropped"]["query_ids"] == ["q1"]
+
+
+@pytest.mark.parametrize("name", ["scifact", "nfcorpus"])
+def test_shared_mirror_passes_the_default_checks(name, tmp_path):
+    """The embedded datasets have no empty texts, no dangling qrels and BEIR's published sizes."""
+    from conftest import SHARED_BEIR
+
+    if not SHARED_BEIR.is_dir():
+        pytest.skip("../shared/data/beir not present (only on the project's machines)")
+    m = prepare_dataset(name, tmp_path / "out", mirrors=[SHARED_BEIR])
+    assert m["dropped"] == {"empty_queries": 0, "empty_documents": 0} and m["dangling_qrels"] == {}
+    assert m["counts"]["corpus"] == sources.BEIR_COUNTS[name]["corpus.jsonl"]

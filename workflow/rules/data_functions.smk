@@ -20,6 +20,10 @@ def data_args(wildcards):
     if irds:
         args.append(f"--irds {quoted(irds)}")
     args += [f"--split {quoted(s)}" for s in config["datasets"][wildcards.dataset]["splits"]]
+    # passed when not the default (the CLI's default is the schema's): existing results keep their params
+    for key in ("empty_texts", "dangling_qrels"):
+        if d[key] != "error":
+            args.append(f"--{key.replace('_', '-')} {d[key]}")
     sub = d.get("subsample")
     if sub:
         args.append(

@@ -36,6 +36,20 @@ BEIR_MD5 = {
     "scifact": "5f7d1de60b170fc8027bb7898e2efca1",
 }
 
+#: Records of official BEIR files (corpus/queries lines, qrels rows), checked for a mirror or download of that name:
+#: a file cut at a line boundary still parses, so without SHA256SUMS only its size gives it away. Only datasets whose
+#: full files were counted are listed (SciFact: the BEIR release; NFCorpus: the official zip, md5 above).
+BEIR_COUNTS = {
+    "scifact": {"corpus.jsonl": 5183, "queries.jsonl": 1109, "qrels/test.tsv": 339, "qrels/train.tsv": 919},
+    "nfcorpus": {
+        "corpus.jsonl": 3633,
+        "queries.jsonl": 3237,
+        "qrels/test.tsv": 12334,
+        "qrels/dev.tsv": 11385,
+        "qrels/train.tsv": 110575,
+    },
+}
+
 
 def verify_sha256sums(mirror: Path, dataset: str) -> list[str]:
     """Check every file of ``dataset`` listed in ``mirror/SHA256SUMS``; return the files checked.
