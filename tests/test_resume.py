@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from irlens.resume import Partial, digest, drop_partial, fingerprint, partial_dir
 
@@ -62,3 +63,55 @@ def test_training_checkpoint_round_trip(tmp_path):
     save_checkpoint(tmp_path / "m.partial", "key", 1, [{"loss": 0.5}], model, opt, sched)
     assert load_checkpoint(tmp_path / "m.partial", "key", m2, o2, s2, "cpu", 5) == (1, [{"loss": 0.5}])
     assert torch.equal(m2.weight, model.weight) and s2.state_dict() == sched.state_dict()
+
+
+class _RunsCode:
+    """Unpickling this calls ``_planted(path)``: what a crafted checkpoint could do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (_planted, (self.path,))
+
+
+def _planted(path):
+    with open(path, "w") as fh:
+        fh.write("ran")
+
+
+def test_checkpoint_with_a_pickled_object_is_refused_not_run(tmp_path):
+    import torch
+
+    from irlens.errors import IrlensError
+    from irlens.resume import load_checkpoint
+
+    partial = tmp_path / "m.partial"
+    partial.mkdir()
+    marker = tmp_path / "ran.txt"
+    torch.save({"key": "key", "step": 1, "log": [_RunsCode(marker)]}, partial / "checkpoint.pt")
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    with pytest.raises(IrlensError) as e:
+        load_checkpoint(partial, "key", model, opt, sched, "cpu", 5)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{partial / 'checkpoint.pt'}: refused to load")
+    assert "_planted" in msg and f"delete {partial}" in msg
+    assert not marker.exists()  # never executed
+    (partial / "checkpoint.pt").write_bytes(b"not a zip")
+    with pytest.raises(IrlensError, match=r"checkpoint.pt: not a readable checkpoint .*; delete"):
+        load_checkpoint(partial, "key", model, opt, sched, "cpu", 5)
+
+
+def test_checkpoint_log_with_numpy_numbers_loads_weights_only(tmp_path):
+    import torch
+
+    from irlens.resume import load_checkpoint, save_checkpoint
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    rows = [[1, np.float32(0.5), np.float64(0.25), torch.tensor(2.0)]]
+    save_checkpoint(tmp_path / "m.partial", "key", 1, rows, model, opt, sched)
+    assert load_checkpoint(tmp_path / "m.partial", "key", model, opt, sched, "cpu", 5) == (1, [[1, 0.5, 0.25, 2.0]])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -129,13 +130,35 @@ class Partial:
 
 def load_checkpoint(partial: Path, key: str, model, opt, sched, device, steps: int) -> tuple[int, list]:
     """``(step, log)`` of the checkpoint in ``partial`` (state restored into the objects), or ``(0, [])``.
-    A checkpoint of another configuration is discarded."""
+    A checkpoint of another configuration is discarded.
+
+    The file is read with ``torch.load(weights_only=True)``: tensors and plain Python data only, which is
+    all :func:`save_checkpoint` writes. A file holding any other pickled object (which could run code when
+    unpickled) is refused with one :class:`~irlens.errors.IrlensError` line, never executed."""
+    import pickle
+
     import torch
+
+    from irlens.errors import IrlensError
 
     ckpt = Path(partial) / "checkpoint.pt"
     if not ckpt.is_file():
         return 0, []
-    state = torch.load(ckpt, map_location=device, weights_only=False)
+    try:
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        if found:
+            raise IrlensError(
+                f"{ckpt}: refused to load: it holds the pickled object {found.group(1)}, not only the tensors and "
+                f"plain data irlens writes; delete {partial} and rerun (training restarts from step 0)"
+            ) from None
+        boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation")
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.startswith(boilerplate)]
+        why = (lines or [type(e).__name__])[0]
+        raise IrlensError(f"{ckpt}: not a readable checkpoint ({why[:160]}); delete {partial} and rerun") from None
+    if not isinstance(state, dict):
+        raise IrlensError(f"{ckpt}: not an irlens checkpoint (a {type(state).__name__}); delete {partial} and rerun")
     if state.get("key") != key:
         log.info("discarding a checkpoint of another configuration in %s", partial)
         shutil.rmtree(partial)
@@ -143,9 +166,14 @@ def load_checkpoint(partial: Path, key: str, model, opt, sched, device, steps: i
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
+    torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it; the CPU generator needs it here
     log.info("resumed from %s at step %d of %d", ckpt, int(state["step"]), steps)
     return int(state["step"]), list(state["log"])
+
+
+def _plain(obj):
+    """JSON fallback for numpy scalars and 0-d tensors (``.item()``) and anything else (``str``)."""
+    return obj.item() if hasattr(obj, "item") else str(obj)
 
 
 def save_checkpoint(partial: Path, key: str, step: int, log_rows: list, model, opt, sched) -> None:
@@ -157,7 +185,8 @@ def save_checkpoint(partial: Path, key: str, step: int, log_rows: list, model, o
     state = {
         "key": key,
         "step": step,
-        "log": log_rows,
+        # plain Python data only (numpy scalars become numbers), so load_checkpoint's weights_only load reads it
+        "log": json.loads(json.dumps(log_rows, default=_plain)),
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -255,6 +257,9 @@ def test_sharded_equals_unsharded_and_downstream(nig_inputs, tiny_beir, tiny_ce)
     md = (tables / "schemes.md").read_text()
     assert "∩_O P" in md and "in-domain: tiny" in md
     assert "rel. error" in (tables / "completeness.md").read_text()
+    for name in ("schemes.md", "intersections.md", "completeness.md"):  # valid tables: `|` in a cell is escaped
+        rows = [ln for ln in (tables / name).read_text().splitlines() if ln.startswith("|")]
+        assert len({len(re.split(r"(?<!\\)\|", r)) for r in rows}) == 1, name
     figs = tmp / "figs"
     assert main(["nig", "figures", "--schemes-dir", str(out), "--out-dir", str(figs)]) == 0
     for f in ("fig2-intersections", "fig3-summary", "fig4-layers"):

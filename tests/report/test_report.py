@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 
@@ -53,6 +54,28 @@ def test_write_table_markdown_and_csv(tmp_path):
     assert md.startswith("## T\n\n|") and "0.1235" in md and "1.0000" in md
 
 
+def md_cells(line: str) -> list[str]:
+    """The cells of one markdown table row, split at unescaped ``|``."""
+    return re.split(r"(?<!\\)\|", line.strip())[1:-1]
+
+
+def test_write_table_escapes_pipes_in_headers_and_cells(tmp_path):
+    df = pd.DataFrame(
+        {
+            "dataset": ["a|b", "c", None],
+            "median |F(x) - F(x')|": [0.5, 0.25, 1.0],
+            "note": ["x\ny", "already \\| escaped", "plain"],
+        }
+    )
+    write_table(df, tmp_path / "t.md", tmp_path / "t.csv", title="max of |a| / |b|")
+    rows = [ln for ln in (tmp_path / "t.md").read_text().splitlines() if ln.startswith("|")]
+    assert len(rows) == 5 and {len(md_cells(r)) for r in rows} == {3}
+    assert [c.strip() for c in md_cells(rows[0])] == ["dataset", "median \\|F(x) - F(x')\\|", "note"]
+    assert [c.strip() for c in md_cells(rows[2])] == ["a\\|b", "0.5000", "x y"]
+    assert "already \\| escaped" in rows[3] and "\\\\|" not in rows[3]
+    assert pd.read_csv(tmp_path / "t.csv")["dataset"].tolist()[0] == "a|b"  # the CSV keeps the raw text
+
+
 def test_cli_report_table(tmp_path, capsys):
     f = _metrics(tmp_path / "a.json", "scifact", "minilm", 0.625)
     rc = main(
@@ -60,7 +83,7 @@ def test_cli_report_table(tmp_path, capsys):
     )
     assert rc == 0 and pd.read_csv(tmp_path / "r.csv")["nDCG@10"].tolist() == [0.625]
     assert main(["report", "table", "--metrics", str(tmp_path / "missing.json"), "--md", "x.md", "--csv", "x.csv"]) == 2
-    assert "irlens: error:" in capsys.readouterr().err
+    assert "irlens report table: error:" in capsys.readouterr().err
 
 
 def test_save_figure_writes_png_and_pdf(tmp_path):

@@ -17,6 +17,7 @@ import pandas as pd
 from irlens.io import write_text
 from irlens.nig.schemes import pretty
 from irlens.report.figures import save_figure
+from irlens.report.tables import escape_cell
 
 
 def _ranks(stats: pd.DataFrame) -> dict:
@@ -92,7 +93,8 @@ def table4_markdown(stats: pd.DataFrame, roles: dict | None = None) -> str:
                     f"{v} (n={int(r['n_neurons'])}; random {r['random_drop_mean']:.2f} ± {r['random_drop_sd']:.2f}, "
                     f"emp. p {r['empirical_p']:.2f})"
                 )
-            lines.append(f"| {pretty(s)} | {ev}{_role(roles, ev)} | " + " | ".join(cells) + " |")
+            row = [escape_cell(pretty(s)), escape_cell(ev + _role(roles, ev)), *cells]
+            lines.append("| " + " | ".join(row) + " |")
     for ev in sets:
         cells = []
         for lv in levels:
@@ -103,7 +105,8 @@ def table4_markdown(stats: pd.DataFrame, roles: dict | None = None) -> str:
                 if len(g)
                 else ""
             )
-        lines.append(f"| Random baseline (mean over schemes) | {ev}{_role(roles, ev)} | " + " | ".join(cells) + " |")
+        row = ["Random baseline (mean over schemes)", escape_cell(ev + _role(roles, ev)), *cells]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -23,17 +23,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from irlens.errors import IrlensError
-from irlens.io import write_json
+from irlens.io import atomic_dir, write_json
 from irlens.resume import load_checkpoint, partial_dir, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -133,6 +131,7 @@ def train_cross_encoder(
     weight_decay: float = 0.01,
     progress: bool = True,
     on_step=None,
+    pins: dict[str, str] | None = None,
 ) -> dict:
     """Fine-tune ``base_model_id`` with a 2-logit head (see the module docstring); returns the training record.
 
@@ -201,7 +200,7 @@ def train_cross_encoder(
     )
 
     # ---- model
-    resolved = resolve_model(base_model_id, local_dirs)
+    resolved = resolve_model(base_model_id, local_dirs, pins=pins)
     _seed_everything(seed)
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
@@ -353,16 +352,7 @@ def _same_modulo_prefix(key: str, loaded: set[str]) -> bool:
 
 def save_model_folder(model, tokenizer, out_dir: str | Path, record: dict) -> None:
     """``save_pretrained`` model + tokenizer + ``training.json`` into a temp folder, then rename onto ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / "training.json", record)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)

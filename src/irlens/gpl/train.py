@@ -39,14 +39,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from irlens.errors import IrlensError
-from irlens.io import sha256_file, write_json, write_text
+from irlens.io import atomic_dir, sha256_file, write_json, write_text
 from irlens.resume import load_checkpoint, partial_dir, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -121,6 +120,7 @@ def train_gpl(
     log_every: int = 10,
     progress: bool = True,
     on_step=None,
+    pins: dict[str, str] | None = None,
 ) -> dict:
     """Train the student on ``training_data`` (see the module docstring); returns the training record.
 
@@ -188,7 +188,7 @@ def train_gpl(
     )
 
     # ---- student
-    resolved = resolve_model(base_model_id, local_dirs)
+    resolved = resolve_model(base_model_id, local_dirs, pins=pins)
     torch.manual_seed(seed)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
@@ -337,15 +337,7 @@ def train_gpl(
 
 
 def _save_student(model, out_dir: Path, record: dict, loss_csv: str) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         model.save(str(tmp), create_model_card=False)
         write_json(tmp / "training.json", record)
         write_text(tmp / "loss.csv", loss_csv)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)

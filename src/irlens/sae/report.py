@@ -10,6 +10,7 @@ import pandas as pd
 
 from irlens.io import read_json, write_text
 from irlens.report.figures import pyplot, save_figure
+from irlens.report.tables import markdown_table
 
 # runs of evaluate_sae shown in the table: (column prefix, run name)
 RUNS = (
@@ -24,9 +25,22 @@ RUNS = (
 def variants_table(evals: dict[str, str | Path]) -> pd.DataFrame:
     """One row per SAE variant from its ``irlens sae evaluate`` JSON: settings, reconstruction and
     retrieval (nDCG@10 and % of dense) of reconstructed and latent runs."""
+    from irlens.errors import IrlensError
+
     rows = []
     for name, path in evals.items():
         e = read_json(path)
+        needed = [("reconstruction", "all", k) for k in ("fvu", "cosine", "l0", "dead_pct")]
+        needed += [("reconstruction", "queries", "fvu"), ("retrieval", "dense", "ndcg@10")]
+        for keys in needed:
+            v = e
+            for k in keys:
+                v = v[k] if isinstance(v, dict) and k in v else KeyError
+            if v is KeyError:
+                raise IrlensError(
+                    f"{path}: not an evaluation JSON of 'irlens sae evaluate' (no {'.'.join(keys)}); "
+                    f"check --eval {name}=..."
+                )
         t = e.get("train") or {}
         rec = e["reconstruction"]["all"]
         r = e["retrieval"]
@@ -82,7 +96,7 @@ def write_variants_table(df: pd.DataFrame, md: str | Path, csv: str | Path, titl
     with atomic_path(csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.5f")
     short = df[[c for c in MD_COLUMNS if c in df]]
-    write_text(md, (f"## {title}\n\n" if title else "") + short.to_markdown(index=False, floatfmt=".4g") + "\n")
+    write_text(md, (f"## {title}\n\n" if title else "") + markdown_table(short, floatfmt=".4g") + "\n")
 
 
 def figure_variants(

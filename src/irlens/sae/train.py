@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +35,7 @@ import numpy as np
 import torch
 
 from irlens.errors import IrlensError
+from irlens.io import atomic_dir
 from irlens.sae import loss as L
 from irlens.sae.config import TrainConfig
 from irlens.sae.model import TopKSAE
@@ -317,18 +315,5 @@ def batch_losses(
 
 def save_model(model: TopKSAE, record: dict, folder: str | Path) -> None:
     """Write the model folder atomically: a temp folder next to ``folder``, renamed onto it when complete."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_dir(folder, suffix="") as tmp:
         model.save(tmp, extra=record)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
