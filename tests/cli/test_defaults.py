@@ -66,6 +66,8 @@ def positive(value):
 SAME = {
     # data
     ("data", "--subsample-distractors"): "data.subsample.distractors",
+    ("data", "--empty-texts"): "data.empty_texts",
+    ("data", "--dangling-qrels"): "data.dangling_qrels",
     # retrieval
     ("retrieval", "encode", "--max-tokens"): "retrieval.encode.max_tokens",
     ("retrieval", "encode", "--max-batch"): "retrieval.encode.max_batch",
@@ -228,6 +230,7 @@ NO_SCHEMA_DEFAULT = {
 REQUIRED = "a required flag"
 DERIVED = "the rule passes a value derived from the key, not the key"
 APPEND = "repeatable flag: a default list would be extended, not replaced, by the rule's --local-dir"
+PINS = "repeatable flag: one --pin <id>=<sha256> per entry of the mapping (none by default)"
 NULL_IS_LIMIT = "the rule leaves the flag out when the key is null (null: the model's limit)"
 THREADS = "Snakemake's threads: resource (scaled down to --cores); unset = torch's default"
 NULL_OMITTED = (
@@ -261,9 +264,13 @@ DIFFERENT = {
     ("nig", "attribute", "--max-length"): ("cross_encoder.max_length", NULL_IS_LIMIT),
     ("nig", "baselines", "--max-length"): ("cross_encoder.max_length", NULL_IS_LIMIT),
     ("ablation", "run", "--max-length"): ("cross_encoder.max_length", NULL_IS_LIMIT),
-    # --local-dir
+    # --local-dir and --pin (local_dir_args() passes both)
     **{
-        (*cmd, "--local-dir"): ("resources.model_dirs", APPEND)
+        (*cmd, flag): spec
+        for flag, spec in (
+            ("--local-dir", ("resources.model_dirs", APPEND)),
+            ("--pin", ("resources.model_sha256", PINS)),
+        )
         for cmd in [
             ("retrieval", "encode"),
             ("cross-encoder", "train"),

@@ -196,3 +196,27 @@ def test_the_data_rule_reads_a_mirror_whose_path_has_a_space(wd, tmp_path):
     assert p.returncode == 0, out[-3000:]
     manifest = yaml.safe_load((wd / "results/data/scifact/manifest.json").read_text())
     assert str(mirror) in str(manifest)
+
+
+# ------------------------------------------------------------------------ resources.model_sha256 pins
+def test_model_pins_reach_every_command_that_takes_local_dirs(wd):
+    from irlens.cli import build_parser
+
+    pins = {
+        "sentence-transformers/all-MiniLM-L6-v2": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    }
+    pins[f"org/{NASTY}"] = "ab" * 32
+    (wd / "pins.yaml").write_text(
+        yaml.safe_dump({"resources": {"model_dirs": ["resources/models"], "model_sha256": pins}})
+    )
+    p = _snakemake(wd, "-n", "-p", "--cores", "2", "--configfile", "presets/smoke.yaml", "pins.yaml")
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-3000:]
+    with_dirs = [c for c in _commands(out) if "--local-dir" in c]
+    assert len({c.split(" --")[0] for c in with_dirs}) >= 8  # encode, rerank, gpl, ig, nig, ablation, ...
+    parser = build_parser()
+    for c in with_dirs:
+        words = shlex.split(c)
+        words = words[: words.index(">")] if ">" in words else words
+        a = parser.parse_args(words[1:])  # the command accepts --pin (argparse would exit otherwise)
+        assert sorted(a.pin) == sorted(f"{k}={v}" for k, v in pins.items()), c

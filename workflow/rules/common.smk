@@ -102,8 +102,12 @@ def device_args():
 
 
 def local_dir_args():
-    """--local-dir of every resources.model_dirs folder (local model copies)."""
-    return [f"--local-dir {quoted(d)}" for d in config["resources"]["model_dirs"]]
+    """--local-dir of every resources.model_dirs folder (local model copies) and --pin <id>=<sha256> of every
+    resources.model_sha256 entry (weights the resolver must find)."""
+    res = config["resources"]
+    return [f"--local-dir {quoted(d)}" for d in res["model_dirs"]] + [
+        f"--pin {quoted(f'{mid}={sha}')}" for mid, sha in (res.get("model_sha256") or {}).items()
+    ]
 
 
 # ----------------------------------------------------------------------------------- final targets

@@ -160,14 +160,16 @@ def load_cross_encoder(
     device: str | None = None,
     max_length: int | None = None,
     relevant_label: int | None = None,
+    pins: dict[str, str] | None = None,
 ) -> tuple[CrossEncoder, ResolvedModel]:
     """Load a sequence-classification reranker by HF id or folder. Returns ``(CrossEncoder, ResolvedModel)``.
 
     ``max_length`` defaults to the tokenizer's limit (capped at 512); ``relevant_label`` to 1 for
     2-logit heads. Parameters keep ``requires_grad`` as loaded (attribution needs no parameter grads,
-    but freezing is the caller's choice).
+    but freezing is the caller's choice). ``pins`` (``{id: weights sha256}``) is enforced by
+    :func:`~irlens.models.resolve.resolve_model`.
     """
-    resolved = resolve_model(model_id, local_dirs)
+    resolved = resolve_model(model_id, local_dirs, pins=pins)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     dev = pick_device(device)
     try:

@@ -12,26 +12,43 @@ log = logging.getLogger(__name__)
 
 
 def pick_device(device: str | None = None) -> str:
-    """``auto``/None → ``cuda`` when available, else ``cpu``."""
+    """``auto``/None → ``cuda`` when available, else ``cpu``; any other value is checked (a CUDA device this
+    machine lacks is an :class:`~irlens.errors.IrlensError`, not an assertion deep inside torch)."""
     import torch
 
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise IrlensError(f"--device '{device}': not a torch device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise IrlensError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise IrlensError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 ...); "
+                "use one of them, or auto"
+            )
     return device
 
 
-def load_bi_encoder(model_id: str, local_dirs=(), device: str | None = None, max_seq_length: int | None = None):
+def load_bi_encoder(
+    model_id: str, local_dirs=(), device: str | None = None, max_seq_length: int | None = None, pins=None
+):
     """Load a sentence-transformers bi-encoder by HF id or folder. Returns ``(model, ResolvedModel)``.
 
     HF checkpoints without a sentence-transformers config get mean pooling (what sentence-transformers
-    does by default). ``max_seq_length`` overrides the model's own limit when given.
+    does by default). ``max_seq_length`` overrides the model's own limit when given. ``pins``
+    (``{id: weights sha256}``) is enforced by :func:`~irlens.models.resolve.resolve_model`.
     """
-    resolved: ResolvedModel = resolve_model(model_id, local_dirs)
+    resolved: ResolvedModel = resolve_model(model_id, local_dirs, pins=pins)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    device = pick_device(device)
     try:
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(resolved.path, device=pick_device(device), local_files_only=True)
+        model = SentenceTransformer(resolved.path, device=device, local_files_only=True)
     except Exception as e:
         raise IrlensError(
             f"model '{model_id}' at {resolved.path}: cannot be loaded as a sentence-transformers model "

@@ -10,6 +10,10 @@ Order:
    HF cache).
 
 With the hub unreachable and no local copy, one :class:`IrlensError` says how to provide the model.
+
+Pinning: ``pins`` (config ``resources.model_sha256``, CLI ``--pin <id>=<sha256>``) maps a model id to the
+sha256 of its weights file; a pinned id whose weights differ, wherever they came from, is an
+:class:`IrlensError` (without a pin the sha256 is only recorded).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -96,11 +101,62 @@ def local_dir_name(model_id: str) -> str:
     return model_id.replace("/", "__")
 
 
+def parse_pins(values, what: str = "--pin") -> dict[str, str]:
+    """``{id: sha256}`` from ``--pin <id>=<sha256>`` values (``None`` or ``[]``: no pins); a malformed value is
+    one :class:`IrlensError` line naming ``what``. The sha256 is lower-cased; the id is split at the last ``=``."""
+    pins = {}
+    for v in values or []:
+        mid, sep, digest = str(v).rpartition("=")
+        digest = digest.strip().lower()
+        if not sep or not mid.strip() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise IrlensError(f"{what} '{v}': wants <model id>=<sha256 of its weights file, 64 hex digits>")
+        pins[mid.strip()] = digest
+    return pins
+
+
+def _pinned(model_id: str, pins: dict[str, str] | None) -> str | None:
+    for k, v in (pins or {}).items():
+        if _ALIASES.get(k, k) == model_id:
+            return str(v).lower()
+    return None
+
+
+def _enforce_pin(r: ResolvedModel, expected: str | None) -> ResolvedModel:
+    """``r`` when unpinned or its weights match the pin (their sha256 computed if ``verify`` skipped it)."""
+    if expected is None:
+        return r
+    folder = Path(r.path)
+    w = _weights_file(folder)
+    if w is None:
+        raise IrlensError(
+            f"{folder}: no model.safetensors or pytorch_model.bin to check against "
+            f"resources.model_sha256[{r.id}]; remove the pin or provide the weights file"
+        )
+    actual = sha256_file(w)
+    if actual != expected:
+        raise IrlensError(
+            f"{w}: sha256 {actual[:12]}… does not match resources.model_sha256[{r.id}] {expected[:12]}…; "
+            f"the weights ({r.source}) are not the pinned ones: replace them with the pinned copy "
+            "(resources.model_dirs, or clear the HF cache entry), or update the pin if the change is intended"
+        )
+    return r if r.sha256 == actual else ResolvedModel(r.id, r.path, r.source, actual)
+
+
 def resolve_model(
-    model_id: str, local_dirs: list[str | Path] = (), allow_hub: bool = True, verify: bool = True
+    model_id: str,
+    local_dirs: list[str | Path] = (),
+    allow_hub: bool = True,
+    verify: bool = True,
+    pins: dict[str, str] | None = None,
 ) -> ResolvedModel:
-    """Resolve ``model_id`` (HF id or folder path) to a :class:`ResolvedModel` (see module docstring)."""
+    """Resolve ``model_id`` (HF id or folder path) to a :class:`ResolvedModel` (see module docstring); a
+    ``pins`` entry for the id (``{id: sha256 of the weights file}``) is enforced."""
     model_id = _ALIASES.get(model_id, model_id)
+    expected = _pinned(model_id, pins)
+    return _enforce_pin(_resolve(model_id, local_dirs, allow_hub, verify), expected)
+
+
+def _resolve(model_id: str, local_dirs, allow_hub: bool, verify: bool) -> ResolvedModel:
     p = Path(model_id).expanduser()
     if p.is_dir():
         w = _weights_file(p)
