@@ -143,11 +143,11 @@ def job_stats(log: str) -> Counter:
 def smoke_snakemake(
     wd: Path, *args, check: bool = True, cores: bool = True, env: dict | None = None, timeout: float | None = None
 ):
-    """``snakemake [--cores 2] --configfile presets/smoke.yaml ci.yaml ARGS`` in ``wd``;
-    raises with the log tail on failure."""
+    """``snakemake [--cores 2] --configfile presets/smoke.yaml ci.yaml ARGS`` in ``wd`` under umask 022 (a
+    shared machine's usual one: outputs must come out readable by others); raises with the log tail on failure."""
     cmd = SNAKEMAKE + (["--cores", "2"] if cores else []) + ["--configfile", "presets/smoke.yaml", "ci.yaml", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    p = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, env=env, timeout=timeout)
+    p = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, env=env, timeout=timeout, umask=0o022)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}")
     return p

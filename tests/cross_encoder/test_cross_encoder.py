@@ -339,7 +339,7 @@ def _cli(*args):
 
 def _one_line(p, needle):
     assert p.returncode == 2, p.stderr
-    err = [l for l in p.stderr.splitlines() if l.startswith("irlens: error:")]
+    err = [l for l in p.stderr.splitlines() if l.startswith("irlens cross-encoder ") and ": error: " in l]
     assert len(err) == 1 and "Traceback" not in p.stderr and needle in err[0], p.stderr
 
 

@@ -107,7 +107,7 @@ def _corpus():
 
 def one_error_line(capsys) -> str:
     err = capsys.readouterr().err
-    lines = [l for l in err.splitlines() if l.startswith("irlens: error:")]
+    lines = [l for l in err.splitlines() if l.startswith("irlens gpl ") and ": error: " in l]
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
 

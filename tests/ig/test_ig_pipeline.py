@@ -305,7 +305,7 @@ def test_run_with_unknown_document_is_one_clear_error(ig_inputs, capsys):
     assert main(["ig", "attribute", *args, "--top-k", "1", "--queries", "0", "--out", str(tmp / "x")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    (line,) = [x for x in err.splitlines() if x.startswith("irlens:")]
+    (line,) = [x for x in err.splitlines() if x.startswith("irlens ig attribute: error: ")]
     assert "nosuchdoc" in line and "corpus.jsonl" in line
     assert not list(tmp.glob("x.*"))
 
@@ -317,5 +317,5 @@ def test_empty_query_is_one_clear_error(ig_inputs, tiny_beir, capsys):
     assert main(["ig", "attribute", *common, "--top-k", "1", "--queries", "0", "--out", str(tmp / "x")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    (line,) = [x for x in err.splitlines() if x.startswith("irlens:")]
+    (line,) = [x for x in err.splitlines() if x.startswith("irlens ig attribute: error: ")]
     assert "'q2' has empty text" in line

@@ -775,7 +775,7 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
         == 2
     )
     err = capsys.readouterr().err.strip()
-    assert err.startswith("irlens: error: ") and "nope" in err and "\n" not in err
+    assert err.startswith("irlens sae evaluate: error: ") and "nope" in err and "\n" not in err
     assert main(["sae", "train", "--embeddings", str(tmp_path / "missing"), "--out", str(model)]) == 2
     err = capsys.readouterr().err.strip()
     assert "corpus.npy: embeddings not found" in err and "\n" not in err

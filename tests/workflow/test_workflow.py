@@ -3,7 +3,9 @@
 import csv
 import os
 import re
+import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -110,6 +112,51 @@ def test_smoke_end_to_end(workdir):
     assert set(ctl["kind"]) == {"latent", "prf"} and set(ctl["value"]) == {0.0, 0.2}
     for f in ("figures/sae/minilm/variants.pdf", "figures/sae/minilm/control.png"):
         assert (workdir / "reports" / f).stat().st_size > 0
+
+
+def test_every_output_is_readable_by_others_under_umask_022(workdir):
+    # the run's files as a colleague on shared storage sees them (`find results reports -perm -600 ! -perm -044`)
+    unreadable = [
+        str(p.relative_to(workdir))
+        for top in ("results", "reports")
+        for p in (workdir / top).rglob("*")
+        if (p.is_file() and p.stat().st_mode & 0o044 != 0o044) or (p.is_dir() and p.stat().st_mode & 0o055 != 0o055)
+    ]
+    n = sum(1 for top in ("results", "reports") for p in (workdir / top).rglob("*"))
+    assert n > 300
+    assert not unreadable, f"{len(unreadable)} of {n} outputs not readable by group/others: {unreadable[:10]}"
+
+
+def test_the_readme_notebook_code_runs_on_the_run_outputs(workdir):
+    # README "From a notebook": its Python blocks, verbatim and in order, against this run's results
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) >= 4
+    code = "\n".join(blocks) + "\nprint('README-OK', means['ndcg@10'] > 0, a.rel_error < 0.05, len(table))\n"
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert p.returncode == 0, p.stderr[-4000:]
+    assert "README-OK True True" in p.stdout, p.stdout[-2000:]
+
+
+def test_report_screenshot_script_fails_in_one_line_without_a_browser(tmp_path):
+    # scripts/report-screenshot.sh (README): no report -> one line; no chromium -> one line naming the fix
+    script = str(REPO / "scripts" / "report-screenshot.sh")
+    env = {"PATH": "/usr/bin:/bin"}
+    p = subprocess.run([script, str(tmp_path / "none.html")], capture_output=True, text=True, env=env)
+    assert p.returncode == 1 and p.stderr.strip().count("\n") == 0 and "snakemake --report" in p.stderr
+    html = tmp_path / "r.html"
+    html.write_text("<html><body>report</body></html>")
+    if shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome"):
+        p = subprocess.run([script, str(html)], capture_output=True, text=True)
+        assert p.returncode == 0 and (tmp_path / "r.png").stat().st_size > 0, p.stderr
+    else:
+        p = subprocess.run([script, str(html)], capture_output=True, text=True, env=env)
+        assert p.returncode == 1 and "install it" in p.stderr and p.stderr.strip().count("\n") == 0
 
 
 def test_second_run_does_nothing(workdir):

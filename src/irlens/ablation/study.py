@@ -25,6 +25,8 @@ from irlens.errors import IrlensError
 log = logging.getLogger(__name__)
 
 ORIGINAL, SCHEME, RANDOM = "original", "scheme", "random"
+#: Columns of a shard (and of the merged table) of ``irlens ablation run``.
+SHARD_COLUMNS = ("kind", "scheme", "level", "repeat", "qid", "ndcg")
 METRIC = "ndcg_cut_10"
 
 
@@ -240,7 +242,7 @@ def load_stats(named_inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     stats, drops = [], []
     for name, path in named_inputs:
-        df = read_parquet(path, "merged ablation table")
+        df = read_parquet(path, "merged ablation table", "'irlens ablation merge'", columns=SHARD_COLUMNS)
         stats.append(summarise(df, name))
         drops.append(random_drops(df).assign(eval_set=name))
     return pd.concat(stats, ignore_index=True), pd.concat(drops, ignore_index=True)

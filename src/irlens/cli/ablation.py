@@ -25,7 +25,7 @@ def cmd_evalset(a: argparse.Namespace) -> None:
     ds = load_beir(a.data, [a.split])
     exclude = set()
     for p in a.exclude_pairs or []:
-        exclude |= set(read_parquet(p, "NIG pairs table")["qid"].astype(str))
+        exclude |= set(read_parquet(p, "NIG pairs table", columns=("qid",))["qid"].astype(str))
     df = build_eval_set(
         ds,
         a.split,
@@ -66,8 +66,8 @@ def cmd_run(a: argparse.Namespace) -> None:
 
     if a.repeats < 1:
         raise IrlensError(f"ablation: repeats must be >= 1 (got {a.repeats}); set ablation.repeats")
-    ev = read_parquet(a.evalset, "ablation evaluation set")
-    sets = read_parquet(a.sets, "NIG scheme sets")
+    ev = read_parquet(a.evalset, "ablation evaluation set", columns=("qid", "doc_id", "grade"))
+    sets = read_parquet(a.sets, "NIG scheme sets", columns=("scheme", "level", "module", "unit"))
     ds = load_beir(a.data, [])
     missing = sorted(set(ev["qid"]) - set(ds.queries)) + sorted(set(ev["doc_id"]) - set(ds.corpus))
     if missing:
@@ -116,11 +116,11 @@ def cmd_run(a: argparse.Namespace) -> None:
 
 def cmd_merge(a: argparse.Namespace) -> None:
     """``irlens ablation merge``: combine the shards of one evaluation set (:func:`irlens.ablation.study.merge`)."""
-    from irlens.ablation.study import merge
+    from irlens.ablation.study import SHARD_COLUMNS, merge
 
     parts = []
     for p in a.inputs:
-        parts.append(read_parquet(p, "ablation shard"))
+        parts.append(read_parquet(p, "ablation shard", columns=SHARD_COLUMNS))
     df = merge(parts, a.repeats)
     write_parquet(df, a.out)
     log.info("merged %d shards into %s (%d rows)", len(a.inputs), a.out, len(df))

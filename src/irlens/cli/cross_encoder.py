@@ -15,6 +15,7 @@ log = logging.getLogger("irlens")
 def cmd_train(a: argparse.Namespace) -> None:
     """``irlens cross-encoder train``: fine-tune the reranker (resumable) into a save_pretrained folder."""
     from irlens.cross_encoder.train import train_cross_encoder
+    from irlens.models.resolve import parse_pins
 
     if not Path(a.data).is_dir():
         raise IrlensError(f"{a.data}: dataset folder not found; run 'irlens data' (or the data rule) first")
@@ -32,6 +33,7 @@ def cmd_train(a: argparse.Namespace) -> None:
         negatives_depth=a.negatives_depth,
         seed=a.seed,
         local_dirs=a.local_dir or [],
+        pins=parse_pins(a.pin),
         top_grade_positives=not a.all_positives,
         threads=a.threads,
         device=a.device,
@@ -111,12 +113,12 @@ def add_parser(sub) -> None:
     )
     t.add_argument("--base", default="sentence-transformers/all-MiniLM-L6-v2", help="HF id or folder of the backbone")
     t.add_argument("--data", required=True, help="prepared dataset folder (results/data/<dataset>)")
-    t.add_argument("--split", default="train")
+    t.add_argument("--split", default="train", help="qrels split the training pairs come from")
     t.add_argument("--out", required=True, help="output model folder (save_pretrained + training.json)")
-    t.add_argument("--steps", type=int, default=100)
+    t.add_argument("--steps", type=int, default=100, help="optimizer steps")
     t.add_argument("--batch", type=int, default=16, help="(query, positive, negative) triples per step: 2x pairs")
-    t.add_argument("--max-length", type=int, default=128)
-    t.add_argument("--lr", type=float, default=5e-5)
+    t.add_argument("--max-length", type=int, default=128, help="tokens per (query, document) pair")
+    t.add_argument("--lr", type=float, default=5e-5, help="learning rate of the backbone")
     t.add_argument(
         "--head-lr",
         type=float,
@@ -125,43 +127,47 @@ def add_parser(sub) -> None:
     )
     t.add_argument("--warmup", type=float, default=0.1, help="fraction of steps with linear warm-up")
     t.add_argument("--negatives-depth", type=int, default=30, help="BM25 depth the hard negatives come from")
-    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--seed", type=int, default=42, help="seed of the sampling and of the new head")
     t.add_argument(
         "--all-positives",
         action="store_true",
         help="positives: every document judged >= 1 (default: the query's highest grade)",
     )
-    t.add_argument("--log-every", type=int, default=10)
+    t.add_argument("--log-every", type=int, default=10, help="log the loss every N steps")
     t.add_argument(
         "--checkpoint-every", type=int, default=0, help="save a resumable checkpoint every N steps (0: never)"
     )
-    t.add_argument("--local-dir", action="append")
-    t.add_argument("--threads", type=int)
-    t.add_argument("--device", default="auto")
+    t.add_argument("--local-dir", action="append", help="local model folder(s) (<dir>/<org>__<name>/)")
+    t.add_argument("--pin", action="append", help="<id>=<sha256>: that id's weights must have this sha256 (repeat)")
+    t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    t.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     t.set_defaults(func=cmd_train)
 
     r = csub.add_parser("rerank", help="rerank the top of a first-stage TREC run; writes the run and its metrics")
     add_cross_encoder_args(r)
     r.add_argument("--model-label", help="what the metrics JSON names as model (default: --model)")
     r.add_argument("--label", default="cross-encoder", help="retriever label in the metrics JSON / table")
-    r.add_argument("--data", required=True)
-    r.add_argument("--dataset", required=True)
-    r.add_argument("--split", default="test")
+    r.add_argument("--data", required=True, help="prepared dataset folder (results/data/<dataset>)")
+    r.add_argument("--dataset", required=True, help="dataset name written into the metrics JSON")
+    r.add_argument("--split", default="test", help="qrels split whose queries are reranked")
     r.add_argument("--run", required=True, help="first-stage TREC run")
     r.add_argument("--first-stage", default="bm25", help="name of the first stage (for the backend label)")
-    r.add_argument("--depth", type=int, default=100)
+    r.add_argument("--depth", type=int, default=100, help="top documents of each query reranked")
     r.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per batch")
-    r.add_argument("--max-batch", type=int, default=64)
-    r.add_argument("--backend")
-    r.add_argument("--out-run", required=True)
+    r.add_argument("--max-batch", type=int, default=64, help="most pairs per batch")
+    r.add_argument(
+        "--backend",
+        help="backend label in the metrics JSON (default: cross-encoder rerank of <first stage> top-<depth>)",
+    )
+    r.add_argument("--out-run", required=True, help="output TREC run (reranked)")
     r.add_argument("--out", required=True, help="metrics JSON (format of 'irlens retrieval evaluate')")
-    r.add_argument("--per-query")
+    r.add_argument("--per-query", help="also write per-query metrics here (TSV)")
     r.set_defaults(func=cmd_rerank)
 
     tb = csub.add_parser("table", help="systems x datasets table (nDCG@10, MRR@10) from metrics JSON files")
-    tb.add_argument("--metrics", nargs="+", required=True)
+    tb.add_argument("--metrics", nargs="+", required=True, help="metrics JSON files of first stages and reranks")
     tb.add_argument("--in-domain", nargs="*", help="datasets the reranker was trained on (tagged ID; the rest OOD)")
-    tb.add_argument("--title", default="Reranking effectiveness (test split)")
-    tb.add_argument("--md", required=True)
-    tb.add_argument("--csv", required=True)
+    tb.add_argument("--title", default="Reranking effectiveness (test split)", help="table title")
+    tb.add_argument("--md", required=True, help="output Markdown table")
+    tb.add_argument("--csv", required=True, help="output CSV table")
     tb.set_defaults(func=cmd_table)

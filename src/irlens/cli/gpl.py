@@ -30,6 +30,7 @@ def _corpus(data: str):
 def cmd_queries(a: argparse.Namespace) -> None:
     """``irlens gpl queries``: pseudo-queries (T5, training queries or ICT) and their qrels."""
     from irlens.gpl.queries import ict_queries, load_t5_generator, t5_queries, train_queries, write_queries
+    from irlens.models.resolve import parse_pins
 
     set_threads(a.threads)
     if a.backend == "train-queries":
@@ -55,6 +56,7 @@ def cmd_queries(a: argparse.Namespace) -> None:
             a.generator,
             a.local_dir or [],
             device=a.device,
+            pins=parse_pins(a.pin),
             max_length=a.max_length,
             top_p=a.top_p,
             top_k=a.top_k,
@@ -97,15 +99,21 @@ def cmd_negatives(a: argparse.Namespace) -> None:
     from irlens.gpl.negatives import mine_negatives
     from irlens.gpl.queries import read_queries_and_qrels
     from irlens.io import write_jsonl
+    from irlens.models.resolve import parse_pins
 
     set_threads(a.threads)
-    queries, qrels = read_queries_and_qrels(a.queries, a.qrels)
     emb = {}
     for spec in a.corpus_emb or []:
         miner, sep, path = spec.rpartition("=")
         if not sep or not miner:
             raise IrlensError(f"gpl negatives: --corpus-emb wants MINER=PATH, got '{spec}'")
+        if miner not in a.miners or miner == "bm25":
+            raise IrlensError(
+                f"--corpus-emb {spec}: '{miner}' is not a dense miner of --miners ({' '.join(a.miners)}); "
+                "name the miner exactly as --miners does"
+            )
         emb[miner] = path
+    queries, qrels = read_queries_and_qrels(a.queries, a.qrels)
     recs = mine_negatives(
         _corpus(a.data),
         queries,
@@ -115,6 +123,7 @@ def cmd_negatives(a: argparse.Namespace) -> None:
         score=a.score,
         corpus_emb=emb,
         local_dirs=a.local_dir or [],
+        pins=parse_pins(a.pin),
         device=a.device,
         max_seq_length=a.max_seq_length,
         max_tokens=a.max_tokens,
@@ -138,6 +147,7 @@ def cmd_pseudo_labels(a: argparse.Namespace) -> None:
     from irlens.gpl.labels import pseudo_label, sample_tuples, write_training_data
     from irlens.gpl.negatives import read_hard_negatives
     from irlens.models import load_cross_encoder
+    from irlens.models.resolve import parse_pins
 
     set_threads(a.threads)
     if a.steps < 1 or a.batch < 1:
@@ -159,7 +169,12 @@ def cmd_pseudo_labels(a: argparse.Namespace) -> None:
                     f"{a.negatives}: passage '{d}' is not in {a.data}/corpus.jsonl; is it this dataset's?"
                 )
     ce, resolved = load_cross_encoder(
-        a.teacher, a.local_dir or [], device=a.device, max_length=a.ce_max_length, relevant_label=a.relevant_label
+        a.teacher,
+        a.local_dir or [],
+        device=a.device,
+        max_length=a.ce_max_length,
+        relevant_label=a.relevant_label,
+        pins=parse_pins(a.pin),
     )
     docs = {d: doc_text(corpus[d]) for _, p, n in tuples for d in (p, n)}
     log.info(
@@ -211,6 +226,7 @@ def cmd_pseudo_labels(a: argparse.Namespace) -> None:
 def cmd_train(a: argparse.Namespace) -> None:
     """``irlens gpl train``: MarginMSE training of the student bi-encoder (checkpointed, resumable)."""
     from irlens.gpl.train import train_gpl
+    from irlens.models.resolve import parse_pins
 
     if not Path(a.data).is_dir():
         raise IrlensError(f"{a.data}: dataset folder not found; run 'irlens data' (or the data rule) first")
@@ -230,6 +246,7 @@ def cmd_train(a: argparse.Namespace) -> None:
         seed=a.seed,
         checkpoint_every=a.checkpoint_every,
         local_dirs=a.local_dir or [],
+        pins=parse_pins(a.pin),
         threads=a.threads,
         device=a.device,
         log_every=a.log_every,
@@ -265,15 +282,21 @@ def add_parser(sub) -> None:
     gs = g.add_subparsers(dest="gpl_cmd", required=True)
 
     def common(p, device="auto"):
-        p.add_argument("--local-dir", action="append")
-        p.add_argument("--threads", type=int)
-        p.add_argument("--device", default=device)
+        p.add_argument("--local-dir", action="append", help="local model folder(s) (<dir>/<org>__<name>/)")
+        p.add_argument("--pin", action="append", help="<id>=<sha256>: that id's weights must have this sha256 (repeat)")
+        p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+        p.add_argument("--device", default=device, help="auto | cpu | cuda | cuda:N")
 
     q = gs.add_parser("queries", help="pseudo-queries (t5 | train-queries | ict) -> queries.jsonl + qrels.tsv")
-    q.add_argument("--backend", choices=["t5", "train-queries", "ict"], required=True)
+    q.add_argument(
+        "--backend",
+        choices=["t5", "train-queries", "ict"],
+        required=True,
+        help="t5: generated; train-queries: the dataset's own --split queries; ict: inverse-cloze spans",
+    )
     q.add_argument("--data", required=True, help="prepared dataset folder (results/data/<dataset>)")
-    q.add_argument("--out-queries", required=True)
-    q.add_argument("--out-qrels", required=True)
+    q.add_argument("--out-queries", required=True, help="output queries.jsonl")
+    q.add_argument("--out-qrels", required=True, help="output qrels TSV (each query's source passage)")
     q.add_argument("--split", default="train", help="train-queries: the qrels split whose queries are used")
     q.add_argument(
         "--qpp",
@@ -284,14 +307,14 @@ def add_parser(sub) -> None:
     q.add_argument(
         "--passages", type=int, default=0, help="t5/ict: seeded sample of this many passages (0: all; GPL's new_size)"
     )
-    q.add_argument("--seed", type=int, default=42)
+    q.add_argument("--seed", type=int, default=42, help="seed of the passage sample and the generation")
     q.add_argument(
         "--generator", default="BeIR/query-gen-msmarco-t5-base-v1", help="t5: HF id or folder of the seq2seq generator"
     )
     q.add_argument("--batch", type=int, default=10, help="t5: passages per generate call (GPL CLI: 10)")
     q.add_argument("--max-length", type=int, default=64, help="t5: generated tokens")
-    q.add_argument("--top-p", type=float, default=0.95)
-    q.add_argument("--top-k", type=int, default=25)
+    q.add_argument("--top-p", type=float, default=0.95, help="t5: nucleus sampling p")
+    q.add_argument("--top-k", type=int, default=25, help="t5: top-k sampling")
     q.add_argument("--input-max-length", type=int, default=512, help="t5: passage tokens read")
     q.add_argument("--min-words", type=int, default=4, help="ict: shortest sentence used")
     q.add_argument("--max-words", type=int, default=16, help="ict: longest span")
@@ -299,9 +322,9 @@ def add_parser(sub) -> None:
     q.set_defaults(func=cmd_queries)
 
     n = gs.add_parser("negatives", help="hard negatives: top-k of each miner (bi-encoders, bm25) minus positives")
-    n.add_argument("--data", required=True)
-    n.add_argument("--queries", required=True)
-    n.add_argument("--qrels", required=True)
+    n.add_argument("--data", required=True, help="prepared dataset folder (its corpus is mined)")
+    n.add_argument("--queries", required=True, help="queries.jsonl of 'irlens gpl queries'")
+    n.add_argument("--qrels", required=True, help="qrels TSV of 'irlens gpl queries' (positives, never negatives)")
     n.add_argument(
         "--miners",
         nargs="+",
@@ -315,16 +338,18 @@ def add_parser(sub) -> None:
     )
     n.add_argument("--k", type=int, default=50, help="negatives per miner before removing positives (GPL: 50)")
     n.add_argument("--score", choices=["cos", "dot"], default="cos", help="dense miners' similarity (GPL: cos_sim)")
-    n.add_argument("--max-seq-length", type=int)
-    n.add_argument("--max-tokens", type=int, default=16384)
-    n.add_argument("--max-batch", type=int, default=256)
+    n.add_argument(
+        "--max-seq-length", type=int, help="dense miners: truncate texts to this many tokens (default: the model's)"
+    )
+    n.add_argument("--max-tokens", type=int, default=16384, help="dense miners: padded tokens per batch")
+    n.add_argument("--max-batch", type=int, default=256, help="dense miners: most texts per batch")
     n.add_argument("--out", required=True, help="hard-negatives.jsonl")
     common(n)
     n.set_defaults(func=cmd_negatives)
 
     p = gs.add_parser("pseudo-labels", help="teacher margins CE(q,pos) - CE(q,neg) for steps x batch sampled tuples")
-    p.add_argument("--data", required=True)
-    p.add_argument("--queries", required=True)
+    p.add_argument("--data", required=True, help="prepared dataset folder (the passage texts)")
+    p.add_argument("--queries", required=True, help="queries.jsonl of 'irlens gpl queries'")
     p.add_argument("--negatives", required=True, help="hard-negatives.jsonl")
     p.add_argument("--teacher", required=True, help="HF id or folder of the cross-encoder")
     p.add_argument("--steps", type=int, required=True, help="training steps the tuples are for (GPL: 140000)")
@@ -337,10 +362,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--ce-max-length", type=int, help="tokens of the scored pair (default: the teacher's limit, <= 512)")
     p.add_argument("--relevant-label", type=int, help="2-logit heads: index of 'relevant' (default 1)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="seed of the tuple sampling")
     p.add_argument("--chunk", type=int, default=2048, help="tuples per resumable chunk")
-    p.add_argument("--max-tokens", type=int, default=8192)
-    p.add_argument("--max-batch", type=int, default=64)
+    p.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per teacher batch")
+    p.add_argument("--max-batch", type=int, default=64, help="most pairs per teacher batch")
     p.add_argument("--out", required=True, help="gpl-training-data.tsv")
     common(p)
     p.set_defaults(func=cmd_pseudo_labels)
@@ -351,22 +376,22 @@ def add_parser(sub) -> None:
         required=True,
         help="HF id or folder of the student (sentence-transformers or HF; mean pooling for HF)",
     )
-    t.add_argument("--data", required=True)
-    t.add_argument("--queries", required=True)
+    t.add_argument("--data", required=True, help="prepared dataset folder (the passage texts)")
+    t.add_argument("--queries", required=True, help="queries.jsonl of 'irlens gpl queries'")
     t.add_argument("--training-data", required=True, help="gpl-training-data.tsv")
     t.add_argument("--out", required=True, help="output model folder (sentence-transformers)")
-    t.add_argument("--steps", type=int, default=140000)
-    t.add_argument("--batch", type=int, default=32)
-    t.add_argument("--max-length", type=int, default=350)
-    t.add_argument("--lr", type=float, default=2e-5)
-    t.add_argument("--warmup-steps", type=int, default=1000)
-    t.add_argument("--weight-decay", type=float, default=0.01)
+    t.add_argument("--steps", type=int, default=140000, help="training steps (GPL: 140000; as given to pseudo-labels)")
+    t.add_argument("--batch", type=int, default=32, help="tuples per step (GPL: 32; as given to pseudo-labels)")
+    t.add_argument("--max-length", type=int, default=350, help="tokens each query / passage is cut to (GPL: 350)")
+    t.add_argument("--lr", type=float, default=2e-5, help="learning rate (GPL: 2e-5)")
+    t.add_argument("--warmup-steps", type=int, default=1000, help="linear warm-up steps (GPL: 1000)")
+    t.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (GPL: 0.01)")
     t.add_argument(
         "--rescale-range", type=float, nargs=2, metavar=("MIN", "MAX"), help="GPL's rescale_range for cosine students"
     )
-    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--seed", type=int, default=42, help="training seed")
     t.add_argument("--checkpoint-every", type=int, default=0, help="resumable checkpoint every N steps (0: none)")
-    t.add_argument("--log-every", type=int, default=10)
+    t.add_argument("--log-every", type=int, default=10, help="log the loss every N steps")
     common(t, device="cpu")
     t.set_defaults(func=cmd_train)
 
@@ -379,8 +404,15 @@ def add_parser(sub) -> None:
         metavar=("DATASET", "BASE_TSV", "ADAPTED_TSV"),
         help="per_query.tsv of each model (irlens retrieval evaluate --per-query), optionally as LABEL=PATH",
     )
-    e.add_argument("--metrics", nargs="+", default=["ndcg@10", "mrr@10", "recall@100"])
-    e.add_argument("--title", default="GPL: base vs adapted (paired two-tailed t-test over queries)")
-    e.add_argument("--md", required=True)
-    e.add_argument("--csv", required=True)
+    e.add_argument(
+        "--metrics",
+        nargs="+",
+        default=["ndcg@10", "mrr@10", "recall@100"],
+        help="metrics compared (columns of the per-query files)",
+    )
+    e.add_argument(
+        "--title", default="GPL: base vs adapted (paired two-tailed t-test over queries)", help="table title"
+    )
+    e.add_argument("--md", required=True, help="output Markdown table")
+    e.add_argument("--csv", required=True, help="output CSV table")
     e.set_defaults(func=cmd_evaluate)

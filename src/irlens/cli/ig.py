@@ -17,6 +17,7 @@ def _ig_setup(a: argparse.Namespace, n_queries: int, k: int):
     from irlens.data.beir import load_beir
     from irlens.ig.ranking import check_rankings, select_queries
     from irlens.models import load_bi_encoder
+    from irlens.models.resolve import parse_pins
     from irlens.retrieval.trec import read_run
 
     set_threads(a.threads)
@@ -24,7 +25,9 @@ def _ig_setup(a: argparse.Namespace, n_queries: int, k: int):
     run = read_run(a.run)
     qids = select_queries(ds, a.split, run, n_queries, a.seed)
     check_rankings(ds, run, qids, k)
-    model, resolved = load_bi_encoder(a.model, a.local_dir or [], device=a.device, max_seq_length=a.max_seq_length)
+    model, resolved = load_bi_encoder(
+        a.model, a.local_dir or [], device=a.device, max_seq_length=a.max_seq_length, pins=parse_pins(a.pin)
+    )
     return ds, run, qids, model, resolved
 
 
@@ -114,6 +117,10 @@ def cmd_ig_wordclouds(a: argparse.Namespace) -> None:
 
     if len(a.ig) != len(a.labels) or len(a.out) != len(a.labels):
         raise IrlensError("ig wordclouds: give one --ig, --label and --out per model")
+    if a.diff_out and len(a.diff_out) != len(a.labels) - 1:
+        raise IrlensError(
+            f"--diff-out: give one per model after the first ({len(a.labels) - 1}), got {len(a.diff_out)}"
+        )
     words = [read_tables(p)["words"] for p in a.ig]
     n = write_wordclouds(
         words, a.labels, a.out, a.dataset, side=a.side, n_words=a.words, seed=a.seed, diff_outs=a.diff_out
@@ -128,6 +135,10 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
     from irlens.io import atomic_path
     from irlens.report.tables import write_table
 
+    corpora = [spec.partition("=")[::2] for spec in a.corpus]
+    for spec, (name, path) in zip(a.corpus, corpora):
+        if "=" not in spec or not name or not path:
+            raise IrlensError(f"--corpus '{spec}': expected <dataset>=<path to corpus.jsonl>")
     tables = [read_tables(p) for p in a.ig]
     pairs, words = concat_tables(tables, "pairs"), concat_tables(tables, "words")
     write_table(
@@ -142,10 +153,7 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
         a.title_share + ".csv",
         title="Share of positive document attribution on title words (vs share of title words)",
     )
-    counts = {}
-    for spec in a.corpus:
-        name, _, path = spec.partition("=")
-        counts[name] = corpus_word_counts(path)
+    counts = {name: corpus_word_counts(path) for name, path in corpora}
     share, vocabulary = domain_term_tables(words, counts, n=a.domain_terms)
     write_table(
         share,
@@ -167,6 +175,7 @@ def _add_ig_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", required=True, help="model label written into the tables (config key)")
     p.add_argument("--score", choices=["dot", "cos"], default="cos", help="similarity of the bi-encoder")
     p.add_argument("--local-dir", action="append", help="local model folder(s) (<dir>/<org>__<name>/)")
+    p.add_argument("--pin", action="append", help="<id>=<sha256>: that id's weights must have this sha256 (repeat)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--max-seq-length", type=int, help="truncate inputs to this many tokens (default: the model's)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")

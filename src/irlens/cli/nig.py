@@ -14,9 +14,14 @@ from irlens.io import read_parquet, write_npy, write_parquet
 log = logging.getLogger("irlens")
 
 
-def _read_parquet(path, what: str):
+#: Columns of the pairs table of ``irlens nig pairs`` that attribute and baselines read.
+PAIR_COLUMNS = ("pair", "qid", "doc_id", "label", "target")
+
+
+def _read_parquet(path, what: str, columns=()):
     """:func:`irlens.io.read_parquet` naming the rule that makes ``what``."""
-    return read_parquet(path, what, "the nig_pairs rule" if "pairs" in what else "the rule that makes it")
+    made = "the nig_pairs rule" if "pairs" in what else "the rule that makes it"
+    return read_parquet(path, what, made, columns=columns)
 
 
 # ------------------------------------------------------------------------------------------- pairs
@@ -63,7 +68,7 @@ def cmd_attribute(a: argparse.Namespace) -> None:
     from irlens.nig.pairs import attribute_pairs, shard_rows
 
     check_settings(a.baseline, a.rule, a.steps)
-    pairs = _read_parquet(a.pairs, "pairs table")
+    pairs = _read_parquet(a.pairs, "pairs table", PAIR_COLUMNS)
     pairs = pairs[pairs["label"] == a.label]
     rows = shard_rows(pairs, a.shard, a.shards)
     ds = load_beir(a.data, [a.split])
@@ -119,7 +124,7 @@ def cmd_baselines(a: argparse.Namespace) -> None:
     from irlens.nig.attribute import baseline_table
     from irlens.report.tables import write_table
 
-    frames = [_read_parquet(p, "pairs table") for p in a.pairs]
+    frames = [_read_parquet(p, "pairs table", ("dataset", *PAIR_COLUMNS)) for p in a.pairs]
     ce, _ = load_cross_encoder_from_args(a)
     t = baseline_table(ce, frames, a.data, a.split, a.max_pairs)
     write_table(
@@ -163,8 +168,8 @@ def cmd_figures(a: argparse.Namespace) -> None:
     from irlens.nig.figures import default_fig4_scheme, figure_intersections, figure_layers, figure_summary
 
     d = Path(a.schemes_dir)
-    inter = _read_parquet(d / "intersections.parquet", "NIG intersections")
-    values = _read_parquet(d / "values.parquet", "NIG scheme values")
+    inter = _read_parquet(d / "intersections.parquet", "NIG intersections", ("label", "kind", "curve", "level", "pct"))
+    values = _read_parquet(d / "values.parquet", "NIG scheme values", ("layer", "component", "unit"))
     roles = read_json(d / "roles.json")
     out = Path(a.out_dir)
     figure_intersections(inter, out / "fig2-intersections", title=a.title)
@@ -232,7 +237,7 @@ def add_parser(sub) -> None:
     p.add_argument("--csv", required=True, help="CSV table")
     p.set_defaults(func=cmd_baselines)
 
-    p = ns.add_parser("schemes", help="scheme values, top-X % sets, intersections, fusion; tables")
+    p = ns.add_parser("schemes", help="scheme values, top-X %% sets, intersections, fusion; tables")
     p.add_argument("--set", action="append", required=True, help="<merged prefix>:<dataset>:<label> (repeat)")
     p.add_argument("--in-domain", action="append", default=[], help="in-domain dataset(s); the rest are OOD")
     p.add_argument("--levels", type=float, nargs="+", default=[0.01, 0.1, 1.0], help="top-X %% levels")

@@ -23,7 +23,9 @@ def add_parser(sub) -> None:
     sub = rp.add_subparsers(dest="report_cmd", required=True)
 
     t = sub.add_parser("table", help="results table (markdown + CSV) from metrics JSON files")
-    t.add_argument("--metrics", nargs="+", required=True)
-    t.add_argument("--md", required=True)
-    t.add_argument("--csv", required=True)
+    t.add_argument(
+        "--metrics", nargs="+", required=True, help="metrics JSON files of 'irlens retrieval evaluate' (one row each)"
+    )
+    t.add_argument("--md", required=True, help="output Markdown table")
+    t.add_argument("--csv", required=True, help="output CSV table")
     t.set_defaults(func=cmd_table)

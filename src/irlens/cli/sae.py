@@ -26,14 +26,10 @@ def _config(a: argparse.Namespace):
 
     values: dict = dict(RECOMMENDED) if a.preset == "recommended" else {}
     if a.config:
-        import yaml
+        from irlens.cli.common import read_yaml_mapping
 
         p = Path(a.config)
-        if not p.is_file():
-            raise IrlensError(f"{p}: SAE config not found")
-        given = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        if not isinstance(given, dict):
-            raise IrlensError(f"{p}: expected a mapping of TrainConfig fields")
+        given = read_yaml_mapping(p, "--config (SAE training settings)")
         known = {f.name for f in dataclasses.fields(TrainConfig)}
         unknown = sorted(set(given) - known)
         if unknown:
@@ -223,9 +219,10 @@ def cmd_interpret(a: argparse.Namespace) -> None:
     recs = describe_latents(latents, dv, di, doc_ids, texts, model.cfg.n_latents, n=a.top, words=a.words, **qkw)
     if a.encoder:
         from irlens.models.encoder import load_bi_encoder
+        from irlens.models.resolve import parse_pins
         from irlens.sae.n2g import activation_fn, add_explanations
 
-        enc, _ = load_bi_encoder(a.encoder, a.local_dir or [], device=a.device)
+        enc, _ = load_bi_encoder(a.encoder, a.local_dir or [], device=a.device, pins=parse_pins(a.pin))
         add_explanations(
             recs,
             activation_fn(enc, model),
@@ -408,6 +405,7 @@ def add_parser(sub) -> None:
         "--encoder", help="the bi-encoder that made the embeddings (HF id / folder): enables N2G explanations"
     )
     p.add_argument("--local-dir", action="append", default=[], help="local model folder(s) searched first")
+    p.add_argument("--pin", action="append", help="<id>=<sha256>: that id's weights must have this sha256 (repeat)")
     p.add_argument("--device", default="auto", help="device of the bi-encoder for N2G: auto | cpu | cuda | cuda:N")
     p.add_argument("--latents", type=int, default=24, help="how many latents (most frequent first)")
     p.add_argument(

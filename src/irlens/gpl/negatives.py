@@ -45,12 +45,13 @@ def _dense_rankings(
     max_batch,
     partial_dir,
     progress,
+    pins=None,
 ):
     from irlens.models import load_bi_encoder
     from irlens.retrieval.encode import encode_texts, load_embeddings
     from irlens.retrieval.search import dense_search
 
-    model, resolved = load_bi_encoder(miner, local_dirs, device=device, max_seq_length=max_seq_length)
+    model, resolved = load_bi_encoder(miner, local_dirs, device=device, max_seq_length=max_seq_length, pins=pins)
     if corpus_emb:
         emb, ids, meta = load_embeddings(corpus_emb)
         pos = {d: i for i, d in enumerate(ids)}
@@ -99,6 +100,7 @@ def mine_negatives(
     threads: int = 1,
     partial_out: str | Path | None = None,
     progress: bool = True,
+    pins: dict[str, str] | None = None,
 ) -> list[dict]:
     """Hard-negative records (see the module docstring), one per query of ``qrels``."""
     from irlens.data.beir import doc_text
@@ -170,6 +172,7 @@ def mine_negatives(
                     max_batch,
                     pdir,
                     progress,
+                    pins,
                 )
             if part:
                 part.save(name, {"miner": miner, "sha256": sha, "ranked": ranked})

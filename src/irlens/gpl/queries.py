@@ -108,14 +108,17 @@ class T5Generator:
         return [decoded[i * n : (i + 1) * n] for i in range(len(texts))]
 
 
-def load_t5_generator(model_id: str, local_dirs=(), device: str | None = None, **kw) -> tuple[T5Generator, object]:
-    """Load a seq2seq generator by HF id or folder (resolved as every model). Returns ``(generator, ResolvedModel)``."""
+def load_t5_generator(
+    model_id: str, local_dirs=(), device: str | None = None, pins=None, **kw
+) -> tuple[T5Generator, object]:
+    """Load a seq2seq generator by HF id or folder (resolved as every model, ``pins`` enforced). Returns
+    ``(generator, ResolvedModel)``."""
     import os
 
     from irlens.models.encoder import pick_device
     from irlens.models.resolve import resolve_model
 
-    resolved = resolve_model(model_id, local_dirs)
+    resolved = resolve_model(model_id, local_dirs, pins=pins)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     dev = pick_device(device)
     try:

@@ -25,7 +25,7 @@ from irlens.data.beir import BeirDataset, doc_text
 from irlens.errors import IrlensError
 from irlens.ig.bi_encoder import BiEncoderIG
 from irlens.ig.words import merge_words
-from irlens.io import atomic_path
+from irlens.io import atomic_path, read_parquet
 
 log = logging.getLogger(__name__)
 
@@ -171,14 +171,9 @@ FILE_ORDER = ("tokens", "words", "pairs")  # written in this order: pairs last m
 def read_tables(prefix: str) -> dict[str, pd.DataFrame]:
     """The IG tables ``<prefix>.{tokens,words,pairs}.parquet`` as ``{name: DataFrame}``.
 
-    Raises :class:`~irlens.errors.IrlensError` naming the first missing file."""
-    out = {}
-    for name in FILE_ORDER:
-        path = Path(f"{prefix}.{name}.parquet")
-        if not path.is_file():
-            raise IrlensError(f"{path}: IG table not found; run 'irlens ig attribute' (or the ig_attribute rule) first")
-        out[name] = pd.read_parquet(path)
-    return out
+    Raises :class:`~irlens.errors.IrlensError` naming the first missing or unreadable file."""
+    made = "'irlens ig attribute' (or the ig_attribute rule)"
+    return {name: read_parquet(f"{prefix}.{name}.parquet", "IG table", made) for name in FILE_ORDER}
 
 
 def write_tables(tables: dict[str, pd.DataFrame], prefix: str) -> None:

@@ -173,10 +173,11 @@ def merge_shards(prefixes: list[str], out: str) -> pd.DataFrame:
     the pairs table are sorted by the ``pair`` column (stable), so merging shards in any order gives the
     unsharded result. Returns the merged pairs table.
     """
-    from irlens.io import write_npy, write_parquet
+    from irlens.io import read_npy, read_parquet, write_npy, write_parquet
 
     if not prefixes:
         raise IrlensError("NIG merge: no shards given")
+    made = "'irlens nig attribute' (the nig_attribute rule)"
     vals, tables, neurons = [], [], None
     for p in prefixes:
         for ext in NIG_FILES:
@@ -184,14 +185,18 @@ def merge_shards(prefixes: list[str], out: str) -> pd.DataFrame:
                 raise IrlensError(
                     f"{p}.{ext}: NIG shard not found; run 'irlens nig attribute' (the nig_attribute rule) first"
                 )
-        n = pd.read_parquet(f"{p}.neurons.parquet")
+        n = read_parquet(f"{p}.neurons.parquet", "NIG neuron table", made)
         if neurons is not None and not n.equals(neurons):
             raise IrlensError(
                 f"{p}.neurons.parquet: neuron layout differs from the other shards (different model?); rerun the shards"
             )
         neurons = n
-        vals.append(np.load(f"{p}.npy"))
-        tables.append(pd.read_parquet(f"{p}.pairs.parquet"))
+        vals.append(read_npy(f"{p}.npy", "NIG values", made))
+        tables.append(read_parquet(f"{p}.pairs.parquet", "NIG pairs table", made, columns=("pair",)))
+        if len(vals[-1]) != len(tables[-1]):
+            raise IrlensError(
+                f"{p}.npy: {len(vals[-1])} rows but {len(tables[-1])} pairs in {p}.pairs.parquet; rerun the shard"
+            )
     table = pd.concat(tables, ignore_index=True)
     v = np.concatenate(vals) if vals else np.zeros((0, len(neurons)), np.float32)
     order = np.argsort(table["pair"].to_numpy(), kind="stable")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from irlens.errors import IrlensError
-from irlens.io import read_parquet, write_json, write_parquet
+from irlens.io import read_npy, read_parquet, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,7 @@ def compute_schemes(specs, in_domain, levels=LEVELS, rank_by: str = "value") -> 
     intersection table also covers :data:`FIGURE_LEVELS`.
     """
     means, counts, completeness, neurons = {}, {}, [], None
+    pair_columns = ("f_input", "f_baseline", "rel_error", "steps", "rule", "seconds")
     for prefix, dataset, label in specs:
         n = read_parquet(f"{prefix}.neurons.parquet", "NIG neuron table")
         if neurons is not None and not n.equals(neurons):
@@ -225,8 +226,11 @@ def compute_schemes(specs, in_domain, levels=LEVELS, rank_by: str = "value") -> 
                 f"{prefix}.neurons.parquet: neuron layout differs from the other sets; rerun them with one model"
             )
         neurons = n
-        v = np.load(f"{prefix}.npy")
-        p = read_parquet(f"{prefix}.pairs.parquet", "NIG pairs table", "the nig_pairs rule")
+        made = "'irlens nig merge' (the nig_merge rule)"
+        v = read_npy(f"{prefix}.npy", "NIG values", made)
+        p = read_parquet(f"{prefix}.pairs.parquet", "NIG pairs table", made, columns=pair_columns)
+        if len(v) != len(p):
+            raise IrlensError(f"{prefix}.npy: {len(v)} rows but {len(p)} pairs in {prefix}.pairs.parquet; rerun {made}")
         if len(v) == 0:
             log.warning("%s: no pairs; scheme %s:%s left out", prefix, dataset, label)
             continue

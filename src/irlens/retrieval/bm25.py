@@ -31,6 +31,13 @@ def bm25_search(
     if stemmer:
         import Stemmer
 
+        if stemmer not in Stemmer.algorithms():
+            from irlens.errors import IrlensError
+
+            raise IrlensError(
+                f"BM25 stemmer '{stemmer}' unknown; choose a Snowball language ({', '.join(Stemmer.algorithms())}) "
+                "or 'none'"
+            )
         stem = Stemmer.Stemmer(stemmer)
     corpus_tokens = bm25s.tokenize(doc_texts, stopwords=stopwords, stemmer=stem, show_progress=False)
     retriever = bm25s.BM25(method=method, k1=k1, b=b)

@@ -151,11 +151,28 @@ def load_embeddings(path: str | Path) -> tuple[np.ndarray, list[str], dict]:
     from irlens.io import read_json
 
     path = Path(path)
+    if not path.is_file():
+        raise IrlensError(f"{path}: embeddings not found; run 'irlens retrieval encode' (the encode rule) first")
+    if not path.with_suffix(".json").is_file():
+        raise IrlensError(
+            f"{path.with_suffix('.json')}: not found, the ids of {path} ('irlens retrieval encode' writes both); "
+            "check the path or rerun it"
+        )
     meta = read_json(path.with_suffix(".json"))
+    if not isinstance(meta, dict) or not isinstance(meta.get("ids"), list):
+        raise IrlensError(
+            f"{path.with_suffix('.json')}: not the sidecar of 'irlens retrieval encode' (no 'ids' list); "
+            "delete it and the .npy and rerun"
+        )
     try:
         emb = np.load(path, mmap_mode="r")
     except (OSError, ValueError) as e:
         raise IrlensError(f"{path}: cannot read embeddings ({e}); delete it and rerun") from None
+    if emb.ndim != 2 or emb.dtype.kind not in "fiu":
+        raise IrlensError(
+            f"{path}: expected a 2-d numeric matrix of embeddings, got shape {emb.shape} of {emb.dtype}; "
+            "delete it and rerun"
+        )
     ids = meta.pop("ids")
     if emb.shape[0] != len(ids):
         raise IrlensError(

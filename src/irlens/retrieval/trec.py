@@ -25,19 +25,23 @@ def read_run(path: str | Path) -> Run:
     if not path.is_file():
         raise IrlensError(f"{path}: run file not found")
     run: Run = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise IrlensError(
-                    f"{path}:{lineno}: expected 6 columns 'qid Q0 docid rank score tag', got {len(parts)}"
-                )
-            try:
-                run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
-            except ValueError:
-                raise IrlensError(f"{path}:{lineno}: score '{parts[4]}' is not a number") from None
+    lineno = 0
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 6:
+                    raise IrlensError(
+                        f"{path}:{lineno}: expected 6 columns 'qid Q0 docid rank score tag', got {len(parts)}"
+                    )
+                try:
+                    run.setdefault(parts[0], {})[parts[2]] = float(parts[4])
+                except ValueError:
+                    raise IrlensError(f"{path}:{lineno}: score '{parts[4]}' is not a number") from None
+    except UnicodeDecodeError:
+        raise IrlensError(f"{path}:{lineno + 1}: not UTF-8 text; expected a TREC run file") from None
     return run
 
 
