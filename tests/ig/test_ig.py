@@ -175,3 +175,60 @@ def test_centred_rule_integrates_exactly_and_warped_panels_converge(tiny64):
     assert a.rel_error < 1e-4
     b = BiEncoderIG(tiny64, score="cos", steps=8, tol=1e-3, warp_panels=True).attribute_pair(QUERY, DOC)
     assert b.meta["converged"] and b.rel_error <= 1e-3
+
+
+def test_unk_is_content_replaced_by_the_pad_baseline_and_merged_as_a_word(tiny64):
+    """'☃' is not in the WordPiece vocabulary: 'snow☃man' becomes one [UNK] covering the word. It is a word of
+    the input, so the pad baseline replaces it and word merging keeps it with its attribution."""
+    import torch
+
+    from irlens.ig.words import merge_words
+
+    doc = "cats like snow☃man toys"
+    ig = BiEncoderIG(tiny64, baseline="pad", steps=64)
+    a = ig.attribute_pair(QUERY, doc, side="document")
+    tok = tiny64.tokenizer
+    unk = a.tokens.index(tok.unk_token)
+    assert not a.special[unk] and a.special[0] and a.special[-1]
+    b = ig._baseline_ids(torch.tensor(a.input_ids), a.special).tolist()
+    assert b[0] == tok.cls_token_id and b[-1] == tok.sep_token_id and set(b[1:-1]) == {tok.pad_token_id}
+    assert a.rel_error < 1e-4
+    rows = merge_words(a)
+    assert [r["word"] for r in rows] == ["cats", "like", "snow☃man", "toys"]
+    assert rows[2]["score"] == a.scores[unk] and rows[2]["norm"] == "snow☃man"
+    assert sum(r["score"] for r in rows) == pytest.approx(a.scores[1:-1].sum(), abs=1e-12)
+
+
+def _one_doc_rankings(model, title, text):
+    from irlens.data.beir import BeirDataset
+    from irlens.ig.ranking import attribute_rankings
+
+    corpus = {"d": {"title": title, "text": text}}
+    ds = BeirDataset(corpus=corpus, queries={"q": QUERY}, qrels={"test": {"q": {"d": 1}}})
+    ig = BiEncoderIG(model, score="cos", steps=8)
+    labels = {"model": "m", "dataset": "d"}
+    tables = attribute_rankings(ig, ds, {"q": {"d": 1.0}}, ["q"], 1, ("document",), labels=labels, progress=False)
+    return tables["words"]
+
+
+def test_title_with_leading_blanks_flags_only_the_title_words(tiny64):
+    from irlens.ig.words import title_chars
+
+    assert title_chars("  Cats ") == 4 and title_chars("   ") == 0 and title_chars(None) == 0
+    w = _one_doc_rankings(tiny64, "  Cats", "purr loudly at night")
+    assert w.loc[w["in_title"], "norm"].tolist() == ["cats"]
+
+
+def test_word_cut_by_truncation_is_flagged_and_never_a_domain_term(tiny64):
+    """max_seq_length 64: [CLS] + 61 × 'cats' + 'methyl' of 'methylation' (methyl ##ation) + [SEP]."""
+    from irlens.ig.analysis import domain_share
+
+    assert tiny64.max_seq_length == 64 and tiny64.tokenizer.tokenize("methylation") == ["methyl", "##ation"]
+    w = _one_doc_rankings(tiny64, "", "cats " * 61 + "methylation of the cats")
+    last = w.iloc[-1]
+    assert (last["word"], last["norm"], bool(last["truncated"])) == ("methyl", "methyl", True)
+    assert not w["truncated"].iloc[:-1].any()
+    share = domain_share(w, {"methyl"})
+    assert share["domain_word_share"].iloc[0] == 0 and share["domain_positive_share"].iloc[0] == 0
+    whole = _one_doc_rankings(tiny64, "", "cats " * 60 + "methylation")  # fits: not truncated
+    assert whole.iloc[-1]["norm"] == "methylation" and not whole["truncated"].any()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from irlens.cli import main
 from irlens.ig import TokenAttribution
-from irlens.ig.analysis import aggregate_words, completeness_summary, domain_share, domain_terms, title_share
+from irlens.ig.analysis import aggregate_words, completeness_summary, domain_share, title_share
 from irlens.ig.words import merge_words, norm_word
 from irlens.retrieval.trec import write_run
 
@@ -82,12 +80,7 @@ def test_title_share_by_hand():
     assert t["title_word_share"] == pytest.approx((1 / 4 + 1 / 2) / 2)
 
 
-def test_domain_terms_and_share():
-    target = Counter({"tumour": 50, "cell": 40, "the": 100, "of": 60})
-    reference = Counter({"diet": 50, "the": 110, "of": 70, "cell": 2})
-    terms = domain_terms(target, reference, n=10, z_min=3.0)
-    assert list(terms["term"])[:2] == ["tumour", "cell"]
-    assert "the" not in set(terms["term"]) and "diet" not in set(terms["term"])
+def test_domain_share():
     w = _words(
         [
             {"docid": "a", "norm": n, "in_title": False, "score": s}
@@ -258,6 +251,8 @@ def test_views_wordclouds_tables(ig_inputs, tiny_beir):
             f"other={other}",
             "--domain-terms",
             "20",
+            "--domain-min-df",
+            "1",
             "--completeness",
             str(tmp / "c"),
             "--title-share",
@@ -270,6 +265,10 @@ def test_views_wordclouds_tables(ig_inputs, tiny_beir):
     comp = pd.read_csv(tmp / "c.csv")
     assert set(comp["side"]) == {"document", "query"} and (comp["pairs"] == 9).all()
     assert (tmp / "t.md").is_file() and (tmp / "d_vocabulary.csv").is_file()
+    vocab, share = pd.read_csv(tmp / "d_vocabulary.csv"), pd.read_csv(tmp / "d.csv")
+    assert set(vocab["dataset"]) == {"tiny"} and {"cats", "purr"} <= set(vocab["term"])  # 'other' is not used
+    assert share["reference"].str.startswith("wordfreq ").all() and vocab["reference"].nunique() == 1
+    assert "general English: wordfreq " in (tmp / "d.md").read_text()
 
 
 def test_baselines_table(ig_inputs, tmp_path):
@@ -319,3 +318,12 @@ def test_empty_query_is_one_clear_error(ig_inputs, tiny_beir, capsys):
     assert "Traceback" not in err
     (line,) = [x for x in err.splitlines() if x.startswith("irlens ig attribute: error: ")]
     assert "'q2' has empty text" in line
+
+
+def test_merge_words_flags_only_a_last_word_cut_inside():
+    cut = merge_words(_attr("Cats purr. Treatment helps", ["Cats", "purr", ".", "Treat"], [1, 2, 3, 4]))
+    assert [(r["norm"], r["truncated"]) for r in cut] == [("cats", False), ("purr", False), ("treat", True)]
+    punct = merge_words(_attr("cats cells. More", ["cats", "cells"], [1, 2]))  # only '.' lost: same word
+    assert [r["truncated"] for r in punct] == [False, False]
+    whole = merge_words(_attr("cats treat", ["cats", "treat"], [1, 2]))
+    assert [r["truncated"] for r in whole] == [False, False]

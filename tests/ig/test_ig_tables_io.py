@@ -1,4 +1,4 @@
-"""Package functions behind ``irlens ig merge/tables``: parquet round trip and the domain-term reference."""
+"""Package functions behind ``irlens ig merge/tables``: parquet round trip and the in-domain term tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from irlens.errors import IrlensError
-from irlens.ig.analysis import domain_term_tables, domain_terms
+from irlens.ig.analysis import domain_term_tables
 from irlens.ig.ranking import read_tables, write_tables
 
 
@@ -36,25 +36,16 @@ def _words(dataset, norms):
     return pd.DataFrame([{**base, "norm": n} for n in norms])
 
 
-def test_domain_term_tables_reference_is_the_other_datasets():
-    counts = {
-        "bio": Counter({"tumour": 50, "cell": 40, "the": 100}),
-        "food": Counter({"diet": 50, "vitamin": 30, "the": 100}),
-        "news": Counter({"election": 40, "the": 100, "cell": 1}),
+def test_domain_term_tables_need_each_dataset_s_own_corpus_only():
+    """Each dataset's terms come from its own corpus against general English: one corpus is enough, and a
+    dataset of the IG tables without a --corpus is one clear error."""
+    stats = {
+        "bio": (Counter({"tumour": 50, "cells": 40, "the": 100}), Counter({"tumour": 9, "cells": 9, "the": 9})),
+        "food": (Counter({"diet": 50, "vitamin": 30}), Counter({"diet": 9, "vitamin": 9})),
     }
-    words = pd.concat([_words("food", ["diet", "the"]), _words("bio", ["tumour", "the", "cell"])], ignore_index=True)
-    share, vocab = domain_term_tables(words, counts, n=10)
-    assert list(share["dataset"]) == ["bio", "food"]  # sorted datasets of ``words``
-    assert list(vocab.columns[:2]) == ["dataset", "term"]
-    for ds in ("bio", "food"):
-        ref = sum((c for n, c in counts.items() if n != ds), start=Counter())
-        expected = domain_terms(counts[ds], ref, n=10)
-        got = vocab[vocab["dataset"] == ds].drop(columns="dataset").reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, expected)
-    bio = vocab[vocab["dataset"] == "bio"]
-    assert set(bio["term"]) == {"tumour", "cell"} and (bio["reference_count"] == [0, 1]).all()  # bio itself excluded
-    assert share.set_index("dataset").loc["bio", "domain_word_share"] == pytest.approx(2 / 3)
-    with pytest.raises(IrlensError, match="no --corpus news2=<corpus.jsonl>"):
-        domain_term_tables(_words("news2", ["x"]), counts)
-    with pytest.raises(IrlensError, match="need a reference corpus"):
-        domain_term_tables(_words("bio", ["x"]), {"bio": counts["bio"]})
+    share, vocab = domain_term_tables(_words("bio", ["tumour", "the", "cells"]), stats, n=10)
+    assert list(share["dataset"]) == ["bio"] and list(vocab.columns[:2]) == ["dataset", "term"]
+    assert set(vocab["term"]) == {"tumour", "cells"}  # "the": a stopword; food's corpus is not used
+    assert share.loc[0, "domain_word_share"] == pytest.approx(2 / 3)
+    with pytest.raises(IrlensError, match="no --corpus news=<corpus.jsonl>"):
+        domain_term_tables(_words("news", ["x"]), stats)

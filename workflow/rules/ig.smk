@@ -178,7 +178,7 @@ rule ig_tables:
     input:
         pairs=expand("results/ig/{model}/{dataset}/all.pairs.parquet", model=IG_MODELS, dataset=IG_DATASETS),
         words=expand("results/ig/{model}/{dataset}/all.words.parquet", model=IG_MODELS, dataset=IG_DATASETS),
-        corpora=expand("results/data/{dataset}/corpus.jsonl", dataset=DATASETS),
+        corpora=expand("results/data/{dataset}/corpus.jsonl", dataset=IG_DATASETS),
     output:
         completeness=report(
             "reports/tables/ig/completeness.md",
@@ -217,9 +217,9 @@ rule ig_tables:
         runtime=10,
     params:
         prefixes=lambda wc, input: [p.removesuffix(".pairs.parquet") for p in input.pairs],
-        corpora=lambda wc, input: [f"{d}={c}" for d, c in zip(DATASETS, input.corpora)],
-        terms=IG["domain_terms"],
+        corpora=lambda wc, input: [f"{d}={c}" for d, c in zip(IG_DATASETS, input.corpora)],
+        domain=ig_domain_args,
     shell:
-        "irlens ig tables --ig {params.prefixes} --corpus {params.corpora} --domain-terms {params.terms} "
+        "irlens ig tables --ig {params.prefixes} --corpus {params.corpora} {params.domain} "
         "--completeness reports/tables/ig/completeness --title-share reports/tables/ig/title_share "
         "--domain reports/tables/ig/domain_terms > {log} 2>&1"

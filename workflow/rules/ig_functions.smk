@@ -32,6 +32,14 @@ def ig_attribute_args(wildcards):
     )
 
 
+def ig_domain_args(wildcards):
+    """In-domain term options of ``irlens ig tables`` (vocabulary size, document frequency, smoothing)."""
+    return (
+        f"--domain-terms {IG['domain_terms']} --domain-min-df {IG['domain_min_df']} "
+        f"--domain-smoothing {IG['domain_smoothing']}"
+    )
+
+
 def ig_shard_prefixes(wildcards):
     return expand(
         "results/ig/{model}/{dataset}/shards/{shard}-of-{n}",

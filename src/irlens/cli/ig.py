@@ -130,7 +130,13 @@ def cmd_ig_wordclouds(a: argparse.Namespace) -> None:
 
 def cmd_ig_tables(a: argparse.Namespace) -> None:
     """``irlens ig tables``: completeness summary, title share and in-domain term share (md + csv)."""
-    from irlens.ig.analysis import completeness_summary, corpus_word_counts, domain_term_tables, title_share
+    from irlens.ig.analysis import (
+        completeness_summary,
+        corpus_word_stats,
+        domain_term_tables,
+        reference_name,
+        title_share,
+    )
     from irlens.ig.ranking import concat_tables, read_tables
     from irlens.io import atomic_path
     from irlens.report.tables import write_table
@@ -153,13 +159,17 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
         a.title_share + ".csv",
         title="Share of positive document attribution on title words (vs share of title words)",
     )
-    counts = {name: corpus_word_counts(path) for name, path in corpora}
-    share, vocabulary = domain_term_tables(words, counts, n=a.domain_terms)
+    needed = set(words["dataset"]) if len(words) else set()
+    stats = {name: corpus_word_stats(path) for name, path in corpora if name in needed}
+    share, vocabulary = domain_term_tables(
+        words, stats, n=a.domain_terms, min_df=a.domain_min_df, smoothing=a.domain_smoothing
+    )
     write_table(
         share,
         a.domain + ".md",
         a.domain + ".csv",
-        title="Attribution mass on in-domain terms (over-represented in the target corpus vs the other datasets)",
+        title="Attribution mass on in-domain terms (words over-represented in the target corpus vs general "
+        f"English: {reference_name()})",
     )
     with atomic_path(a.domain + "_vocabulary.csv", suffix=".csv") as tmp:
         vocabulary.to_csv(tmp, index=False)
@@ -238,8 +248,25 @@ def add_parser(sub) -> None:
 
     it = isub.add_parser("tables", help="completeness summary, title share, in-domain term share")
     it.add_argument("--ig", nargs="+", required=True, help="merged IG prefixes (any models and datasets)")
-    it.add_argument("--corpus", nargs="+", required=True, help="dataset=path/to/corpus.jsonl (targets and references)")
-    it.add_argument("--domain-terms", type=int, default=300, help="in-domain terms per dataset (top by z-score)")
+    it.add_argument(
+        "--corpus", nargs="+", required=True, help="dataset=path/to/corpus.jsonl, one per attributed dataset"
+    )
+    it.add_argument(
+        "--domain-terms", type=int, default=300, help="in-domain terms per dataset (top by log-ratio vs English)"
+    )
+    it.add_argument(
+        "--domain-min-df",
+        type=int,
+        default=5,
+        help="an in-domain term occurs in at least this many documents of its corpus",
+    )
+    it.add_argument(
+        "--domain-smoothing",
+        type=float,
+        default=10.0,
+        help="k of the log-ratio log2((corpus per million + k) / (English per million + k)); larger favours "
+        "frequent words",
+    )
     it.add_argument("--tol", type=float, default=0.01, help="relative completeness error counted as complete")
     it.add_argument("--completeness", required=True, help="output prefix (.md and .csv)")
     it.add_argument("--title-share", required=True, help="output prefix (.md and .csv)")

@@ -6,15 +6,17 @@
   each query's top-k; summing over the selected queries gives one cloud per model).
 - :func:`title_share` — share of positive document attribution that falls on title words, next to the
   share of words that are title words (what a title-blind model would give).
-- :func:`domain_terms` / :func:`domain_share` — in-domain terms are words over-represented in the target
-  corpus against a reference corpus (log-odds ratio with an informative Dirichlet prior, Monroe et al.
-  2008, z > ``z_min``); the table gives the share of positive attribution on those terms per model.
-  :func:`domain_term_tables` does both for every dataset, the reference being the other datasets' corpora.
+- :func:`domain_terms` / :func:`domain_share` — in-domain terms are the target corpus's words that are
+  over-represented against **general English** (the ``wordfreq`` package's frequencies, :func:`reference_name`):
+  a smoothed log-ratio of per-million frequencies, stopwords and rare words excluded; the table gives the share
+  of positive attribution on those terms per model. :func:`domain_term_tables` does both for every dataset;
+  each dataset's list depends on its own corpus only (not on which other datasets are configured).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -88,51 +90,91 @@ def title_share(words: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def word_counts(texts: Iterable[str]) -> Counter:
-    """Counts of normalised whitespace words (the same keys as :func:`irlens.ig.words.norm_word`)."""
+#: wordfreq wordlist used as the general-English reference ("large": the biggest English list, = "best").
+REFERENCE_WORDLIST = "large"
+#: defaults of :func:`domain_terms` (config ``ig.domain_min_df`` / ``ig.domain_smoothing``)
+DOMAIN_MIN_DF = 5
+DOMAIN_SMOOTHING = 10.0
+_TERM = re.compile(r"[^\W\d_]{3,}")  # alphabetic, at least 3 letters
+
+
+def reference_name() -> str:
+    """The general-English reference as recorded in the tables, e.g. ``wordfreq 3.1.1 en, 'large' wordlist``."""
+    from importlib.metadata import version
+
+    return f"wordfreq {version('wordfreq')} en, '{REFERENCE_WORDLIST}' wordlist"
+
+
+def word_stats(texts: Iterable[str]) -> tuple[Counter, Counter]:
+    """(word counts, document frequencies) of normalised whitespace words (:func:`irlens.ig.words.norm_word`
+    keys), each text a document."""
     c: Counter = Counter()
+    df: Counter = Counter()
     for t in texts:
-        c.update(w for w in (norm_word(x) for x in t.split()) if w)
-    return c
+        ws = [w for w in (norm_word(x) for x in t.split()) if w]
+        c.update(ws)
+        df.update(set(ws))
+    return c, df
 
 
-def corpus_word_counts(path: str) -> Counter:
-    """:func:`word_counts` of every document (title + text) of the BEIR ``corpus.jsonl`` at ``path``."""
+def corpus_word_stats(path: str) -> tuple[Counter, Counter]:
+    """:func:`word_stats` of every document (title + text) of the BEIR ``corpus.jsonl`` at ``path``."""
     from irlens.data.beir import doc_text, read_corpus
 
-    return word_counts(doc_text(d) for d in read_corpus(path).values())
+    return word_stats(doc_text(d) for d in read_corpus(path).values())
 
 
 def domain_terms(
-    target: Counter, reference: Counter, n: int = 300, z_min: float = 3.0, min_count: int = 5
+    counts: Counter,
+    doc_freq: Counter,
+    n: int = 300,
+    min_df: int = DOMAIN_MIN_DF,
+    smoothing: float = DOMAIN_SMOOTHING,
 ) -> pd.DataFrame:
-    """Words over-represented in ``target`` vs ``reference``: log-odds ratio with an informative Dirichlet
-    prior (the pooled counts), its z-score; the top ``n`` with z ≥ ``z_min`` and ≥ ``min_count`` target uses."""
-    prior = target + reference
-    a0 = sum(prior.values())
-    nt, nr = sum(target.values()), sum(reference.values())
+    """The corpus's top-``n`` in-domain terms: words over-represented against general English.
+
+    With c(w) the corpus count of word w, N the corpus's word count, f_en(w) its frequency in wordfreq's
+    English list (0 when absent; :func:`reference_name`) and k = ``smoothing`` (per million words)::
+
+        score(w) = log2( (10^6 c(w) / N + k) / (10^6 f_en(w) + k) )
+
+    (Kilgarriff's "simple maths" keyness, 2009: k keeps words rare in both from dominating; larger k favours
+    frequent domain words, smaller k rare jargon). Candidates: alphabetic words of ≥ 3 letters, not in the
+    English stopword list (scikit-learn's ``ENGLISH_STOP_WORDS``, the Glasgow IR group's 318 words; scikit-learn
+    comes with sentence-transformers), in ≥ ``min_df`` documents,
+    score > 0. Columns: term, count, doc_freq, per_million, reference_per_million, log2_ratio; sorted by
+    score (ties by term). The list depends on this corpus alone."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from wordfreq import word_frequency
+
+    if smoothing <= 0:
+        raise IrlensError(f"in-domain terms: smoothing must be > 0 (got {smoothing})")
+    total = sum(counts.values())
     rows = []
-    for w, yt in target.items():
-        if yt < min_count or not any(ch.isalpha() for ch in w):
+    for w, c in counts.items():
+        if doc_freq.get(w, 0) < min_df or w in ENGLISH_STOP_WORDS or not _TERM.fullmatch(w):
             continue
-        yr, aw = reference.get(w, 0), prior[w]
-        lt = math.log((yt + aw) / (nt + a0 - yt - aw))
-        lr = math.log((yr + aw) / (nr + a0 - yr - aw))
-        var = 1.0 / (yt + aw) + 1.0 / (yr + aw)
-        rows.append((w, yt, yr, (lt - lr) / math.sqrt(var)))
-    df = pd.DataFrame(rows, columns=["term", "target_count", "reference_count", "z"])
-    df = df[df["z"] >= z_min].sort_values(["z", "term"], ascending=[False, True]).head(n)
+        pm, ref = 1e6 * c / total, 1e6 * word_frequency(w, "en", wordlist=REFERENCE_WORDLIST)
+        score = math.log2((pm + smoothing) / (ref + smoothing))
+        if score > 0:
+            rows.append((w, c, doc_freq[w], pm, ref, score))
+    cols = ["term", "count", "doc_freq", "per_million", "reference_per_million", "log2_ratio"]
+    df = pd.DataFrame(rows, columns=cols)
+    df = df.sort_values(["log2_ratio", "term"], ascending=[False, True]).head(n)
     return df.reset_index(drop=True)
 
 
 def domain_share(words: pd.DataFrame, terms: set[str]) -> pd.DataFrame:
     """Per (model, dataset, side): share of positive and of absolute attribution mass on ``terms``, and
-    the share of word occurrences that are domain terms (the share a term-blind model would give)."""
+    the share of word occurrences that are domain terms (the share a term-blind model would give). A word
+    cut by truncation (``truncated``, :func:`irlens.ig.words.merge_words`) never counts as a term."""
     rows = []
     w = words[words["norm"] != ""]
     for key, g in w.groupby(GROUP + ["side"], sort=True):
         s = g["score"].to_numpy()
         is_dom = g["norm"].isin(terms).to_numpy()
+        if "truncated" in g:
+            is_dom = is_dom & ~g["truncated"].fillna(False).to_numpy(dtype=bool)
         pos = np.clip(s, 0, None)
         rows.append(
             {
@@ -151,26 +193,28 @@ def domain_share(words: pd.DataFrame, terms: set[str]) -> pd.DataFrame:
 
 
 def domain_term_tables(
-    words: pd.DataFrame, counts: dict[str, Counter], n: int = 300
+    words: pd.DataFrame,
+    stats: dict[str, tuple[Counter, Counter]],
+    n: int = 300,
+    min_df: int = DOMAIN_MIN_DF,
+    smoothing: float = DOMAIN_SMOOTHING,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """For every dataset of ``words`` (sorted): its top-``n`` :func:`domain_terms` against the summed
-    ``counts`` of all *other* datasets, and :func:`domain_share` on them. Returns (share table, vocabulary
-    with a leading ``dataset`` column); ``counts`` maps dataset name → :func:`word_counts` of its corpus."""
+    """For every dataset of ``words`` (sorted): its top-``n`` :func:`domain_terms` (against general English)
+    and :func:`domain_share` on them. ``stats`` maps dataset name → :func:`word_stats` of its corpus; other
+    entries are ignored. Returns (share table, vocabulary), both with a leading ``dataset`` column and a
+    trailing ``reference`` column (:func:`reference_name`)."""
+    ref = reference_name()
     rows, vocab = [], []
     for dataset in sorted(words["dataset"].unique()):
-        if dataset not in counts:
-            raise IrlensError(f"ig tables: no --corpus {dataset}=<corpus.jsonl> given for the domain-term reference")
-        ref = sum((c for name, c in counts.items() if name != dataset), start=Counter())
-        if not ref:
-            raise IrlensError(
-                f"ig tables: in-domain terms of {dataset} need a reference corpus (another dataset); "
-                "give a second --corpus"
-            )
-        terms = domain_terms(counts[dataset], ref, n=n)
+        if dataset not in stats:
+            raise IrlensError(f"ig tables: no --corpus {dataset}=<corpus.jsonl> given for its in-domain terms")
+        terms = domain_terms(*stats[dataset], n=n, min_df=min_df, smoothing=smoothing)
         terms.insert(0, "dataset", dataset)
         vocab.append(terms)
         rows.append(domain_share(words[words["dataset"] == dataset], set(terms["term"])))
-    return pd.concat(rows, ignore_index=True), pd.concat(vocab, ignore_index=True)
+    share, vocabulary = pd.concat(rows, ignore_index=True), pd.concat(vocab, ignore_index=True)
+    share["reference"] = vocabulary["reference"] = ref
+    return share, vocabulary
 
 
 def baseline_table(

@@ -15,7 +15,8 @@ embedding output rather than one-hot ids keeps the path inside the space the enc
 what the paper's code does.
 
 Baselines e′ (same length and mask as the input):
-- ``pad``: ``[CLS] [PAD] … [PAD] [SEP]`` through the embedding layer — the paper's baseline, the default;
+- ``pad``: ``[CLS] [PAD] … [PAD] [SEP]`` through the embedding layer — the paper's baseline, the default
+  (every content token replaced, [UNK] included: it stands for input characters);
 - ``pad-all``: every position ``[PAD]``;
 - ``mask``: ``[CLS] [MASK] … [MASK] [SEP]``;
 - ``zero``: the zero vector at every position of the embedding output.
@@ -58,7 +59,7 @@ class TokenAttribution:
     input_ids: np.ndarray  # int64 [L]
     tokens: list[str]  # [L]
     offsets: np.ndarray  # int64 [L, 2] character spans in ``text``; (0, 0) for special tokens
-    special: np.ndarray  # bool [L]
+    special: np.ndarray  # bool [L]  [CLS]/[SEP]/[PAD]…, not [UNK] (:func:`special_token_mask`)
     scores: np.ndarray  # float64 [L]  Σ_h IG_{t,h}
     score: float  # s(x)
     baseline_score: float  # s(x′)
@@ -92,6 +93,16 @@ def embedding_module(model):
             f"model {type(backbone).__name__}: no '.embeddings' module to attribute to (IG supports BERT-like encoders)"
         )
     return emb
+
+
+def special_token_mask(tokenizer, ids: list[int]) -> np.ndarray:
+    """bool [L]: the tokenizer's special tokens ([CLS], [SEP], [PAD], …) among ``ids``, **except** [UNK]:
+    an [UNK] stands for real input characters (a word the vocabulary cannot spell), so the baselines
+    replace it like any content token and :func:`irlens.ig.words.merge_words` keeps it as (part of) a word."""
+    mask = np.asarray(tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True), dtype=bool)
+    if tokenizer.unk_token_id is not None:
+        mask &= np.asarray(ids) != tokenizer.unk_token_id
+    return mask
 
 
 class BiEncoderIG:
@@ -184,7 +195,8 @@ class BiEncoderIG:
         return out[0].clone()
 
     def _baseline_ids(self, ids, special: np.ndarray):
-        """Baseline ids: special tokens kept for ``pad``/``mask``, everything replaced for ``pad-all``."""
+        """Baseline ids: special tokens kept for ``pad``/``mask`` ([UNK] is content, see
+        :func:`special_token_mask`), everything replaced for ``pad-all``."""
         import torch
 
         tok = self.tokenizer
@@ -291,8 +303,7 @@ class BiEncoderIG:
                 "(models with prompts or custom preprocessing are not supported)"
             )
         offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
-        special_mask = self.tokenizer.get_special_tokens_mask(ids.tolist(), already_has_special_tokens=True)
-        special = np.asarray(special_mask, dtype=bool)
+        special = special_token_mask(self.tokenizer, ids.tolist())
         e = self._embed(feats)
         if self.baseline == "zero":
             e0 = torch.zeros_like(e)

@@ -24,8 +24,9 @@ import pandas as pd
 from irlens.data.beir import BeirDataset, doc_text
 from irlens.errors import IrlensError
 from irlens.ig.bi_encoder import BiEncoderIG
-from irlens.ig.words import merge_words
+from irlens.ig.words import merge_words, title_chars
 from irlens.io import atomic_path, read_parquet
+from irlens.retrieval.trec import trec_order
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,9 @@ def shard_of(qids: list[str], shard: int, shards: int) -> list[str]:
 
 
 def top_k(run: dict, qid: str, k: int) -> list[tuple[str, float]]:
-    """The run's ``k`` best documents of ``qid`` (descending score, ties by doc id)."""
-    return sorted(run[qid].items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    """The run's ``k`` best documents of ``qid`` in trec_eval's order (descending score as float32, ties by doc
+    id descending: :func:`irlens.retrieval.trec.trec_order`), so the explained ranking is the evaluated one."""
+    return trec_order(run[qid])[:k]
 
 
 def check_rankings(ds: BeirDataset, run: dict, qids: list[str], k: int) -> None:
@@ -94,7 +96,7 @@ def attribute_rankings(
         ranked = top_k(run, qid, k)
         query = ds.queries[qid]
         texts = [doc_text(ds.corpus[d]) for d, _ in ranked]
-        titles = [len(ds.corpus[d].get("title") or "") for d, _ in ranked]
+        titles = [title_chars(ds.corpus[d].get("title")) for d, _ in ranked]
         for side in sides:
             t0 = time.perf_counter()
             attrs = ig.attribute([(query, t) for t in texts], side=side)
