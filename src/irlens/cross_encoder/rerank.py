@@ -13,15 +13,13 @@ from pathlib import Path
 
 from irlens.errors import IrlensError
 from irlens.io import atomic_path, write_json
-from irlens.retrieval.trec import Run
+from irlens.retrieval.trec import Run, trec_order
 
 log = logging.getLogger(__name__)
 
 
 def _ranked(docs: dict[str, float]) -> list[str]:
     """trec_eval's order (score descending, ties by doc id descending), the order the first stage was scored in."""
-    from irlens.retrieval.evaluate import trec_order
-
     return [d for d, _ in trec_order(docs)]
 
 

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from irlens.retrieval.trec import Run
+from irlens.retrieval.trec import Run, trec_order
 
 METRICS = ("ndcg@10", "mrr@10", "recall@100", "map")
 _PTE = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "map": "map"}
-
-
-def trec_order(docs: dict[str, float]) -> list[tuple[str, float]]:
-    """``(docid, score)`` in trec_eval's ranking order: score descending, then docno descending."""
-    by_doc = sorted(docs.items(), key=lambda kv: kv[0], reverse=True)
-    return sorted(by_doc, key=lambda kv: -kv[1])
 
 
 def evaluate_run(qrels: dict[str, dict[str, int]], run: Run, ignore_identical_ids: bool = True) -> tuple[dict, dict]:

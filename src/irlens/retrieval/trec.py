@@ -1,7 +1,15 @@
-"""TREC run files: ``qid Q0 docid rank score tag``."""
+"""TREC run files: ``qid Q0 docid rank score tag``, and the one ranking order of a run (:func:`trec_order`).
+
+Scores are written with full double precision (``repr(float(score))``, the shortest text that reads back
+as the same float, so a run read back is the run written): rounding to 6 decimals turned scores that differ
+by less than 1e-6 (e.g. cosines, whose float32 step is 6e-8) into ties, which trec_eval breaks by docno.
+Every place that ranks a run dict uses :func:`trec_order`, trec_eval's own order, so the rank column, IG's
+top-k, NIG's negatives, the reranker's head and the metrics all see one ranking.
+"""
 
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 
 from irlens.errors import IrlensError
@@ -10,13 +18,28 @@ from irlens.io import atomic_path
 Run = dict[str, dict[str, float]]  # query id -> {doc id -> score}
 
 
+def trec_order(docs: dict[str, float]) -> list[tuple[str, float]]:
+    """``(docid, score)`` in trec_eval's ranking order: score descending, then docno descending.
+
+    trec_eval (and pytrec_eval, checked in tests/retrieval/test_trec.py) holds a score as a C ``float``, so
+    it compares scores rounded to float32 (0.5 and 0.5 + 1e-8 tie) and breaks ties by ``strcmp`` of the
+    docnos, larger first; Python's ``str`` order is the byte order of their UTF-8 encoding. This does the
+    same, so a ranking read here (IG's top-k, NIG's negatives, the reranker's head, the rank column of a run
+    file) is the one trec_eval scores. The returned scores are the given ones, not rounded.
+    """
+    ids = list(docs)
+    sims = array("f", docs.values())  # the float32 scores trec_eval compares
+    order = sorted(range(len(ids)), key=ids.__getitem__, reverse=True)
+    order.sort(key=lambda i: -sims[i])  # stable: ties stay in docno-descending order
+    return [(ids[i], docs[ids[i]]) for i in order]
+
+
 def write_run(run: Run, path: str | Path, tag: str = "irlens") -> None:
-    """Write ``run`` ranked by descending score (ties by doc id) atomically."""
+    """Write ``run`` in :func:`trec_order` atomically, scores at full precision (they read back exactly)."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for qid in run:
-            ranked = sorted(run[qid].items(), key=lambda kv: (-kv[1], kv[0]))
-            for rank, (did, s) in enumerate(ranked, 1):
-                fh.write(f"{qid} Q0 {did} {rank} {s:.6f} {tag}\n")
+            for rank, (did, s) in enumerate(trec_order(run[qid]), 1):
+                fh.write(f"{qid} Q0 {did} {rank} {float(s)!r} {tag}\n")
 
 
 def read_run(path: str | Path) -> Run:
