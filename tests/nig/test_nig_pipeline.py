@@ -81,6 +81,116 @@ def test_fusion_and_intersections_by_hand():
     assert pretty("AND_O:N") == "∩_O N" and pretty("P:scifact") == "P_scifact" and pretty("F_A") == "F_A"
 
 
+def _write_set(prefix, per_pair_values, source="qrels"):
+    """A merged NIG set ``<prefix>.{npy,neurons.parquet,pairs.parquet}`` (what 'irlens nig merge' writes)."""
+    v = np.asarray(per_pair_values, dtype=np.float32)
+    n = v.shape[1]
+    np.save(f"{prefix}.npy", v)
+    pd.DataFrame({"layer": [0] * n, "component": ["query"] * n, "unit": range(n), "module": ["m"] * n}).to_parquet(
+        f"{prefix}.neurons.parquet", index=False
+    )
+    pd.DataFrame(
+        {
+            "pair": range(len(v)),
+            "source": source,
+            "f_input": 0.9,
+            "f_baseline": 0.5,
+            "rel_error": 0.001,
+            "steps": 8,
+            "rule": "richardson",
+            "seconds": 0.1,
+        }
+    ).to_parquet(f"{prefix}.pairs.parquet", index=False)
+    return str(prefix)
+
+
+@pytest.fixture
+def unjudged_sets(tmp_path):
+    """ms (ID) and b (OOD) have judged non-relevant pairs; a (OOD) has unjudged BM25 passages instead."""
+    one = lambda *idx: [[5.0 if i in idx else 0.0 for i in range(10)]] * 2  # noqa: E731 - two identical pairs
+    specs = [
+        (_write_set(tmp_path / "ms-P", one(8, 9)), "ms", "relevant"),
+        (_write_set(tmp_path / "ms-N", one(0, 1)), "ms", "non-relevant"),
+        (_write_set(tmp_path / "a-P", one(7, 9)), "a", "relevant"),
+        (_write_set(tmp_path / "a-N", one(1, 2), source="bm25-unjudged"), "a", "non-relevant"),
+        (_write_set(tmp_path / "b-P", one(7, 8)), "b", "relevant"),
+        (_write_set(tmp_path / "b-N", one(0, 2)), "b", "non-relevant"),
+    ]
+    return tmp_path, specs
+
+
+def test_unjudged_non_relevant_sets_stay_out_of_n_based_schemes_by_default(unjudged_sets):
+    from irlens.io import read_json
+    from irlens.nig.schemes import compute_schemes, write_schemes
+
+    tmp, specs = unjudged_sets
+    r = compute_schemes(specs, ["ms"], levels=(20,))  # default: exclude, as the paper does
+    assert {"N:a", "F:a"}.isdisjoint(r.values.columns) and {"P:a", "N:ms", "N:b", "F:b"} <= set(r.values.columns)
+    assert r.sets["AND_A:N"][20].tolist() == [0]  # N_ms {0,1} ∩ N_b {0,2}; N_a {1,2} is not a member
+    assert r.sets["AND_O:N"][20].tolist() == [0, 2]  # N_b alone
+    assert r.unjudged_negatives == "exclude" and r.unjudged == [] and list(r.left_out) == ["a:non-relevant"]
+    mean = lambda *idx: np.array([5.0 if i in idx else 0.0 for i in range(10)])  # noqa: E731
+    base = [mean(8, 9), mean(7, 9), mean(7, 8), mean(0, 1), mean(0, 2)]  # P_ms, P_a, P_b, N_ms, N_b: no N_a
+    np.testing.assert_allclose(r.values["F_A"], np.mean(base, axis=0))
+    assert r.counts == {(d, lb): 2 for d, lb in r.counts} and ("a", "non-relevant") not in r.counts
+    assert not (r.intersections["curve"].str.contains("N_a")).any()
+    write_schemes(r, tmp / "out", tmp / "tables")
+    roles = read_json(tmp / "out" / "roles.json")
+    assert roles["unjudged_negatives"] == "exclude" and roles["left_out"] == {
+        "a:non-relevant": r.left_out["a:non-relevant"]
+    }
+    assert "N:a" not in roles["schemes"] and "AND_A:N" in roles["schemes"]
+    md = (tmp / "tables" / "schemes.md").read_text()
+    assert "left out of the N-based schemes as in the paper: a" in md and "N from unjudged" not in md
+
+
+def test_unjudged_non_relevant_sets_are_kept_and_labelled_with_include(unjudged_sets):
+    from irlens.io import read_json
+    from irlens.nig.schemes import UNJUDGED_NOTE, compute_schemes, unjudged_members, write_schemes
+
+    tmp, specs = unjudged_sets
+    r = compute_schemes(specs, ["ms"], levels=(20,), unjudged_negatives="include")
+    assert r.unjudged == ["a"] and r.left_out == {}
+    assert {"N:a", "F:a"} <= set(r.values.columns)
+    assert r.sets["AND_A:N"][20].tolist() == []  # {0,1} ∩ {1,2} ∩ {0,2}
+    assert r.sets["AND_O:N"][20].tolist() == [2]  # N_a {1,2} ∩ N_b {0,2}
+    assert unjudged_members("F_A", r) == ["a"] and unjudged_members("AND_O:F", r) == ["a"]
+    assert unjudged_members("AND_A:P", r) == [] and unjudged_members("N:b", r) == []
+    write_schemes(r, tmp / "out", tmp / "tables")
+    assert read_json(tmp / "out" / "roles.json")["unjudged"] == ["a"]
+    t = pd.read_csv(tmp / "tables" / "schemes.csv").fillna("")
+    marked = dict(zip(t["scheme"], t[UNJUDGED_NOTE]))
+    assert marked["N_a"] == "a" and marked["∩_A N"] == "a" and marked["F_A"] == "a" and marked["P_a"] == ""
+    assert f"{UNJUDGED_NOTE}: a" in (tmp / "tables" / "intersections.md").read_text()
+    comp = pd.read_csv(tmp / "tables" / "completeness.csv")
+    assert comp.loc[(comp["dataset"] == "a") & (comp["label"] == "non-relevant"), "source"].item() != "qrels"
+
+
+def test_schemes_need_the_source_of_non_relevant_pairs(unjudged_sets):
+    from irlens.nig.schemes import compute_schemes
+
+    tmp, specs = unjudged_sets
+    prefix = specs[3][0]
+    pd.read_parquet(f"{prefix}.pairs.parquet").drop(columns="source").to_parquet(f"{prefix}.pairs.parquet")
+    with pytest.raises(IrlensError, match="no source column.*rerun 'irlens nig attribute'"):
+        compute_schemes(specs, ["ms"], levels=(20,))
+    with pytest.raises(IrlensError, match="unjudged_negatives 'keep'"):
+        compute_schemes(specs[:1], ["ms"], unjudged_negatives="keep")
+
+
+def test_baseline_rows_report_the_mean_absolute_difference_beside_the_signed_mean():
+    from irlens.nig.attribute import baseline_rows
+
+    diffs = {"original": np.array([0.8, -0.8]), "pad-all": np.array([0.6, -0.6, 0.2, -0.2]), "pad": np.array([0.1])}
+    t = pd.DataFrame(baseline_rows("d", "relevant", diffs)).set_index("baseline")
+    assert t.loc["pad-all", "mean P(rel) - P(non-rel)"] == pytest.approx(0.0, abs=1e-12)  # cancels
+    assert t.loc["pad-all", "mean |P(rel) - P(non-rel)|"] == pytest.approx(0.4)  # far from neutral
+    assert t.loc["pad", "mean |P(rel) - P(non-rel)|"] == pytest.approx(0.1)
+    assert t["pairs"].tolist() == [2, 4, 1] and np.isnan(t["relative to original"]).all()  # original mean is 0
+    cols = list(t.reset_index().columns)
+    assert cols.index("mean |P(rel) - P(non-rel)|") == cols.index("mean P(rel) - P(non-rel)") + 1
+
+
 # ---------------------------------------------------------------------------------------- selection
 class FakeCE:
     """Relevance is a lookup by document id, so selection can be checked by hand."""
@@ -241,12 +351,18 @@ def test_sharded_equals_unsharded_and_downstream(nig_inputs, tiny_beir, tiny_ce)
         )
         pd.testing.assert_frame_equal(ta.drop(columns="seconds"), tb.drop(columns="seconds"))
         assert (ta["rel_error"] < 0.05).all()
-    # schemes over two "datasets" (the same sets under two names, one in-domain)
+    assert (ta["source"] == ("qrels" if label == "relevant" else "bm25-unjudged")).all()  # carried from the pairs
+    # schemes over two "datasets" (the same sets under two names, one in-domain); the non-relevant pairs are
+    # unjudged BM25 passages: left out by default, kept and labelled with --unjudged-negatives include
     sets = [f"--set={tmp / l / 'all'}:{d}:{l}" for d in ("tiny", "twin") for l in ("relevant", "non-relevant")]
     out, tables = tmp / "schemes", tmp / "tables"
-    assert (
-        main(["nig", "schemes", *sets, "--in-domain", "tiny", "--out-dir", str(out), "--tables-dir", str(tables)]) == 0
-    )
+    dirs = ["--out-dir", str(out), "--tables-dir", str(tables)]
+    assert main(["nig", "schemes", *sets, "--in-domain", "tiny", *dirs]) == 0
+    st = pd.read_parquet(out / "sets.parquet")
+    assert not st["scheme"].str.match(r"N:|F:|AND_.:[NF]").any() and {"P:twin", "AND_A:P", "F_A"} <= set(st["scheme"])
+    assert main(["nig", "figures", "--schemes-dir", str(out), "--out-dir", str(tmp / "figs-p")]) == 0  # P only
+    assert main(["nig", "schemes", *sets, "--in-domain", "tiny", "--unjudged-negatives", "include", *dirs]) == 0
+    assert "N from unjudged BM25 passages: tiny, twin" in (tables / "schemes.md").read_text()
     values = pd.read_parquet(out / "values.parquet")
     np.testing.assert_allclose(values["P:tiny"], np.load(tmp / "relevant" / "all.npy").astype(np.float64).mean(0))
     st = pd.read_parquet(out / "sets.parquet")
@@ -286,6 +402,7 @@ def test_sharded_equals_unsharded_and_downstream(nig_inputs, tiny_beir, tiny_ce)
     assert rc == 0
     t1 = pd.read_csv(tmp / "t1.csv")
     assert set(t1["baseline"]) == {"original", "pad-all", "pad-query", "pad", "zero-all", "zero-query"}
+    assert (t1["mean |P(rel) - P(non-rel)|"] >= t1["mean P(rel) - P(non-rel)"].abs() - 1e-12).all()
     assert (t1.loc[t1["baseline"] == "original", "relative to original"] == 1.0).all()
 
 

@@ -172,9 +172,11 @@ rule nig_schemes:
         levels=" ".join(str(x) for x in NIG["levels"]),
         in_domain=" ".join(f"--in-domain {d}" for d in NIG["in_domain"]),
         rank_by=NIG["rank_by"],
+        unjudged=NIG["unjudged_negatives"],
     shell:
         "irlens nig schemes {params.sets} {params.in_domain} --levels {params.levels} --rank-by {params.rank_by} "
-        "--out-dir results/nig/{wildcards.ce}/schemes --tables-dir reports/tables/nig/{wildcards.ce} > {log} 2>&1"
+        "--unjudged-negatives {params.unjudged} --out-dir results/nig/{wildcards.ce}/schemes "
+        "--tables-dir reports/tables/nig/{wildcards.ce} > {log} 2>&1"
 
 
 rule nig_figures:

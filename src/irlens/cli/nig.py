@@ -15,7 +15,7 @@ log = logging.getLogger("irlens")
 
 
 #: Columns of the pairs table of ``irlens nig pairs`` that attribute and baselines read.
-PAIR_COLUMNS = ("pair", "qid", "doc_id", "label", "target")
+PAIR_COLUMNS = ("pair", "qid", "doc_id", "label", "target", "source")
 
 
 def _read_parquet(path, what: str, columns=()):
@@ -132,7 +132,8 @@ def cmd_baselines(a: argparse.Namespace) -> None:
         a.md,
         a.csv,
         title="NIG baselines (the paper's Table 1): mean P(relevant) − P(non-relevant) at each "
-        "baseline; closer to 0 = the baseline removes more of the relevance signal",
+        "baseline; closer to 0 = the baseline removes more of the relevance signal. The signed mean (the paper's) "
+        "can cancel across pairs; the mean |P(relevant) − P(non-relevant)| is 0 only if every pair is neutral",
         floatfmt=".3f",
     )
     print(t.to_string(index=False))
@@ -156,9 +157,11 @@ def cmd_schemes(a: argparse.Namespace) -> None:
     (:func:`irlens.nig.schemes.compute_schemes`, :func:`irlens.nig.schemes.write_schemes`)."""
     from irlens.nig.schemes import compute_schemes, write_schemes
 
-    r = compute_schemes(_parse_sets(a.set), a.in_domain, a.levels, a.rank_by)
+    r = compute_schemes(_parse_sets(a.set), a.in_domain, a.levels, a.rank_by, a.unjudged_negatives)
     write_schemes(r, a.out_dir, a.tables_dir)
     log.info("schemes of %s: %d sets; wrote %s and %s", r.datasets, len(r.sets), Path(a.out_dir), Path(a.tables_dir))
+    if r.left_out:
+        log.info("left out (unjudged non-relevant pairs): %s", ", ".join(r.left_out))
 
 
 # ----------------------------------------------------------------------------------------- figures
@@ -166,17 +169,21 @@ def cmd_figures(a: argparse.Namespace) -> None:
     """``irlens nig figures``: figures 2-4 of the paper from the schemes (:mod:`irlens.nig.figures`)."""
     from irlens.io import read_json
     from irlens.nig.figures import default_fig4_scheme, figure_intersections, figure_layers, figure_summary
+    from irlens.nig.schemes import UNJUDGED_NOTE
 
     d = Path(a.schemes_dir)
     inter = _read_parquet(d / "intersections.parquet", "NIG intersections", ("label", "kind", "curve", "level", "pct"))
     values = _read_parquet(d / "values.parquet", "NIG scheme values", ("layer", "component", "unit"))
     roles = read_json(d / "roles.json")
     out = Path(a.out_dir)
-    figure_intersections(inter, out / "fig2-intersections", title=a.title)
-    figure_summary(inter, out / "fig3-summary", title=a.title)
+    title = a.title
+    if roles.get("unjudged"):  # N schemes of hard negatives, not judgements: say so on every figure
+        title = f"{title} ({UNJUDGED_NOTE}: {', '.join(roles['unjudged'])})" if title else UNJUDGED_NOTE
+    figure_intersections(inter, out / "fig2-intersections", title=title)
+    figure_summary(inter, out / "fig3-summary", title=title)
     scheme = a.fig4_scheme or default_fig4_scheme(values, roles)
     rank_by = roles.get("rank_by", "value")
-    figure_layers(values, scheme, a.fig4_level, out / "fig4-layers", rank_by=rank_by, title=a.title)
+    figure_layers(values, scheme, a.fig4_level, out / "fig4-layers", rank_by=rank_by, title=title)
     log.info("wrote figures 2-4 to %s", out)
 
 
@@ -246,6 +253,13 @@ def add_parser(sub) -> None:
         choices=["value", "abs"],
         default="value",
         help="rank neurons by mean attribution (value, the paper) or its absolute value",
+    )
+    p.add_argument(
+        "--unjudged-negatives",
+        choices=["exclude", "include"],
+        default="exclude",
+        help="non-relevant sets of unjudged BM25 passages (datasets without judged non-relevant pairs): exclude "
+        "them from N, F, the N/F intersections and F_A (the paper), or include them (tables and figures say so)",
     )
     p.add_argument("--out-dir", required=True, help="folder of values/sets/intersections.parquet and roles.json")
     p.add_argument("--tables-dir", required=True, help="folder of the scheme, intersection and completeness tables")

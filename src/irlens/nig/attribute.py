@@ -382,14 +382,41 @@ def baseline_effect(nig: CrossEncoderNIG, features, baselines=BASELINES) -> dict
     return out
 
 
+def baseline_rows(dataset: str, label: str, diffs: dict[str, np.ndarray]) -> list[dict]:
+    """Table 1 rows of one (dataset, label) from ``{baseline: P(relevant) − P(non-relevant) per pair}``
+    (``original`` = the unmodified input, first).
+
+    The paper's number is the signed mean; pairs that the baseline pushes to opposite sides cancel in it, so
+    a mean near 0 can hide a baseline that is far from neutral on every pair. ``mean |P(rel) - P(non-rel)|``
+    beside it is 0 only when every pair is neutral.
+    """
+    orig = float(np.mean(diffs["original"]))
+    rows = []
+    for k, d in diffs.items():
+        d = np.asarray(d, dtype=np.float64)
+        rows.append(
+            {
+                "dataset": dataset,
+                "label": label,
+                "pairs": len(d),
+                "baseline": k,
+                "mean P(rel) - P(non-rel)": d.mean(),
+                "mean |P(rel) - P(non-rel)|": np.abs(d).mean(),
+                "relative to original": d.mean() / orig if orig else np.nan,
+            }
+        )
+    return rows
+
+
 def baseline_table(ce, frames, datas, split: str, max_pairs: int, batch_size: int = 16):
     """The paper's Table 1: one row per (dataset, label, baseline) with the mean P(relevant) − P(non-relevant)
-    of up to ``max_pairs`` pairs per (dataset, label), and that mean relative to the original input's.
+    of up to ``max_pairs`` pairs per (dataset, label), its mean absolute value, and the signed mean relative
+    to the original input's (:func:`baseline_rows`).
 
     ``ce`` is a loaded cross-encoder, ``frames`` the pairs tables of :func:`irlens.nig.pairs.select_pairs`
     (with a ``dataset`` column) and ``datas`` the dataset folder of each (same order). The row ``original``
     is the unmodified input. Returns a DataFrame with columns dataset, label, pairs, baseline,
-    ``mean P(rel) - P(non-rel)``, ``relative to original``.
+    ``mean P(rel) - P(non-rel)``, ``mean |P(rel) - P(non-rel)|``, ``relative to original``.
     """
     import pandas as pd
 
@@ -408,17 +435,6 @@ def baseline_table(ce, frames, datas, split: str, max_pairs: int, batch_size: in
                 feats = ce.features(queries, [doc_text(ds.corpus[d]) for d in chunk["doc_id"]])
                 for k, v in baseline_effect(nig, feats).items():
                     diffs[k].append(v)
-            d = {k: np.concatenate(v) for k, v in diffs.items()}
-            orig = d["original"].mean()
-            for k in ("original", *BASELINES):
-                rows.append(
-                    {
-                        "dataset": df["dataset"].iloc[0],
-                        "label": label,
-                        "pairs": len(sub),
-                        "baseline": k,
-                        "mean P(rel) - P(non-rel)": d[k].mean(),
-                        "relative to original": d[k].mean() / orig if orig else np.nan,
-                    }
-                )
+            d = {k: np.concatenate(diffs[k]) for k in ("original", *BASELINES)}
+            rows += baseline_rows(df["dataset"].iloc[0], label, d)
     return pd.DataFrame(rows)

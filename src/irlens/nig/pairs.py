@@ -4,7 +4,9 @@ The paper (§4.2) attributes judged relevant and judged non-relevant (query, pas
 keeps only pairs the model classifies correctly. :func:`select_pairs` does the same per dataset. Where a
 dataset has no judged non-relevant pairs (SciFact and NFCorpus judge only relevant ones), the
 "non-relevant" pairs are top-ranked BM25 passages that carry no judgement for the query, the usual hard
-negatives; their ``source`` column says so and the report repeats it.
+negatives; their ``source`` column (``qrels`` / ``bm25-unjudged``) says so, the attribution tables carry it,
+and :func:`irlens.nig.schemes.compute_schemes` leaves such sets out of every N-based scheme unless told to
+keep them (``nig.unjudged_negatives``), as the paper leaves out BioASQ and FiQA.
 
 :func:`attribute_pairs` runs :class:`~irlens.nig.attribute.CrossEncoderNIG` one pair per call (a
 single pair's interpolation points already fill a chunk), so a pair's numbers never depend on which
@@ -22,6 +24,7 @@ import pandas as pd
 
 from irlens.data.beir import BeirDataset, doc_text
 from irlens.errors import IrlensError
+from irlens.retrieval.trec import trec_order
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def candidate_pairs(ds: BeirDataset, split: str, bm25_run: dict | None, negative
         for qid in sorted(qrels):
             if qid not in queries or qid not in bm25_run:
                 continue
-            ranked = sorted(bm25_run[qid].items(), key=lambda kv: (-kv[1], kv[0]))[:negatives_depth]
+            ranked = trec_order(bm25_run[qid])[:negatives_depth]
             rows += [(qid, did, 0, "bm25-unjudged") for did, _ in ranked if did not in qrels[qid] and did in ds.corpus]
     return pd.DataFrame(rows, columns=["qid", "doc_id", "target", "source"])
 
@@ -130,8 +133,8 @@ def attribute_pairs(
     nig, ce, ds: BeirDataset, pairs: pd.DataFrame, progress: bool = True
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """NIG of each pair (one call per pair). Returns ``(values float32 [P, n_neurons], table)`` where the
-    table has one row per pair: pair, qid, doc_id, label, f_input, f_baseline, rel_error, max_abs_cut_delta,
-    tokens, seconds."""
+    table has one row per pair: pair, qid, doc_id, label, source (where the pair comes from, see
+    :func:`candidate_pairs`), f_input, f_baseline, rel_error, max_abs_cut_delta, tokens, seconds."""
     from tqdm import tqdm
 
     vals = np.zeros((len(pairs), nig.n_neurons), dtype=np.float32)
@@ -148,6 +151,7 @@ def attribute_pairs(
                 "qid": p.qid,
                 "doc_id": p.doc_id,
                 "label": p.label,
+                "source": p.source,
                 "f_input": float(r.f_input[0]),
                 "f_baseline": float(r.f_baseline[0]),
                 "rel_error": float(r.rel_error[0]),

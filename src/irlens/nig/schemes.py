@@ -10,13 +10,19 @@ Intersections are reported as % of the set size.
 
 Scheme names in files: ``P:<dataset>``, ``N:<dataset>``, ``F:<dataset>``, ``AND_A:P``, ``AND_O:N``,
 ``AND_A:F``, ``F_A`` — :func:`pretty` turns them into the paper's notation.
+
+Datasets without judged non-relevant pairs: the paper (Table 3) leaves them out of every scheme that involves
+the "non-relevant" label (N_x, ∩ N, F_x, ∩ F, and their N in F_A); their P_x stays. :func:`compute_schemes`
+does the same by default (``unjudged_negatives="exclude"``) for a non-relevant set whose pairs are unjudged
+BM25 passages (``source`` ≠ ``qrels``, see :func:`irlens.nig.pairs.candidate_pairs`); ``"include"`` keeps
+them as hard negatives and every table names the schemes they enter ("N from unjudged BM25 passages").
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +37,12 @@ LEVELS = (0.01, 0.1, 1.0)
 #: denser grid for the intersection figures
 FIGURE_LEVELS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 PREFIX = {"relevant": "P", "non-relevant": "N"}
+#: ``compute_schemes(unjudged_negatives=...)``: what to do with non-relevant sets of unjudged BM25 passages
+UNJUDGED_NEGATIVES = ("exclude", "include")
+#: the ``source`` of judged pairs (:func:`irlens.nig.pairs.candidate_pairs`); anything else is unjudged
+JUDGED = "qrels"
+#: how tables and figures name non-relevant schemes built from unjudged passages
+UNJUDGED_NOTE = "N from unjudged BM25 passages"
 
 
 def pretty(name: str) -> str:
@@ -207,17 +219,31 @@ class SchemeResult:
     ood: list[str]
     levels: tuple[float, ...]
     rank_by: str
+    unjudged_negatives: str = "exclude"  # what was done with unjudged non-relevant sets (UNJUDGED_NEGATIVES)
+    unjudged: list[str] = field(default_factory=list)  # datasets whose N is unjudged BM25 passages (include)
+    left_out: dict[str, str] = field(default_factory=dict)  # "<dataset>:<label>" → why its set is left out
 
 
-def compute_schemes(specs, in_domain, levels=LEVELS, rank_by: str = "value") -> SchemeResult:
+def compute_schemes(
+    specs, in_domain, levels=LEVELS, rank_by: str = "value", unjudged_negatives: str = "exclude"
+) -> SchemeResult:
     """Read the merged NIG sets ``specs`` = ``[(prefix, dataset, label), ...]`` and derive the schemes.
 
     Each prefix names ``<prefix>.{npy,neurons.parquet,pairs.parquet}`` of one (dataset, label); all must
     share one neuron layout. A set without pairs is left out with a warning. Datasets not in
     ``in_domain`` are out-of-domain. ``levels`` are the top-X % levels of the scheme sets; the
     intersection table also covers :data:`FIGURE_LEVELS`.
+
+    A non-relevant set whose pairs are not judged (``source`` column ≠ ``qrels``: unjudged BM25 passages)
+    is left out (``unjudged_negatives="exclude"``, the paper's rule: no N_x, F_x, and the dataset is not a
+    member of ∩ N / ∩ F; its P_x stays, also in F_A) or kept (``"include"``; listed in ``unjudged``).
     """
+    if unjudged_negatives not in UNJUDGED_NEGATIVES:
+        raise IrlensError(
+            f"schemes unjudged_negatives '{unjudged_negatives}': choose {' or '.join(UNJUDGED_NEGATIVES)}"
+        )
     means, counts, completeness, neurons = {}, {}, [], None
+    unjudged, left_out = [], {}
     pair_columns = ("f_input", "f_baseline", "rel_error", "steps", "rule", "seconds")
     for prefix, dataset, label in specs:
         n = read_parquet(f"{prefix}.neurons.parquet", "NIG neuron table")
@@ -234,12 +260,32 @@ def compute_schemes(specs, in_domain, levels=LEVELS, rank_by: str = "value") -> 
         if len(v) == 0:
             log.warning("%s: no pairs; scheme %s:%s left out", prefix, dataset, label)
             continue
+        source = JUDGED
+        if label == "non-relevant":
+            if "source" not in p.columns:
+                raise IrlensError(
+                    f"{prefix}.pairs.parquet: no source column (judged or unjudged non-relevant pairs?), made by an "
+                    "older irlens; rerun 'irlens nig attribute' and 'irlens nig merge' (snakemake -R nig_attribute)"
+                )
+            if p["source"].ne(JUDGED).any():
+                source = "unjudged BM25 passages"
+                if unjudged_negatives == "exclude":
+                    log.warning(
+                        "%s: %s has no judged non-relevant pairs (unjudged BM25 passages); left out of every "
+                        "N-based scheme as in the paper (keep them: --unjudged-negatives include)",
+                        prefix,
+                        dataset,
+                    )
+                    left_out[f"{dataset}:{label}"] = "no judged non-relevant pairs (unjudged BM25 passages)"
+                    continue
+                unjudged.append(dataset)
         means[(dataset, label)] = v.astype(np.float64).mean(0)
         counts[(dataset, label)] = len(v)
         completeness.append(
             {
                 "dataset": dataset,
                 "label": label,
+                "source": source,
                 "pairs": len(p),
                 "median |F(x) - F(x')|": (p["f_input"] - p["f_baseline"]).abs().median(),
                 "median rel. error": p["rel_error"].median(),
@@ -249,6 +295,11 @@ def compute_schemes(specs, in_domain, levels=LEVELS, rank_by: str = "value") -> 
                 "rule": p["rule"].iloc[0],
                 "s/pair": p["seconds"].mean(),
             }
+        )
+    if not means and left_out:
+        raise IrlensError(
+            f"schemes: every set is left out ({', '.join(left_out)}: unjudged non-relevant pairs); add relevant "
+            "sets or pass --unjudged-negatives include (nig.unjudged_negatives)"
         )
     datasets = list(dict.fromkeys(d for d, _ in means))
     ood = [d for d in datasets if d not in in_domain]
@@ -268,7 +319,34 @@ def compute_schemes(specs, in_domain, levels=LEVELS, rank_by: str = "value") -> 
         ood=ood,
         levels=levels,
         rank_by=rank_by,
+        unjudged_negatives=unjudged_negatives,
+        unjudged=unjudged,
+        left_out=left_out,
     )
+
+
+def unjudged_members(name: str, r: SchemeResult) -> list[str]:
+    """Datasets whose N from unjudged BM25 passages enters scheme ``name`` (empty for P-only schemes)."""
+    if name == "F_A":
+        return list(r.unjudged)
+    if name.startswith("AND_"):
+        where, kind = name[4:].split(":")
+        members = r.datasets if where == "A" else r.ood
+        return [d for d in members if d in r.unjudged] if kind in ("N", "F") else []
+    kind, d = name.split(":", 1)
+    return [d] if kind in ("N", "F") and d in r.unjudged else []
+
+
+def source_note(r: SchemeResult) -> str:
+    """What the tables' titles say about non-relevant pairs: the datasets whose N comes from unjudged BM25
+    passages (``include``), or those left out of the N-based schemes (``exclude``); empty if all judged."""
+    parts = []
+    if r.unjudged:
+        parts.append(f"{UNJUDGED_NOTE}: {', '.join(r.unjudged)}")
+    if r.left_out:
+        names = ", ".join(k.split(":")[0] for k in r.left_out)
+        parts.append(f"no judged non-relevant pairs, so left out of the N-based schemes as in the paper: {names}")
+    return "; ".join(parts)
 
 
 def write_schemes(r: SchemeResult, out_dir, tables_dir) -> None:
@@ -290,22 +368,28 @@ def write_schemes(r: SchemeResult, out_dir, tables_dir) -> None:
             "levels": list(r.levels),
             "rank_by": r.rank_by,
             "neurons": n_neurons,
+            "schemes": list(r.sets),
+            "unjudged_negatives": r.unjudged_negatives,
+            "unjudged": r.unjudged,
+            "left_out": r.left_out,
         },
     )
     # tables: scheme sizes / pairs averaged, intersections at the levels, completeness
     tdir = Path(tables_dir)
     rows = []
+    note = source_note(r)
     for name, by_level in r.sets.items():
-        rows.append(
-            {
-                "scheme": pretty(name),
-                "pairs averaged": _pairs_of(name, r.counts, r.datasets, r.ood),
-                **{f"{lv:g}% (of {set_size(n_neurons, lv)})": len(by_level[lv]) for lv in r.levels},
-            }
-        )
+        row = {
+            "scheme": pretty(name),
+            "pairs averaged": _pairs_of(name, r.counts, r.datasets, r.ood),
+            **{f"{lv:g}% (of {set_size(n_neurons, lv)})": len(by_level[lv]) for lv in r.levels},
+        }
+        if r.unjudged:
+            row[UNJUDGED_NOTE] = ", ".join(unjudged_members(name, r))
+        rows.append(row)
     title = (
         f"NIG schemes: neurons kept at each level ({n_neurons} neurons; in-domain: {', '.join(r.in_domain) or 'none'}; "
-        f"OOD: {', '.join(r.ood) or 'none'})"
+        f"OOD: {', '.join(r.ood) or 'none'}{'; ' + note if note else ''})"
     )
     write_table(pd.DataFrame(rows), tdir / "schemes.md", tdir / "schemes.csv", title=title, floatfmt=".0f")
     inter = r.intersections
@@ -319,7 +403,7 @@ def write_schemes(r: SchemeResult, out_dir, tables_dir) -> None:
         it,
         tdir / "intersections.md",
         tdir / "intersections.csv",
-        title="NIG scheme intersections (% of the top-X % set)",
+        title="NIG scheme intersections (% of the top-X % set)" + (f"; {note}" if note else ""),
         floatfmt=".1f",
     )
     write_table(
