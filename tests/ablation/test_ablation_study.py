@@ -195,16 +195,20 @@ def test_table4_marks_biggest_and_second(tmp_path):
     from irlens.ablation.report import write_table4
 
     rows = []
-    for s, d in [("P:x", 5.0), ("N:x", 20.0), ("F:x", 10.0), ("AND_A:P", 0.0)]:
+    for s, d, p in [("P:x", 5.0, 0.2), ("N:x", 20.0, 0.001), ("F:x", 10.0, 0.5), ("AND_A:P", 0.0, 1.0)]:
         rows.append(
             {
                 "eval_set": "ev",
                 "scheme": s,
                 "level": 1.0,
                 "n_neurons": 0 if s == "AND_A:P" else 7,
+                "queries": 40,
                 "drop_pct": d,
-                "significant": s == "N:x",
-                "p": 0.01,
+                "mean_diff": -d / 200,
+                "ci_low": -d / 100,
+                "ci_high": 0.0,
+                "d_z": -d / 40,
+                "p": p,  # Holm over the 3 non-empty cells: only N:x stays <= 0.05
                 "random_drop_mean": 1.0,
                 "random_drop_sd": 0.5,
                 "empirical_p": 0.02,
@@ -216,7 +220,7 @@ def test_table4_marks_biggest_and_second(tmp_path):
     md, tex = (tmp_path / "t.md").read_text(), (tmp_path / "t.tex").read_text()
     assert "**20.00**\\*" in md and "<u>10.00</u>" in md and "0.00 (empty set)" in md and "ev (ID)" in md
     assert "\\textbf{20.00}$^{*}$" in tex and "\\underline{10.00}" in tex and "$\\cap_{A} P$" in tex
-    assert len(pd.read_csv(tmp_path / "t.csv")) == 4
+    assert len(pd.read_csv(tmp_path / "t.csv")) == 4 and md.count("\\*") == 2  # N:x, and the legend
 
 
 def test_evalset_leaves_out_attributed_queries(tiny_beir):
@@ -375,7 +379,8 @@ def test_cli_sharded_equals_unsharded_table_and_figure(tiny_beir, tiny_ce_dir, t
         == 0
     )
     t4 = pd.read_csv(tmp_path / "t4.csv")
-    assert len(t4) == 2 * 3 * 2 and set(t4["repeats"]) == {4} and t4["p"].between(0, 1).all()
+    assert len(t4) == 2 * 3 * 2 and set(t4["repeats"]) == {4} and t4["p"].dropna().between(0, 1).all()
+    assert (t4["p_adj"].dropna() >= t4["p"].dropna() - 1e-12).all() and set(t4["correction"]) == {"holm"}
     assert main(["ablation", "figure", *tab[:4], "--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig.png").stat().st_size > 1000 and (tmp_path / "fig.pdf").is_file()
     # one-line errors, nothing half-written
@@ -401,3 +406,15 @@ def test_per_query_ndcg_by_hand():
     ideal_a = 2 + 1 / np.log2(3)  # trec_eval's nDCG: linear gains (the grade), log2(rank + 1) discount
     np.testing.assert_allclose(got[0], [(2 + 1 / np.log2(4)) / ideal_a, 1 / np.log2(3)])  # qids sorted: a, b
     np.testing.assert_allclose(got[1], [(1 + 2 / np.log2(4)) / ideal_a, 1.0])
+
+
+def test_intersections_of_left_out_set_kinds_are_refused_not_empty_masks():
+    # nig.unjudged_negatives: exclude leaves no N or F set: AND_A:N must be an error, not a silent empty mask
+    from irlens.ablation.study import scheme_masks
+
+    unit = {"layer": 0, "component": "ffn", "unit": 0, "module": "m"}
+    sets = pd.DataFrame([{**unit, "scheme": s, "level": 1.0, "value": 1.0} for s in ("P:a", "P:b", "F_A")])
+    assert len(scheme_masks(sets, ["P:a", "AND_A:P", "AND_O:P", "F_A"], [1.0])) == 4  # empty P intersections: ok
+    for bad in ("AND_A:N", "AND_O:F", "N:a"):
+        with pytest.raises(IrlensError, match="not in the NIG sets"):
+            scheme_masks(sets, ["P:a", bad], [1.0])

@@ -124,8 +124,9 @@ rule ablation_table:
     params:
         inputs=ablation_inputs,
         roles=" ".join(f"--role {d}={v['role']}" for d, v in ABL_SETS.items() if v["role"]),
+        correction=ABL["correction"],
     shell:
-        "irlens ablation table {params.inputs} {params.roles} --md {output.md} --csv {output.csv} --tex {output.tex} > {log} 2>&1"
+        "irlens ablation table {params.inputs} {params.roles} --correction {params.correction} --md {output.md} --csv {output.csv} --tex {output.tex} > {log} 2>&1"
 
 
 rule ablation_figure:
@@ -153,5 +154,6 @@ rule ablation_figure:
         runtime=10,
     params:
         inputs=ablation_inputs,
+        correction=ABL["correction"],
     shell:
-        "irlens ablation figure {params.inputs} --title 'Ablation of {wildcards.ce}' --out reports/figures/ablation/{wildcards.ce}/drops > {log} 2>&1"
+        "irlens ablation figure {params.inputs} --correction {params.correction} --title 'Ablation of {wildcards.ce}' --out reports/figures/ablation/{wildcards.ce}/drops > {log} 2>&1"

@@ -47,8 +47,10 @@ def scheme_masks(sets: pd.DataFrame, schemes: list[str], levels: list[float]) ->
     A scheme whose set is empty at a level (e.g. an intersection at 0.01 %) gives an empty mask.
     """
     have = set(sets["scheme"].unique())
-    # intersections may be empty at every level and then have no rows at all
-    missing = [s for s in schemes if s not in have and not re.fullmatch(r"AND_[AO]:[PNF]", s)]
+    kinds = {s.split(":")[0] for s in have if re.fullmatch(r"[PNF]:.+", s)}
+    # intersections may be empty at every level and then have no rows at all, but only over sets that exist:
+    # with nig.unjudged_negatives: exclude there is no N or F set, and AND_A:N would silently be an empty mask
+    missing = [s for s in schemes if s not in have and not (re.fullmatch(r"AND_[AO]:[PNF]", s) and s[-1] in kinds)]
     if missing:
         raise IrlensError(
             f"ablation schemes {', '.join(missing)} are not in the NIG sets (have: {', '.join(sorted(have))}); fix "
@@ -177,9 +179,14 @@ def merge(parts: list[pd.DataFrame], repeats: int | None = None) -> pd.DataFrame
 
 
 def summarise(df: pd.DataFrame, evalset: str = "") -> pd.DataFrame:
-    """One row per (scheme, level): the scheme's % drop of mean nDCG@10 with its paired t-test, and the
-    random repeats' drops (mean, sd, 5th/95th percentiles, how many are significant), the scheme's z-score
-    in that distribution and its empirical p-value (share of repeats that hurt at least as much)."""
+    """One row per (scheme, level): the scheme's % drop of mean nDCG@10 with its paired t-test against the
+    original model (:func:`irlens.ablation.stats.paired_ttest`: two-sided, over the queries; raw p, the mean
+    per-query difference ``mean_diff`` = pruned − original with its 95 % CI, d_z; ``test_defined`` False and
+    p = NaN when the differences are constant and non-zero, ``test_note`` says why), and the random repeats'
+    drops (mean, sd, 5th/95th percentiles, how many have an uncorrected p ≤ 0.05), the scheme's z-score in
+    that distribution and its one-sided empirical p-value ``(1 + #repeats dropping at least as much) / (1 +
+    repeats)``. The correction for multiple tests is applied over the whole table by
+    :func:`irlens.ablation.report.correct`."""
     orig = df[df["kind"] == ORIGINAL].sort_values("qid")["ndcg"].to_numpy()
     rows = []
     for (scheme, level), g in df[df["kind"] == SCHEME].groupby(["scheme", "level"], sort=False):
@@ -204,9 +211,14 @@ def summarise(df: pd.DataFrame, evalset: str = "") -> pd.DataFrame:
                 "original": st["original"],
                 "pruned": st["pruned"],
                 "drop_pct": drop,
+                "mean_diff": st["mean_diff"],
+                "ci_low": st["ci_low"],
+                "ci_high": st["ci_high"],
+                "d_z": st["d_z"],
                 "t": st["t"],
                 "p": st["p"],
-                "significant": bool(st["p"] <= 0.05),
+                "test_defined": st["defined"],
+                "test_note": st["note"],
                 "repeats": len(rd),
                 "random_drop_mean": float(rd.mean()) if len(rd) else float("nan"),
                 "random_drop_sd": sd,

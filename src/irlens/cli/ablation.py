@@ -148,7 +148,7 @@ def cmd_table(a: argparse.Namespace) -> None:
     from irlens.ablation.study import load_stats
 
     stats, _ = load_stats(_named(a.input, "input"))
-    write_table4(stats, a.md, a.csv, a.tex, roles=_roles(a.role), note=a.note or "")
+    write_table4(stats, a.md, a.csv, a.tex, roles=_roles(a.role), note=a.note or "", correction=a.correction)
     log.info("wrote %s, %s, %s", a.md, a.csv, a.tex)
 
 
@@ -159,8 +159,18 @@ def cmd_figure(a: argparse.Namespace) -> None:
     from irlens.ablation.study import load_stats
 
     stats, drops = load_stats(_named(a.input, "input"))
-    figure_drops(stats, drops, a.out, title=a.title)
+    figure_drops(stats, drops, a.out, title=a.title, correction=a.correction)
     log.info("wrote %s.png/.pdf", a.out)
+
+
+def _add_correction(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--correction",
+        choices=("holm", "bh", "none"),  # irlens.ablation.stats.CORRECTIONS (not imported: it loads numpy)
+        default="holm",
+        help="multiple-testing correction of the t-test (and empirical) p-values over the whole table: holm "
+        "(family-wise error), bh (Benjamini-Hochberg false discovery rate) or none",
+    )
 
 
 def add_parser(sub) -> None:
@@ -218,17 +228,21 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="merged parquet")
     p.set_defaults(func=cmd_merge)
 
-    p = s.add_parser("table", help="Table 4: markdown, CSV (all statistics) and LaTeX")
+    p = s.add_parser(
+        "table", help="Table 4: markdown, CSV (all statistics, corrected p-values, effect sizes) and LaTeX"
+    )
     p.add_argument("--input", action="append", required=True, help="<evaluation set>=<merged parquet> (repeat)")
     p.add_argument("--role", action="append", help="<evaluation set>=ID|OOD (repeat)")
     p.add_argument("--note", default="", help="text appended under the markdown table")
     p.add_argument("--md", required=True, help="markdown table")
     p.add_argument("--csv", required=True, help="CSV with every statistic")
     p.add_argument("--tex", required=True, help="LaTeX table")
+    _add_correction(p)
     p.set_defaults(func=cmd_table)
 
     p = s.add_parser("figure", help="drop per scheme with the random repeats' distribution (PNG + PDF)")
     p.add_argument("--input", action="append", required=True, help="<evaluation set>=<merged parquet> (repeat)")
     p.add_argument("--title", default="", help="title shown on the figure")
     p.add_argument("--out", required=True, help="output prefix (.png and .pdf)")
+    _add_correction(p)
     p.set_defaults(func=cmd_figure)
