@@ -145,6 +145,8 @@ SAME = {
     ("ig", "baselines", "--pairs"): "ig.baseline_pairs",
     ("ig", "wordclouds", "--words"): "ig.wordcloud_words",
     ("ig", "tables", "--domain-terms"): "ig.domain_terms",
+    ("ig", "tables", "--domain-min-df"): "ig.domain_min_df",
+    ("ig", "tables", "--domain-smoothing"): "ig.domain_smoothing",
     # nig
     ("nig", "pairs", "--negatives-depth"): "nig.negatives_depth",
     ("nig", "pairs", "--pairs"): "nig.pairs",
@@ -163,6 +165,7 @@ SAME = {
     ("nig", "schemes", "--in-domain"): "nig.in_domain",
     ("nig", "schemes", "--levels"): "nig.levels",
     ("nig", "schemes", "--rank-by"): "nig.rank_by",
+    ("nig", "schemes", "--unjudged-negatives"): "nig.unjudged_negatives",
     ("nig", "figures", "--fig4-scheme"): "nig.fig4_scheme",
     ("nig", "figures", "--fig4-level"): "nig.fig4_level",
     # ablation
@@ -177,6 +180,8 @@ SAME = {
     ("ablation", "run", "--relevant-label"): "cross_encoder.relevant_label",
     ("ablation", "run", "--device"): "retrieval.device",
     ("ablation", "merge", "--repeats"): "ablation.repeats",
+    ("ablation", "table", "--correction"): "ablation.correction",
+    ("ablation", "figure", "--correction"): "ablation.correction",
     # sae
     ("sae", "train", "--preset"): "sae.preset",
     ("sae", "train", "--sentences"): ("sae.sentences_per_doc", positive),
