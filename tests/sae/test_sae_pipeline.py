@@ -220,7 +220,11 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
     )
     t = pd.read_csv(tmp_path / "t.csv")
     assert list(t["variant"]) == ["main", "k2"] and list(t["k"]) == [3, 2]
-    assert t.loc[0, "recon_ndcg@10"] == pytest.approx(a["retrieval"]["reconstructed"]["ndcg@10"], abs=1e-5)
+    # the models refine (refine_steps 2): unsuffixed columns = encoder codes, *_refined = IHT codes, labelled
+    assert t.loc[0, "recon_ndcg@10"] == pytest.approx(a["retrieval"]["reconstructed-encoder"]["ndcg@10"], abs=1e-5)
+    assert t.loc[0, "recon_refined_ndcg@10"] == pytest.approx(a["retrieval"]["reconstructed"]["ndcg@10"], abs=1e-5)
+    assert t.loc[0, "codes"] == "encoder; *_refined: refined (IHT, 2 steps)" and a["codes"] == "refined (IHT, 2 steps)"
+    assert t.loc[0, "dead_pct"] == pytest.approx(a["train_pool"]["dead_pct"], abs=1e-4)  # the training pool
     assert (tmp_path / "t.pdf").stat().st_size > 0 and "| main" in (tmp_path / "t.md").read_text()
     out = tmp_path / "lat"
     assert (
@@ -259,6 +263,7 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
         == 0
     )
     rec = json.loads((out / "l.json").read_text())
+    assert rec["codes"] == "refined (IHT, 2 steps)" and "base_rate" in rec["latents"][0]["n2g"]["score"]
     assert len(rec["latents"]) == 2 and all("n2g" in r and r["top_documents"] for r in rec["latents"])
     freq = [r["doc_freq"] for r in rec["latents"]]
     assert freq == sorted(freq, reverse=True)
@@ -300,6 +305,7 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
         == 0
     )
     c = pd.read_csv(tmp_path / "c.csv")
+    assert set(c["codes"]) == {"refined (IHT, 2 steps)"}
     assert list(c["kind"]) == ["latent", "latent", "prf", "prf"] and list(c["value"]) == [0.0, 0.5, 0.0, 0.5]
     # δ = 0 PRF is plain reconstructed retrieval
     assert c.loc[2, "ndcg@10"] == pytest.approx(

@@ -51,16 +51,19 @@ def test_smoke_end_to_end(workdir):
     # IG stage: sharded attribution merged, tables, views, word clouds
     import pandas as pd
 
+    ig_sel = pd.read_parquet(workdir / "results/ig/pairs/scifact.parquet")  # shared by both models
     pairs = pd.read_parquet(workdir / "results/ig/minilm/scifact/all.pairs.parquet")
-    assert len(pairs) == 2 * 3 * 2 and set(pairs["side"]) == {"document", "query"}
+    assert len(pairs) == 2 * len(ig_sel) and set(pairs["side"]) == {"document", "query"}
+    assert pairs["in_topk"].sum() == 2 * 3 * 2 and ig_sel["topk_minilm"].sum() == 2 * 3
     comp = pd.read_csv(workdir / "reports/tables/ig/completeness.csv")
-    assert (comp["pairs"] == 6).all() and (comp["max_rel_error"] < 0.05).all()
+    assert (comp["pairs"] == len(ig_sel)).all() and (comp["max_rel_error"] < 0.05).all()
     for f in (
         "reports/ig/minilm/scifact/views.html",
         "reports/figures/ig/scifact/heatmap-minilm-2.pdf",
         "reports/figures/ig/scifact/wordcloud-minilm.png",
         "reports/tables/ig/title_share.md",
         "reports/tables/ig/domain_terms.csv",
+        "reports/tables/ig/paired_differences.csv",
         "reports/tables/ig/baselines-minilm-scifact.csv",
     ):
         assert (workdir / f).stat().st_size > 0, f
@@ -99,13 +102,15 @@ def test_smoke_end_to_end(workdir):
     assert len(gpl) >= 1 and gpl.filter(like="p").notna().any().any()
     assert (workdir / "results/retrieval/scifact/minilm-gpl-scifact/metrics.json").is_file()
     assert (workdir / "reports/figures/ig/scifact/wordcloud-diff-minilm-gpl-scifact.png").stat().st_size > 0
-    # SAE: main, lambda0 and the K sweep trained and evaluated; variants table + figure; latents page; control
+    # SAE: main, paper, paper-mse and the K sweep trained and evaluated; variants table + figure; latents page; control
     sae = pd.read_csv(workdir / "reports/tables/sae/minilm/variants.csv")
-    assert list(sae["variant"]) == ["main", "lambda0", "k4", "k16"] and list(sae["k"]) == [8, 8, 4, 16]
+    assert list(sae["variant"]) == ["main", "paper", "paper-mse", "k4", "k16"] and list(sae["k"]) == [8, 8, 8, 4, 16]
     assert (
         (sae["l0"] <= sae["k"]).all() and sae["dense_ndcg@10"].nunique() == 1 and sae["recon_pct"].between(0, 200).all()
     )
-    assert (sae.loc[sae["variant"] == "lambda0", ["lambda", "lambda_latent"]] == 0).all().all()
+    assert (sae.loc[sae["variant"] == "paper-mse", ["lambda", "lambda_latent"]] == 0).all().all()
+    assert sae.loc[sae["variant"] == "paper", "lambda"].iloc[0] > 0 and sae["dead_pct"].notna().all()
+    assert set(sae["codes"]) == {"encoder", "encoder; *_refined: refined (IHT, 5 steps)"}
     page = (workdir / "reports/sae/minilm/latents.html").read_text()
     assert page.count("<section") == 3 and "N2G" in page and "<script" not in page
     ctl = pd.read_csv(workdir / "reports/tables/sae/minilm/control.csv")

@@ -1,6 +1,6 @@
 # Sparse autoencoders over dense embeddings (arXiv 2411.00786):
-# train each variant (main, lambda0, the K sweep) on cached embeddings -> evaluate dense vs reconstructed
-# vs latent retrieval -> variants table + figure; main only: latent browser (N2G) and control curves.
+# train each variant (main, sae.variants: paper / paper-mse, the K sweep) on cached embeddings -> evaluate dense
+# vs reconstructed vs latent retrieval -> variants table + figure; main only: latent browser (N2G) and control.
 # Helper functions: sae_functions.smk.
 
 

@@ -1,6 +1,7 @@
 # Input/param functions of the SAE stage (sae.smk). A TopK SAE per variant over one dense model's cached
-# embeddings: "main" (preset + settings), "lambda0" (main + lambda_off: the retrieval losses off) and the
-# K sweep "k<K>" (main with k and sweep.epochs). Without an sae block the SAE rules match nothing.
+# embeddings: "main" (preset + settings), the named sae.variants (settings over main's; defaults: "paper" =
+# the paper's MSE + KL on reconstructed scores, "paper-mse" = its MSE-only ablation) and the K sweep "k<K>"
+# (main with k and sweep.epochs). Without an sae block the SAE rules match nothing.
 SAE = config.get("sae") or {}
 SAE_MODEL = SAE["model"] if SAE else None
 SAE_TRAIN_DATASETS = list(SAE["train_datasets"]) if SAE else []
@@ -10,14 +11,23 @@ SAE_THREADS = SAE["threads"] if SAE else 1
 SAE_EVAL_THREADS = SAE.get("eval_threads") or SAE_THREADS
 
 
+def sae_sweep_names():
+    sw = SAE.get("sweep") if SAE else None
+    return [f"k{k}" for k in (sw["k"] if sw else [])]
+
+
 def sae_variants():
-    """{variant: TrainConfig settings over the preset}, main first."""
+    """{variant: TrainConfig settings over the preset}, main first, then sae.variants, then the K sweep."""
     if not SAE:
         return {}
     main = dict(SAE["settings"])
     out = {"main": main}
-    if SAE["lambda_off"] is not None:
-        out["lambda0"] = {**main, **SAE["lambda_off"]}
+    for name, settings in (SAE.get("variants") or {}).items():
+        if settings is None:  # a default variant switched off
+            continue
+        if name == "main" or name in sae_sweep_names():
+            raise ValueError(f"config: sae.variants names '{name}', which is main or a K sweep variant")
+        out[name] = {**main, **settings}
     sw = SAE.get("sweep")
     for k in sw["k"] if sw else []:
         out[f"k{k}"] = {**main, "k": int(k), **({"epochs": int(sw["epochs"])} if sw.get("epochs") else {})}
@@ -25,9 +35,9 @@ def sae_variants():
 
 
 def sae_train_threads(wildcards):
-    """main and lambda0 train with sae.threads; the short sweep trainings with sae.sweep.threads."""
+    """main and sae.variants train with sae.threads; the short sweep trainings with sae.sweep.threads."""
     sw = SAE.get("sweep") or {}
-    if wildcards.variant in ("main", "lambda0") or not sw.get("threads"):
+    if wildcards.variant not in sae_sweep_names() or not sw.get("threads"):
         return SAE_THREADS
     return int(sw["threads"])
 
@@ -73,11 +83,12 @@ def sae_evals():
 def sae_table_args(wildcards=None):
     v = sae_variants()
     args = [f"--eval {n}={p}" for n, p in sae_evals().items()]
-    sweep = [n for n in v if n.startswith("k") and n[1:].isdigit()]
+    sweep = [n for n in sae_sweep_names() if n in v]
     if sweep:
         args.append(f"--sweep {' '.join(sweep)}")
-    if "lambda0" in v:
-        args.append("--pair main:lambda0")
+    for on, off in (("main", "paper-mse"), ("paper", "paper-mse")):  # retrieval loss on vs the MSE-only ablation
+        if on in v and off in v:
+            args.append(f"--pair {on}:{off}")
     return " ".join(args)
 
 

@@ -132,17 +132,20 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
             "sae": meta.get("sae"),
             "train": meta.get("train"),
             "train_seconds": meta.get("train_seconds"),
+            "train_pool": meta.get("pool"),  # dead latents over the training pool (None: a model of older code)
         }
     )
     write_json(a.out, out)
     r = out["retrieval"]
     log.info(
-        "nDCG@10 dense %.4f, reconstructed %.4f (%.1f%%), latent %.4f (%.1f%%); FVU %.4f, L0 %.1f, dead %.2f%%",
+        "nDCG@10 dense %.4f, reconstructed %.4f (%.1f%%), latent %.4f (%.1f%%) (%s codes); FVU %.4f, L0 %.1f, "
+        "dead %.2f%% of latents on the evaluation set",
         r["dense"]["ndcg@10"],
         r["reconstructed"]["ndcg@10"],
         100 * out["ratio_ndcg@10"]["reconstructed"],
         r["latent"]["ndcg@10"],
         100 * out["ratio_ndcg@10"]["latent"],
+        out["codes"],
         out["reconstruction"]["all"]["fvu"],
         out["reconstruction"]["all"]["l0"],
         out["reconstruction"]["all"]["dead_pct"],
@@ -190,6 +193,7 @@ def cmd_interpret(a: argparse.Namespace) -> None:
     from irlens.sae.codes import frequent_latents, read_codes, write_codes
     from irlens.sae.data import load_embeddings_file
     from irlens.sae.interpret import describe_latents, document_texts
+    from irlens.sae.metrics import codes_label
     from irlens.sae.model import TopKSAE
     from irlens.sae.n2g import mean_scores
     from irlens.sae.report import latents_html
@@ -235,16 +239,20 @@ def cmd_interpret(a: argparse.Namespace) -> None:
             seed=a.seed,
         )
     m = mean_scores(recs)
-    out = {"model": str(a.model), "embeddings": str(folder), "latents": recs, "n2g_mean": m}
+    codes_kind = codes_label(model.cfg.refine_steps)
+    out = {"model": str(a.model), "embeddings": str(folder), "codes": codes_kind, "latents": recs, "n2g_mean": m}
     write_json(a.out_json, out)
     note = (
-        f"SAE {a.model} ({model.cfg.n_latents} latents, K = {model.cfg.k}) over {folder}: "
+        f"SAE {a.model} ({model.cfg.n_latents} latents, K = {model.cfg.k}) over {folder}, {codes_kind} codes"
+        f"{'' if codes_kind == 'encoder' else ' (not the encoder top-k codes the paper reads)'}: "
         f"the {len(recs)} latents firing on the most documents (at most {a.max_share:.0%} of them)."
     )
     if m:
         note += (
-            f" N2G patterns scored on held-out documents (the next {a.n2g_eval} firing vs as many random "
-            f"non-firing): mean precision {m['precision']:.2f}, recall {m['recall']:.2f}, F1 {m['f1']:.2f}."
+            f" N2G patterns scored on every document but the examples, at the latent's real base rate "
+            f"(mean {m['base_rate']:.1%} of documents fire): mean precision {m['precision']:.2f}, "
+            f"recall {m['recall']:.2f}, F1 {m['f1']:.2f}; on a balanced set (the next {a.n2g_eval} firing vs "
+            f"as many random non-firing) precision would read {m['precision_balanced']:.2f}."
         )
     latents_html(recs, a.out_html, title=a.title or "SAE latents", note=note)
     log.info("wrote %s and %s (%d latents)", a.out_json, a.out_html, len(recs))
@@ -259,7 +267,7 @@ def cmd_control(a: argparse.Namespace) -> None:
     from irlens.sae.codes import decode_codes, frequent_latents, read_codes
     from irlens.sae.control import control_rows
     from irlens.sae.data import load_eval_set
-    from irlens.sae.metrics import encode_array
+    from irlens.sae.metrics import codes_label, encode_array
     from irlens.sae.model import TopKSAE
     from irlens.sae.report import figure_control
     from irlens.sae.retrieval import as_embeddings, normalizing_encoder
@@ -298,7 +306,9 @@ def cmd_control(a: argparse.Namespace) -> None:
         feedback_latents=a.prf_latents,
     )
     df = pd.DataFrame(rows)
+    df.insert(0, "codes", codes_label(model.cfg.refine_steps))  # of the documents and queries amplified
     title = a.title or "SAE control: amplified latents and latent pseudo-relevance feedback"
+    title += f" ({codes_label(model.cfg.refine_steps)} codes)"
     write_table(df, a.md, a.csv, title=title, floatfmt=".4f")
     figure_control(df, a.figure, title=a.title or "")
     log.info("wrote %s, %s, %s (%d latents, %d values)", a.md, a.csv, a.figure, len(latents), len(values))

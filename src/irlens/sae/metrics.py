@@ -3,7 +3,7 @@
 * FVU ``Σ‖x − x̂‖² / Σ‖x − x̄‖²`` (centred; explained variance = 1 − FVU),
 * mean cosine ``cos(x, x̂)`` and mean norm ratio ``‖x̂‖ / ‖x‖``,
 * L0: mean number of non-zero latents per row (≤ k for TopK; fewer when ReLU zeroes some of the k),
-* dead latents: share of latents that never fire on the whole pass.
+* dead latents: share of latents that never fire on the whole pass (:func:`pool_dead`: on the training pool).
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ from irlens.sae.model import TopKSAE
 
 
 @torch.no_grad()
-def encode_array(model: TopKSAE, x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes and reconstructions of every row: ``(values [n, k] float32, indices [n, k] int64, x̂ [n, d] float32)``."""
+def encode_array(
+    model: TopKSAE, x: np.ndarray, chunk: int = 4096, refine_steps: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes and reconstructions of every row: ``(values [n, k] float32, indices [n, k] int64, x̂ [n, d] float32)``.
+
+    ``refine_steps``: IHT steps after the encoder (default: the model's ``refine_steps``; 0: the encoder's codes)."""
     vals, idxs, recs = [], [], []
     for s in range(0, len(x), chunk):
         xb = torch.from_numpy(np.array(x[s : s + chunk], dtype=np.float32))  # a copy: x may be a read-only map
-        v, i = model.encode_topk(xb)
+        v, i = model.encode_topk(xb, refine_steps=refine_steps)
         recs.append(model.decode(model.scatter(v, i)).numpy())
         vals.append(v.numpy())
         idxs.append(i.numpy())
@@ -53,3 +57,21 @@ def reconstruction_metrics(x: np.ndarray, x_hat: np.ndarray, vals: np.ndarray, i
 def fire_counts(vals: np.ndarray, idx: np.ndarray, n_latents: int) -> np.ndarray:
     """``[L]`` number of rows on which each latent fired (its document frequency)."""
     return np.bincount(idx[vals > 0], minlength=n_latents)
+
+
+def codes_label(refine_steps: int) -> str:
+    """Which codes a result uses: ``"encoder"`` (the encoder's top-k, as the paper) or ``"refined (IHT, N steps)"``."""
+    return f"refined (IHT, {refine_steps} steps)" if refine_steps > 0 else "encoder"
+
+
+def pool_dead(model: TopKSAE, x: np.ndarray, chunk: int = 4096) -> dict:
+    """Latents that never fire on ``x [n, d]`` (the training pool) with the encoder's codes (those training
+    used): ``{"rows", "dead", "dead_pct", "codes": "encoder"}``."""
+    counts = np.zeros(model.cfg.n_latents, np.int64)
+    with torch.no_grad():
+        for s in range(0, len(x), chunk):
+            xb = torch.from_numpy(np.array(x[s : s + chunk], dtype=np.float32))
+            v, i = model.encode_topk(xb, refine_steps=0)
+            counts += fire_counts(v.numpy(), i.numpy(), model.cfg.n_latents)
+    dead = int((counts == 0).sum())
+    return {"rows": int(len(x)), "dead": dead, "dead_pct": 100.0 * dead / model.cfg.n_latents, "codes": "encoder"}

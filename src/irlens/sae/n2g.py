@@ -14,9 +14,12 @@ with words (not word pieces) as units:
    saliency ≥ ``min_saliency`` form the example's *pattern* (a set of words).
 4. **Explanation**: the patterns of all examples (N2G's trie, flattened: a pooled embedding has no word
    order to branch on). A text is predicted to fire when it contains every word of some pattern.
-5. **Score** on held-out documents: positives = the next ``n_eval`` documents on which the latent fires
-   (ranks ``n+1 …`` by activation, never used to build the explanation), negatives = as many random
-   documents on which it does not fire (seeded). Precision, recall and F1 of the prediction.
+5. **Score** at the latent's real base rate (:func:`score_base_rate`): over every document except the
+   ``n`` examples, precision = P(latent fires | the explanation fires), recall = P(explanation fires |
+   latent fires), with the base rate (share of documents on which the latent fires) beside them. A latent
+   fires on ~1–2 % of documents, so this precision is far below the balanced estimate N2G reports:
+   positives = the next ``n_eval`` firing documents (ranks ``n+1 …``), negatives = as many random
+   non-firing ones (seeded), kept as ``precision_balanced`` / ``recall_balanced`` / ``f1_balanced``.
 
 The activation used for pruning and saliency is ``ReLU(a_i)`` with ``a = W_enc (x − b_pre) + b_enc`` (the
 latent's pre-activation, smooth in the input); "fires" for the held-out truth means the latent is
@@ -117,13 +120,42 @@ def explain_latent(
     return {"patterns": [list(p) for p in uniq], "examples": examples}
 
 
-def predict(patterns: list[list[str]], texts: list[str]) -> np.ndarray:
-    """``bool [n]``: the text contains every word of at least one pattern."""
+def word_sets(texts: list[str]) -> list[set[str]]:
+    """The normalised words of each text (what :func:`predict` matches patterns against)."""
+    return [{_key(w) for w in t.split()} for t in texts]
+
+
+def predict(patterns: list[list[str]], texts: list[str] | list[set[str]]) -> np.ndarray:
+    """``bool [n]``: the text (or its :func:`word_sets`) contains every word of at least one pattern."""
     out = np.zeros(len(texts), bool)
     for j, t in enumerate(texts):
-        words = {_key(w) for w in t.split()}
+        words = t if isinstance(t, set) else {_key(w) for w in t.split()}
         out[j] = any(all(w in words for w in p) for p in patterns)
     return out
+
+
+def score_base_rate(patterns: list[list[str]], words: list[set[str]], fires: np.ndarray, exclude=()) -> dict:
+    """Precision / recall / F1 of :func:`predict` over every document (``words``: their :func:`word_sets`,
+    ``fires``: ``bool [n]`` the latent fires on each) but the rows ``exclude`` (the examples the patterns
+    came from): precision at the real base rate, which is returned beside it (``base_rate``: share of
+    those documents on which the latent fires; ``pattern_rate``: share on which the explanation fires)."""
+    keep = np.ones(len(words), bool)
+    keep[np.asarray(list(exclude), dtype=np.int64)] = False
+    pred = predict(patterns, [w for w, k in zip(words, keep) if k])
+    truth = np.asarray(fires, bool)[keep]
+    tp = int((pred & truth).sum())
+    prec = tp / int(pred.sum()) if pred.any() else 0.0
+    rec = tp / int(truth.sum()) if truth.any() else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    n = int(keep.sum())
+    return {
+        "precision": prec,
+        "recall": rec,
+        "f1": f1,
+        "base_rate": float(truth.mean()) if n else 0.0,
+        "pattern_rate": float(pred.mean()) if n else 0.0,
+        "documents": n,
+    }
 
 
 def score_explanation(patterns: list[list[str]], pos_texts: list[str], neg_texts: list[str]) -> dict:
@@ -166,24 +198,34 @@ def add_explanations(
     n_eval: int = 20,
     seed: int = 0,
 ) -> None:
-    """Add ``record["n2g"]`` (:func:`explain_latent` on its first ``n_examples`` top documents, scored by
-    :func:`score_explanation` on :func:`held_out_rows`) to each latent record of
-    :func:`irlens.sae.interpret.describe_latents`; ``texts`` are the documents of ``doc_ids``, ``act``
-    comes from :func:`activation_fn`, ``seed`` draws the negatives."""
+    """Add ``record["n2g"]`` (:func:`explain_latent` on its first ``n_examples`` top documents) to each latent
+    record of :func:`irlens.sae.interpret.describe_latents`. Its ``score`` is :func:`score_base_rate` over
+    every other document (precision at the real base rate, ``base_rate`` beside it) plus the balanced
+    estimate (:func:`score_explanation` on :func:`held_out_rows`) as ``*_balanced``; ``texts`` are the
+    documents of ``doc_ids``, ``act`` comes from :func:`activation_fn`, ``seed`` draws the negatives."""
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
+    words = word_sets(texts)
+    row_of = {d: i for i, d in enumerate(doc_ids)}
     for r in tqdm(records, desc="N2G", unit="latent", mininterval=10):
-        top = [texts[doc_ids.index(d["id"])] for d in r["top_documents"][:n_examples]]
-        ex = explain_latent(r["latent"], top, act)
+        rows = [row_of[d["id"]] for d in r["top_documents"][:n_examples]]
+        ex = explain_latent(r["latent"], [texts[i] for i in rows], act)
+        fires = ((doc_idx == r["latent"]) & (doc_vals > 0)).any(1)
+        score = score_base_rate(ex["patterns"], words, fires, exclude=rows)
         pos, neg = held_out_rows(doc_vals, doc_idx, r["latent"], n_examples, n_eval, rng)
-        ex["score"] = score_explanation(ex["patterns"], [texts[i] for i in pos], [texts[i] for i in neg])
+        bal = score_explanation(ex["patterns"], [texts[i] for i in pos], [texts[i] for i in neg])
+        score.update({f"{k}_balanced": bal[k] for k in ("precision", "recall", "f1")})
+        score.update(positives=bal["positives"], negatives=bal["negatives"])
+        ex["score"] = score
         r["n2g"] = ex
 
 
 def mean_scores(records: list[dict]) -> dict | None:
-    """Mean precision, recall and F1 of the records' N2G scores (:func:`add_explanations`); ``None`` when
-    no record has one."""
-    if not [r["n2g"]["score"]["f1"] for r in records if "n2g" in r]:
+    """Mean precision, recall and F1 of the records' N2G scores (:func:`add_explanations`; at the real base
+    rate), the mean base rate and the balanced estimates; ``None`` when no record has one."""
+    scores = [r["n2g"]["score"] for r in records if "n2g" in r]
+    if not scores:
         return None
-    return {k: float(np.mean([r["n2g"]["score"][k] for r in records])) for k in ("precision", "recall", "f1")}
+    keys = ("precision", "recall", "f1", "base_rate", "precision_balanced", "recall_balanced", "f1_balanced")
+    return {k: float(np.mean([s[k] for s in scores])) for k in keys if all(k in s for s in scores)}

@@ -22,10 +22,35 @@ RUNS = (
 )
 
 
+def loss_label(t: dict) -> str:
+    """The training loss of a variant's TrainConfig settings ``t``, e.g. ``FVU + AuxK + 1·KL(reconstructed)``."""
+    if not t:
+        return ""
+    if t.get("loss") == "embedding-scope":
+        return "MSE + KLD (embedding-scope)"
+    parts = ["FVU"]
+    if (t.get("aux_coef") or 0) > 0:
+        parts.append("AuxK")
+    if (t.get("lam") or 0) > 0:
+        parts.append(f"{t['lam']:g}·KL(reconstructed scores)")
+    if (t.get("lam_latent") or 0) > 0:
+        kind = {"kl": "KL", "infonce": "InfoNCE", "mse": "score FVU"}.get(t.get("latent_loss", "kl"), "KL")
+        parts.append(f"{t['lam_latent']:g}·{kind}({'cosine ' if t.get('latent_norm') else ''}latent scores)")
+    if (t.get("lam_gram") or 0) > 0:
+        parts.append(f"{t['lam_gram']:g}·Gram")
+    return " + ".join(parts)
+
+
 def variants_table(evals: dict[str, str | Path]) -> pd.DataFrame:
-    """One row per SAE variant from its ``irlens sae evaluate`` JSON: settings, reconstruction and
-    retrieval (nDCG@10 and % of dense) of reconstructed and latent runs."""
+    """One row per SAE variant from its ``irlens sae evaluate`` JSON: settings, loss, reconstruction and
+    retrieval (nDCG@10 and % of dense) of reconstructed and latent runs.
+
+    Columns without a suffix use the **encoder's codes** (top-k of the encoder, as the paper); ``*_refined``
+    columns the IHT-refined codes of a model with ``refine_steps`` > 0 (column ``codes`` says which exist).
+    ``dead_pct``: latents that never fire on the training pool (what the SAE was trained on);
+    ``dead_pct_eval``: on the evaluation set (corpus + judged queries, the model's codes)."""
     from irlens.errors import IrlensError
+    from irlens.sae.metrics import codes_label
 
     rows = []
     for name, path in evals.items():
@@ -42,28 +67,40 @@ def variants_table(evals: dict[str, str | Path]) -> pd.DataFrame:
                     f"check --eval {name}=..."
                 )
         t = e.get("train") or {}
+        refined = (e.get("refine_steps") or 0) > 0
         rec = e["reconstruction"]["all"]
+        rec_enc = (e.get("reconstruction_encoder") or {}).get("all")
         r = e["retrieval"]
+        pool = e.get("train_pool") or {}
+        nan = float("nan")
         row = {
             "variant": name,
+            "loss": loss_label(t),
+            "codes": "encoder" + (f"; *_refined: {codes_label(e['refine_steps'])}" if refined else ""),
             "n_latents": t.get("n_latents"),
             "k": t.get("k"),
             "lambda": t.get("lam"),
             "lambda_latent": t.get("lam_latent"),
             "epochs": t.get("epochs"),
             "refine_steps": e.get("refine_steps"),
-            "fvu": rec["fvu"],
-            "fvu_queries": e["reconstruction"]["queries"]["fvu"],
-            "cosine": rec["cosine"],
-            "l0": rec["l0"],
-            "dead_pct": rec["dead_pct"],
-            "dense_ndcg@10": r["dense"]["ndcg@10"],
         }
+        if refined:
+            enc = rec_enc or {}
+            row.update(fvu=enc.get("fvu", nan), cosine=enc.get("cosine", nan), l0=enc.get("l0", nan))
+            row.update(fvu_refined=rec["fvu"], cosine_refined=rec["cosine"], l0_refined=rec["l0"])
+        else:
+            row.update(fvu=rec["fvu"], cosine=rec["cosine"], l0=rec["l0"])
+        row["fvu_queries" + ("_refined" if refined else "")] = e["reconstruction"]["queries"]["fvu"]
+        row["dead_pct"] = pool.get("dead_pct", nan)  # training pool, encoder codes
+        row["dead_pct_eval"] = rec["dead_pct"]  # evaluation set, the model's codes
+        row["dense_ndcg@10"] = r["dense"]["ndcg@10"]
         for col, run in RUNS:
-            if run in r:
-                row[f"{col}_ndcg@10"] = r[run]["ndcg@10"]
-                row[f"{col}_pct"] = 100 * e["ratio_ndcg@10"][run]
-                row[f"{col}_mrr@10"] = r[run]["mrr@10"]
+            sources = [(col, f"{run}-encoder"), (f"{col}_refined", run)] if refined else [(col, run)]
+            for c, rn in sources:
+                if rn in r:
+                    row[f"{c}_ndcg@10"] = r[rn]["ndcg@10"]
+                    row[f"{c}_pct"] = 100 * e["ratio_ndcg@10"][rn]
+                    row[f"{c}_mrr@10"] = r[rn]["mrr@10"]
         row["train_s"] = e.get("train_seconds")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -71,32 +108,45 @@ def variants_table(evals: dict[str, str | Path]) -> pd.DataFrame:
 
 MD_COLUMNS = (
     "variant",
+    "loss",
+    "codes",
     "k",
-    "lambda",
-    "lambda_latent",
     "epochs",
     "fvu",
     "dead_pct",
+    "dead_pct_eval",
     "dense_ndcg@10",
     "recon_ndcg@10",
     "recon_pct",
-    "recon_raw_pct",
     "latent_ndcg@10",
     "latent_pct",
     "latent_sqrt_cos_pct",
+    "recon_refined_pct",
+    "latent_refined_pct",
+    "latent_sqrt_cos_refined_pct",
     "projected_pct",
+    "projected_refined_pct",
     "train_s",
+)
+
+# what the markdown says under the table
+TABLE_NOTE = (
+    "Codes: columns without a suffix use the encoder's top-k codes (as the paper); `*_refined` columns the "
+    "IHT-refined codes of a model with refine_steps > 0 (see `codes`). `dead_pct`: % of latents that never fire "
+    "on the training pool (encoder codes); `dead_pct_eval`: on the evaluation corpus + queries. "
+    "`*_pct`: % of dense nDCG@10."
 )
 
 
 def write_variants_table(df: pd.DataFrame, md: str | Path, csv: str | Path, title: str) -> None:
-    """Every column in the CSV; the markdown keeps the settings, FVU, dead % and nDCG@10 (and % of dense)."""
+    """Every column in the CSV; the markdown keeps the settings, loss, codes, FVU, dead % and nDCG@10 (and % of
+    dense), with a note on the codes and dead-latent columns."""
     from irlens.io import atomic_path
 
     with atomic_path(csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.5f")
     short = df[[c for c in MD_COLUMNS if c in df]]
-    write_text(md, (f"## {title}\n\n" if title else "") + markdown_table(short, floatfmt=".4g") + "\n")
+    write_text(md, (f"## {title}\n\n" if title else "") + markdown_table(short, floatfmt=".4g") + f"\n\n{TABLE_NOTE}\n")
 
 
 def figure_variants(
@@ -250,7 +300,8 @@ def latents_html(records: list[dict], out: str | Path, title: str, note: str = "
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{esc(title)}</h1><p>{esc(note)}</p>"
-        "<table><tr><th>latent</th><th>documents</th><th>top words</th><th>N2G held-out P / R / F1</th></tr>"
+        "<table><tr><th>latent</th><th>documents</th><th>top words</th>"
+        "<th>N2G P / R / F1 over all documents (base rate; balanced P)</th></tr>"
         f"{idx}</table>" + "".join(secs) + "</body></html>\n"
     )
     write_text(out, page)
@@ -258,4 +309,9 @@ def latents_html(records: list[dict], out: str | Path, title: str, note: str = "
 
 def _score(r: dict) -> str:
     s = (r.get("n2g") or {}).get("score")
-    return f"{s['precision']:.2f} / {s['recall']:.2f} / {s['f1']:.2f}" if s else "–"
+    if not s:
+        return "–"
+    out = f"{s['precision']:.2f} / {s['recall']:.2f} / {s['f1']:.2f}"
+    if "base_rate" in s:
+        out += f" (base rate {s['base_rate']:.1%}; balanced P {s.get('precision_balanced', float('nan')):.2f})"
+    return out

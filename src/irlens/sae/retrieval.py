@@ -14,6 +14,9 @@
   documents on which latent ``i`` fires; a latent firing everywhere counts less, as in CL-SR's BM25 IDF)
   and ``power`` (codes raised to ``p`` first).
 
+* **codes**: the model's codes (refined by IHT when ``refine_steps`` > 0, else the encoder's top-k); a
+  refining model's reconstructed and latent runs are repeated on the encoder's codes (``<run>-encoder``).
+
 * **latent-projected-query** (asymmetric, reported apart): documents by their sparse codes in the same
   index, the query as dense weights ``W_decᵀ x_q`` over all latents (:func:`search_projected`).
 
@@ -27,7 +30,7 @@ import time
 
 import numpy as np
 
-from irlens.sae.metrics import encode_array, fire_counts, reconstruction_metrics
+from irlens.sae.metrics import codes_label, encode_array, fire_counts, reconstruction_metrics
 from irlens.sae.model import TopKSAE
 
 WEIGHTINGS = ("none", "idf")
@@ -212,6 +215,9 @@ def evaluate_sae(
     restricted to ``query_ids``. Returns a JSON-able dict with
     ``retrieval[run] = {ndcg@10, mrr@10, recall@100, map, seconds}``, ``ratio_ndcg@10[run]`` (run / dense)
     and ``reconstruction`` (FVU, cosine, L0, dead %) for the corpus, the queries and both together.
+    ``codes`` says which codes those runs use (:func:`irlens.sae.metrics.codes_label`); when the model
+    refines its codes (``refine_steps`` > 0), ``reconstructed-encoder`` and ``<latent run>-encoder`` repeat
+    the runs on the encoder's own top-k codes (what the paper describes).
     ``codes``: ``(doc values, doc indices, doc x̂, query values, query indices, query x̂)`` from
     :func:`irlens.sae.metrics.encode_array`, when already computed. ``normalize_reconstruction``: score
     ``reconstructed`` on L2-normalised ``x̂`` (``None``: when the dense corpus and queries are unit-norm);
@@ -248,6 +254,7 @@ def evaluate_sae(
         "refine_steps": model.cfg.refine_steps,
         "refine_step": model.cfg.refine_step,
         "refine_momentum": model.cfg.refine_momentum,
+        "codes": codes_label(model.cfg.refine_steps),  # of the runs without the "-encoder" suffix
     }
 
     def score(name, fn):
@@ -273,6 +280,20 @@ def evaluate_sae(
         )
     if projected:
         score("latent-projected-query", lambda: search_projected(model, queries, LatentIndex(dv, di, L), depth))
+    if model.cfg.refine_steps > 0:  # the runs above use refined codes: the encoder's own codes (the paper's) too
+        edv, edi, edh = encode_array(model, corpus, refine_steps=0)
+        eqv, eqi, eqh = encode_array(model, queries, refine_steps=0)
+        score(
+            "reconstructed-encoder",
+            lambda: dense_search(eqh, edh, depth, score="cos" if normalize_reconstruction else "dot"),
+        )
+        for name, norm, w, *p in latent_variants:
+            score(
+                f"{name}-encoder",
+                lambda norm=norm, w=w, p=p: LatentIndex(
+                    edv, edi, L, normalize=norm, weighting=w, power=p[0] if p else 1.0
+                ).search(eqv, eqi, depth),
+            )
     dense = out["retrieval"]["dense"]
     out["ratio_ndcg@10"] = {
         k: (v["ndcg@10"] / dense["ndcg@10"] if dense["ndcg@10"] else float("nan")) for k, v in out["retrieval"].items()
@@ -291,4 +312,14 @@ def evaluate_sae(
             L,
         ),
     }
+    if model.cfg.refine_steps > 0:
+        out["reconstruction_encoder"] = {
+            "all": reconstruction_metrics(
+                np.concatenate([corpus, queries]),
+                np.concatenate([edh, eqh]),
+                np.concatenate([edv, eqv]),
+                np.concatenate([edi, eqi]),
+                L,
+            )
+        }
     return out

@@ -230,11 +230,16 @@ def train_sae(
                 ),
             )
     model.eval()
+    train_seconds = round(time.perf_counter() - t0, 2)
+    from irlens.sae.metrics import pool_dead
+
     record = {
         "train": asdict(cfg),
         "data": data.description,
         "history": history,
-        "train_seconds": round(time.perf_counter() - t0, 2),
+        "train_seconds": train_seconds,
+        # dead latents over what the SAE was trained on (the evaluation set's count is in 'sae evaluate')
+        "pool": pool_dead(model, data.x),
         "steps": total,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
