@@ -1,14 +1,40 @@
-# IG stage (arXiv 2501.14459): Integrated Gradients of each model's top-k pairs, sharded over queries;
-# merged tables, baseline table, instance views, word clouds, title-share and in-domain-term tables.
+# IG stage (arXiv 2501.14459): Integrated Gradients of the same (query, document) pairs for every compared
+# model (union of their top-k and the judged relevant), sharded over queries; merged tables, baseline table,
+# instance views, word clouds, title-share and in-domain-term tables, paired base-vs-adapted differences.
 
 
 include: "ig_functions.smk"
+
+
+rule ig_pairs:
+    input:
+        manifest="results/data/{dataset}/manifest.json",
+        runs=lambda wc: expand("results/retrieval/{dataset}/{model}/run.trec", dataset=wc.dataset, model=IG_MODELS),
+    output:
+        "results/ig/pairs/{dataset}.parquet",
+    log:
+        "results/logs/ig/pairs/{dataset}.log",
+    benchmark:
+        "results/benchmarks/ig/pairs/{dataset}.tsv"
+    conda:
+        "../../envs/attribution.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        runs=lambda wc, input: [f"{m}={r}" for m, r in zip(IG_MODELS, input.runs)],
+        args=ig_pairs_args,
+    shell:
+        "irlens ig pairs --data results/data/{wildcards.dataset} --run {params.runs} {params.args} "
+        "--out {output} > {log} 2>&1"
 
 
 rule ig_attribute:
     input:
         manifest="results/data/{dataset}/manifest.json",
         run="results/retrieval/{dataset}/{model}/run.trec",
+        pairs="results/ig/pairs/{dataset}.parquet",
     output:
         tokens="results/ig/{model}/{dataset}/shards/{shard}-of-{nshards}.tokens.parquet",
         words="results/ig/{model}/{dataset}/shards/{shard}-of-{nshards}.words.parquet",
@@ -29,7 +55,8 @@ rule ig_attribute:
         ig=ig_attribute_args,
         prefix=subpath(output.pairs, strip_suffix=".pairs.parquet"),
     shell:
-        "irlens ig attribute {params.model} {params.ig} --shard {wildcards.shard} --shards {wildcards.nshards} "
+        "irlens ig attribute {params.model} {params.ig} --pairs {input.pairs} "
+        "--shard {wildcards.shard} --shards {wildcards.nshards} "
         "--threads {threads} --out {params.prefix} > {log} 2>&1"
 
 
@@ -205,6 +232,14 @@ rule ig_tables:
         ),
         domain_csv="reports/tables/ig/domain_terms.csv",
         vocab="reports/tables/ig/domain_terms_vocabulary.csv",
+        paired=report(
+            "reports/tables/ig/paired_differences.md",
+            caption="../report/ig_tables.rst",
+            category="IG (bi-encoders)",
+            subcategory="Tables",
+            labels={"table": "paired differences"},
+        ),
+        paired_csv="reports/tables/ig/paired_differences.csv",
     log:
         "results/logs/ig/tables.log",
     benchmark:
@@ -219,7 +254,10 @@ rule ig_tables:
         prefixes=lambda wc, input: [p.removesuffix(".pairs.parquet") for p in input.pairs],
         corpora=lambda wc, input: [f"{d}={c}" for d, c in zip(IG_DATASETS, input.corpora)],
         domain=ig_domain_args,
+        bootstrap=IG["bootstrap"],
+        seed=config["seed"],
     shell:
         "irlens ig tables --ig {params.prefixes} --corpus {params.corpora} {params.domain} "
         "--completeness reports/tables/ig/completeness --title-share reports/tables/ig/title_share "
-        "--domain reports/tables/ig/domain_terms > {log} 2>&1"
+        "--domain reports/tables/ig/domain_terms --paired reports/tables/ig/paired_differences "
+        "--bootstrap {params.bootstrap} --seed {params.seed} > {log} 2>&1"

@@ -22,10 +22,15 @@ def ig_model_args(wildcards):
     return " ".join(args)
 
 
+def ig_pairs_args(wildcards):
+    """Options of ``irlens ig pairs``: split, query draw and top-k per compared model."""
+    return f"--split {quoted(IG['split'])} --queries {IG['queries']} --top-k {IG['top_k']} --seed {config['seed']}"
+
+
 def ig_attribute_args(wildcards):
     tol = IG["tol"]
     return (
-        f"--queries {IG['queries']} --top-k {IG['top_k']} --sides {','.join(IG['sides'])} "
+        f"--top-k {IG['top_k']} --sides {','.join(IG['sides'])} "
         f"--baseline {IG['baseline']} --method {IG['method']} --steps {IG['steps']} "
         + (f"--tol {tol} " if tol else "")
         + f"--max-steps {IG['max_steps']} --max-tokens {IG['max_tokens']}"
@@ -64,5 +69,5 @@ def ig_targets():
         out += [f"reports/tables/ig/baselines-{m}-{d}.md" for m in IG_MODELS]
         out += [f"reports/figures/ig/{d}/wordcloud-{m}.png" for m in IG_MODELS]
         out += [f"reports/figures/ig/{d}/wordcloud-diff-{m}.png" for m in IG_MODELS[1:]]
-    out += [f"reports/tables/ig/{t}.md" for t in ("completeness", "title_share", "domain_terms")]
+    out += [f"reports/tables/ig/{t}.md" for t in ("completeness", "title_share", "domain_terms", "paired_differences")]
     return out

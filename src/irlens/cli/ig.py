@@ -1,4 +1,4 @@
-"""``irlens ig {attribute,merge,baselines,views,wordclouds,tables}``: Integrated Gradients on dense
+"""``irlens ig {pairs,attribute,merge,baselines,views,wordclouds,tables}``: Integrated Gradients on dense
 bi-encoders (workflow/rules/ig.smk)."""
 
 from __future__ import annotations
@@ -31,12 +31,63 @@ def _ig_setup(a: argparse.Namespace, n_queries: int, k: int):
     return ds, run, qids, model, resolved
 
 
-def cmd_ig_attribute(a: argparse.Namespace) -> None:
-    """``irlens ig attribute``: IG tables of every top-k pair of a shard of the selected queries."""
-    from irlens.ig import BiEncoderIG
-    from irlens.ig.ranking import attribute_rankings, shard_of, write_tables
+def cmd_ig_pairs(a: argparse.Namespace) -> None:
+    """``irlens ig pairs``: the (query, document) pairs every compared model attributes."""
+    from irlens.data.beir import load_beir
+    from irlens.ig.ranking import select_pairs
+    from irlens.io import atomic_path
+    from irlens.retrieval.trec import read_run
 
-    ds, run, qids, model, _ = _ig_setup(a, a.queries, a.top_k)
+    runs = {}
+    for spec in a.run:
+        label, _, path = spec.partition("=")
+        if not label or not path:
+            raise IrlensError(f"--run '{spec}': expected <model label>=<run.trec>")
+        runs[label] = read_run(path)
+    ds = load_beir(a.data, [a.split])
+    df = select_pairs(ds, a.split, runs, a.queries, a.seed, a.top_k)
+    with atomic_path(a.out, suffix=".parquet") as tmp:
+        df.to_parquet(tmp, index=False)
+    own = {lab: int(df[f"topk_{lab}"].sum()) for lab in runs}
+    log.info(
+        "wrote %s: %d queries, %d pairs (top-%d per model: %s; judged relevant: %d, of them outside every top-%d: %d)",
+        a.out,
+        df["qid"].nunique(),
+        len(df),
+        a.top_k,
+        own,
+        int(df["relevant"].sum()),
+        a.top_k,
+        int((df["relevant"] & ~df[[f"topk_{lab}" for lab in runs]].any(axis=1)).sum()),
+    )
+
+
+def cmd_ig_attribute(a: argparse.Namespace) -> None:
+    """``irlens ig attribute``: IG tables of the pairs (``--pairs``, or else every top-k pair) of a shard of
+    the selected queries."""
+    from irlens.ig import BiEncoderIG
+    from irlens.ig.ranking import attribute_rankings, read_pairs, shard_of, write_tables
+
+    pairs_table = None
+    if a.pairs:
+        from irlens.data.beir import load_beir
+        from irlens.models import load_bi_encoder
+        from irlens.models.resolve import parse_pins
+        from irlens.retrieval.trec import read_run
+
+        set_threads(a.threads)
+        pairs_table = read_pairs(a.pairs)
+        ds = load_beir(a.data, [a.split])
+        run = read_run(a.run)
+        qids = sorted(pairs_table["qid"].unique())
+        missing = [q for q in qids if q not in ds.queries or not ds.queries[q].strip()]
+        if missing:
+            raise IrlensError(f"pairs table {a.pairs}: query '{missing[0]}' is missing or empty in queries.jsonl")
+        model, _ = load_bi_encoder(
+            a.model, a.local_dir or [], device=a.device, max_seq_length=a.max_seq_length, pins=parse_pins(a.pin)
+        )
+    else:
+        ds, run, qids, model, _ = _ig_setup(a, a.queries, a.top_k)
     qids = shard_of(qids, a.shard, a.shards)
     sides = tuple(s.strip() for s in a.sides.split(",") if s.strip())
     ig = BiEncoderIG(
@@ -50,13 +101,13 @@ def cmd_ig_attribute(a: argparse.Namespace) -> None:
         max_tokens=a.max_tokens,
     )
     log.info(
-        "IG %s on %s: shard %d/%d = %d queries x top-%d, sides %s, baseline %s, %s %s steps%s",
+        "IG %s on %s: shard %d/%d = %d queries x %s, sides %s, baseline %s, %s %s steps%s",
         a.model,
         a.data,
         a.shard,
         a.shards,
         len(qids),
-        a.top_k,
+        f"the pairs of {a.pairs}" if a.pairs else f"top-{a.top_k}",
         sides,
         a.baseline,
         a.method,
@@ -64,7 +115,7 @@ def cmd_ig_attribute(a: argparse.Namespace) -> None:
         f", adaptive to rel. error {a.tol}" if a.tol else "",
     )
     labels = {"model": a.label, "dataset": a.dataset}
-    tables = attribute_rankings(ig, ds, run, qids, a.top_k, sides=sides, labels=labels)
+    tables = attribute_rankings(ig, ds, run, qids, a.top_k, sides=sides, labels=labels, pairs_table=pairs_table)
     write_tables(tables, a.out)
     p = tables["pairs"]
     if len(p):
@@ -134,6 +185,9 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
         completeness_summary,
         corpus_word_stats,
         domain_term_tables,
+        median_title_words,
+        pair_shares,
+        paired_differences,
         reference_name,
         title_share,
     )
@@ -153,13 +207,15 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
         a.completeness + ".csv",
         title=f"IG completeness: share of pairs with relative error <= {a.tol:g}",
     )
+    needed = set(words["dataset"]) if len(words) else set()
+    pseudo_n = {name: median_title_words(path) for name, path in corpora if name in needed}
     write_table(
-        title_share(words),
+        title_share(words, pseudo_n=pseudo_n),
         a.title_share + ".md",
         a.title_share + ".csv",
-        title="Share of positive document attribution on title words (vs share of title words)",
+        title="Share of positive document attribution on title words (vs share of title words); positional "
+        "control: share on the first n words of documents without a title (n = median title length in words)",
     )
-    needed = set(words["dataset"]) if len(words) else set()
     stats = {name: corpus_word_stats(path) for name, path in corpora if name in needed}
     share, vocabulary = domain_term_tables(
         words, stats, n=a.domain_terms, min_df=a.domain_min_df, smoothing=a.domain_smoothing
@@ -173,6 +229,17 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
     )
     with atomic_path(a.domain + "_vocabulary.csv", suffix=".csv") as tmp:
         vocabulary.to_csv(tmp, index=False)
+    if a.paired:
+        base = a.base or str(tables[0]["pairs"]["model"].iloc[0])
+        terms = {d: set(g["term"]) for d, g in vocabulary.groupby("dataset")}
+        paired = paired_differences(pair_shares(words, pseudo_n, terms), base, n_boot=a.bootstrap, seed=a.seed)
+        write_table(
+            paired,
+            a.paired + ".md",
+            a.paired + ".csv",
+            title=f"Paired differences model - {base} on the same (query, document) pairs: per query the mean "
+            f"over its pairs, mean over queries, percentile bootstrap 95% CI ({a.bootstrap} resamples, seed {a.seed})",
+        )
     log.info("wrote IG tables")
 
 
@@ -180,7 +247,7 @@ def _add_ig_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="prepared dataset folder (results/data/<dataset>)")
     p.add_argument("--dataset", required=True, help="dataset label written into the tables")
     p.add_argument("--split", default="test", help="dataset split the queries are drawn from")
-    p.add_argument("--run", required=True, help="TREC run of the same model (its top-k are attributed)")
+    p.add_argument("--run", required=True, help="TREC run of the same model (its top-k, or its ranks of --pairs)")
     p.add_argument("--model", required=True, help="HF id or folder of the bi-encoder")
     p.add_argument("--label", required=True, help="model label written into the tables (config key)")
     p.add_argument("--score", choices=["dot", "cos"], default="cos", help="similarity of the bi-encoder")
@@ -196,11 +263,28 @@ def add_parser(sub) -> None:
     """Register ``irlens ig ...`` on the top-level subparsers ``sub``."""
     ig = sub.add_parser("ig", help="Integrated Gradients for bi-encoders")
     isub = ig.add_subparsers(dest="ig_cmd", required=True)
-    ia = isub.add_parser("attribute", help="IG of every top-k pair of (a shard of) the selected queries")
+    ip = isub.add_parser("pairs", help="pairs to attribute: union of the models' top-k and the judged relevant")
+    ip.add_argument("--data", required=True, help="prepared dataset folder (results/data/<dataset>)")
+    ip.add_argument("--split", default="test", help="dataset split the queries are drawn from")
+    ip.add_argument("--run", nargs="+", required=True, help="<model label>=<run.trec>, one per compared model")
+    ip.add_argument("--queries", type=int, default=6, help="judged queries drawn with --seed (0: all)")
+    ip.add_argument("--top-k", type=int, default=10, help="documents per query and model (from the top of its run)")
+    ip.add_argument("--seed", type=int, default=42, help="seed of the query draw")
+    ip.add_argument("--out", required=True, help="output parquet (one row per (qid, docid))")
+    ip.set_defaults(func=cmd_ig_pairs)
+
+    ia = isub.add_parser("attribute", help="IG of the --pairs (or every top-k pair) of (a shard of) the queries")
     _add_ig_model_args(ia)
+    ia.add_argument(
+        "--pairs", help="pairs table of 'irlens ig pairs' (shared by the compared models); else the run's top-k"
+    )
     ia.add_argument("--queries", type=int, default=6, help="judged queries drawn with --seed (0: all)")
     ia.add_argument("--top-k", type=int, default=10, help="documents per query attributed (from the top of the run)")
-    ia.add_argument("--sides", default="document,query", help="comma-separated sides to attribute: document, query")
+    ia.add_argument(
+        "--sides",
+        default="document,query",
+        help="comma-separated sides to attribute: document, query, untitled (document without its title)",
+    )
     ia.add_argument("--baseline", default="pad", help="pad | pad-all | mask | zero")
     ia.add_argument(
         "--method", default="gauss-legendre", help="quadrature rule (irlens.attribution.quadrature.METHODS)"
@@ -271,4 +355,8 @@ def add_parser(sub) -> None:
     it.add_argument("--completeness", required=True, help="output prefix (.md and .csv)")
     it.add_argument("--title-share", required=True, help="output prefix (.md and .csv)")
     it.add_argument("--domain", required=True, help="output prefix (.md, .csv and _vocabulary.csv)")
+    it.add_argument("--paired", help="output prefix (.md and .csv) of the paired model - base differences")
+    it.add_argument("--base", help="reference model of --paired (default: the model of the first --ig)")
+    it.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the paired CIs")
+    it.add_argument("--seed", type=int, default=42, help="seed of the bootstrap")
     it.set_defaults(func=cmd_ig_tables)

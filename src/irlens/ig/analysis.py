@@ -5,7 +5,12 @@
 - :func:`aggregate_words` — ranking-level word scores: Σ over every attributed pair (the paper sums over
   each query's top-k; summing over the selected queries gives one cloud per model).
 - :func:`title_share` — share of positive document attribution that falls on title words, next to the
-  share of words that are title words (what a title-blind model would give).
+  share of words that are title words (what a title-blind model would give), and the positional control:
+  for documents without a title, the share on their first n words (n = the dataset's median title length).
+- :func:`pair_shares` / :func:`paired_differences` — the same shares per pair, then per query (mean over its
+  pairs), and model − base per query over the pairs both attributed, with a seeded percentile bootstrap CI.
+- :func:`word_difference` — the word-cloud difference: Σ of *normalised* word scores (score / (s(x) − s(x′)),
+  ``score_norm``) over the pairs both models attributed, model − base; invariant to a model's score scale.
 - :func:`domain_terms` / :func:`domain_share` — in-domain terms are the target corpus's words that are
   over-represented against **general English** (the ``wordfreq`` package's frequencies, :func:`reference_name`):
   a smoothed log-ratio of per-million frequencies, stopwords and rare words excluded; the table gives the share
@@ -24,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from irlens.errors import IrlensError
+from irlens.ig.ranking import UNTITLED
 from irlens.ig.words import norm_word
 
 GROUP = ["model", "dataset"]
@@ -49,45 +55,219 @@ def completeness_summary(pairs: pd.DataFrame, tol: float = 0.01) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def aggregate_words(words: pd.DataFrame, side: str = "document") -> pd.DataFrame:
-    """Ranking-level scores per (model, dataset, word): Σ score over pairs, occurrences, pairs containing it."""
+def aggregate_words(words: pd.DataFrame, side: str = "document", value: str = "score") -> pd.DataFrame:
+    """Ranking-level scores per (model, dataset, word): Σ ``value`` (``score``, or ``score_norm``: normalised
+    by the pair's s(x) − s(x′)) over pairs as ``score``, occurrences, pairs containing it."""
     w = words[(words["side"] == side) & (words["norm"] != "")]
     keys = GROUP + ["norm"]
-    out = w.groupby(keys, sort=True).agg(score=("score", "sum"), count=("score", "size"))
+    out = w.groupby(keys, sort=True).agg(score=(value, "sum"), count=(value, "size"))
     out["pairs"] = w.drop_duplicates(keys + ["qid", "docid"]).groupby(keys, sort=True).size()
     return out.reset_index()
 
 
-def title_share(words: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, dataset): mean over pairs (documents with a title) of the positive-attribution share on
-    title words, of the absolute-attribution share, and of the word share of the title."""
-    d = words[words["side"] == "document"]
+PAIR = ["qid", "docid"]
+
+
+def _value(words: pd.DataFrame) -> str:
+    """Column the shares are computed on: the normalised score when the table has it."""
+    return "score_norm" if "score_norm" in words else "score"
+
+
+def _positive_share(s: np.ndarray, sel: np.ndarray) -> float:
+    pos = np.clip(s, 0, None)
+    total = pos.sum()
+    return float(pos[sel].sum() / total) if total > 0 else float("nan")
+
+
+def _in_order(p: pd.DataFrame) -> pd.DataFrame:
+    return p.sort_values("word_index", kind="stable") if "word_index" in p else p
+
+
+def _first(p: pd.DataFrame, n: int) -> np.ndarray:
+    """Mask of a pair's first ``n`` words (rows in word order): the pseudo-title of a document without one."""
+    return np.arange(len(p)) < n
+
+
+def word_difference(base: pd.DataFrame, other: pd.DataFrame, side: str = "document") -> pd.Series:
+    """Word-cloud difference ``other − base`` (indexed by ``norm``): each model's normalised word scores
+    (``score_norm`` = score / (s(x) − s(x′)) of the pair) summed over the (qid, docid) pairs **both**
+    attributed. Scaling a model's scores (e.g. a dot-product model's embeddings) leaves it unchanged."""
+    keys = [k for k in ("dataset", *PAIR) if k in base and k in other]
+    both = base[keys].drop_duplicates().merge(other[keys].drop_duplicates(), on=keys)
+    sums = []
+    for w in (base, other):
+        w = w.merge(both, on=keys)
+        sums.append(aggregate_words(w, side=side, value=_value(w)).groupby("norm")["score"].sum())
+    return sums[1].sub(sums[0], fill_value=0.0)
+
+
+def pair_shares(
+    words: pd.DataFrame, pseudo_n: dict[str, int] | None = None, terms: dict[str, set[str]] | None = None
+) -> pd.DataFrame:
+    """Per (model, dataset, side, qid, docid): positive-attribution shares of one pair, on normalised scores.
+
+    Document side: ``title_positive_share`` / ``title_word_share`` (documents with a title) and, for documents
+    without one, ``pseudo_title_positive_share`` / ``pseudo_title_word_share`` on its first n words (n =
+    ``pseudo_n[dataset]``, the dataset's median title length in words: the positional control); side
+    ``untitled`` (title stripped) the same pseudo-title shares. Both sides:
+    ``domain_positive_share`` on ``terms[dataset]`` (truncated words never count)."""
+    pseudo_n, terms = pseudo_n or {}, terms or {}
     rows = []
-    for key, g in d.groupby(GROUP, sort=True):
-        pos, ab, ws = [], [], []
-        for _, p in g.groupby(["qid", "docid"], sort=False):
-            if not p["in_title"].any():
+    value = _value(words)
+    for key, p in words.groupby(GROUP + ["side"] + PAIR, sort=True):
+        p = _in_order(p)
+        row = dict(zip(GROUP + ["side"] + PAIR, key))
+        s = p[value].to_numpy(dtype=float)
+        dataset, side = row["dataset"], row["side"]
+        if side in ("document", UNTITLED):
+            t = p["in_title"].to_numpy(dtype=bool)
+            nan = float("nan")
+            row.update(title_positive_share=nan, title_word_share=nan)
+            row.update(pseudo_title_positive_share=nan, pseudo_title_word_share=nan)
+            if t.any():
+                row.update(title_positive_share=_positive_share(s, t), title_word_share=float(t.mean()))
+            elif pseudo_n.get(dataset, 0) > 0:
+                first = _first(p, pseudo_n[dataset])
+                row.update(pseudo_title_positive_share=_positive_share(s, first))
+                row.update(pseudo_title_word_share=float(first.mean()))
+        if dataset in terms:
+            is_dom = p["norm"].isin(terms[dataset]).to_numpy()
+            if "truncated" in p:
+                is_dom = is_dom & ~p["truncated"].fillna(False).to_numpy(dtype=bool)
+            row["domain_positive_share"] = _positive_share(s, is_dom)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def bootstrap_mean_ci(x: np.ndarray, n_boot: int = 2000, seed: int = 42, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``x`` (resampling its elements, ``n_boot`` times, seeded)."""
+    x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
+    a = (1 - level) / 2
+    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+
+
+PAIRED_MEASURES = (
+    ("document", "title_positive_share"),
+    ("document", "pseudo_title_positive_share"),
+    (UNTITLED, "pseudo_title_positive_share"),
+    ("document", "domain_positive_share"),
+    ("query", "domain_positive_share"),
+)
+
+
+def paired_differences(shares: pd.DataFrame, base: str, n_boot: int = 2000, seed: int = 42) -> pd.DataFrame:
+    """Model − ``base`` for every other model, dataset and measure of :data:`PAIRED_MEASURES`, **paired**:
+    only (qid, docid) pairs both attributed and where both have the measure; per query the mean over its
+    pairs, then the mean over queries of (model − base) with a percentile bootstrap 95 % CI over queries
+    (``n_boot`` resamples, ``seed``). Columns: dataset, side, measure, base, model, queries, pairs,
+    base_mean, model_mean, difference, ci_low, ci_high, bootstrap, seed."""
+    rows = []
+    if not len(shares):
+        return pd.DataFrame(rows)
+    for (dataset, model), _ in shares[shares["model"] != base].groupby(["dataset", "model"], sort=True):
+        for side, measure in PAIRED_MEASURES:
+            if measure not in shares:
                 continue
-            s = p["score"].to_numpy()
+            sel = (shares["dataset"] == dataset) & (shares["side"] == side)
+            cols = PAIR + [measure]
+            b = shares.loc[sel & (shares["model"] == base), cols].dropna()
+            m = shares.loc[sel & (shares["model"] == model), cols].dropna()
+            j = b.merge(m, on=PAIR, suffixes=("_base", "_model"))
+            if not len(j):
+                continue
+            q = j.groupby("qid")[[f"{measure}_base", f"{measure}_model"]].mean()
+            d = (q[f"{measure}_model"] - q[f"{measure}_base"]).to_numpy()
+            lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, seed=seed)
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "side": side,
+                    "measure": measure,
+                    "base": base,
+                    "model": model,
+                    "queries": len(q),
+                    "pairs": len(j),
+                    "base_mean": float(q[f"{measure}_base"].mean()),
+                    "model_mean": float(q[f"{measure}_model"].mean()),
+                    "difference": float(d.mean()),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "bootstrap": n_boot,
+                    "seed": seed,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def title_share(words: pd.DataFrame, pseudo_n: dict[str, int] | None = None) -> pd.DataFrame:
+    """Per (model, dataset): mean over pairs (documents with a title) of the positive-attribution share on
+    title words, of the absolute-attribution share, and of the word share of the title; beside it the
+    positional control with n = ``pseudo_n[dataset]`` (the dataset's median title length in words): the
+    positive share on the first n words (the pseudo-title) of documents **without** a title
+    (``pseudo_title_*``) and, when side ``untitled`` was attributed, of the same titled documents with their
+    title stripped (``untitled_first_n_*``). NaN where there are no such pairs."""
+    d = words[words["side"] == "document"]
+    u = words[words["side"] == UNTITLED]
+    rows = []
+    for key, g in pd.concat([d, u]).groupby(GROUP, sort=True):
+        g_doc, g_unt = g[g["side"] == "document"], g[g["side"] == UNTITLED]
+        pos, ab, ws, ppos, pws, upos, uws = [], [], [], [], [], [], []
+        n = (pseudo_n or {}).get(key[1], 0)
+        titled = set()
+        for pk, p in g_doc.groupby(PAIR, sort=False):
+            p = _in_order(p)
+            s = p[_value(p)].to_numpy()
+            if not p["in_title"].any():
+                if n > 0:
+                    _append_share(ppos, pws, s, _first(p, n))
+                continue
+            titled.add(pk)
             t = p["in_title"].to_numpy()
             pos_total = np.clip(s, 0, None).sum()
             if pos_total > 0:
                 pos.append(np.clip(s[t], 0, None).sum() / pos_total)
             ab.append(np.abs(s[t]).sum() / max(np.abs(s).sum(), 1e-30))
             ws.append(t.mean())
+        for pk, p in g_unt.groupby(PAIR, sort=False):
+            if n > 0 and (pk in titled or not len(g_doc)):
+                p = _in_order(p)
+                _append_share(upos, uws, p[_value(p)].to_numpy(), _first(p, n))
         rows.append(
             {
                 **dict(zip(GROUP, key)),
                 "pairs_with_title": len(ws),
-                "title_positive_share": float(np.mean(pos)) if pos else float("nan"),
-                "title_abs_share": float(np.mean(ab)) if ab else float("nan"),
-                "title_word_share": float(np.mean(ws)) if ws else float("nan"),
+                "title_positive_share": _mean(pos),
+                "title_abs_share": _mean(ab),
+                "title_word_share": _mean(ws),
+                "pseudo_title_words": n,
+                "pairs_without_title": len(pws),
+                "pseudo_title_positive_share": _mean(ppos),
+                "pseudo_title_word_share": _mean(pws),
+                "untitled_pairs": len(uws),
+                "untitled_first_n_positive_share": _mean(upos),
+                "untitled_first_n_word_share": _mean(uws),
             }
         )
     df = pd.DataFrame(rows)
     if len(df):
         df["title_lift"] = df["title_positive_share"] / df["title_word_share"]
     return df
+
+
+def _mean(x: list) -> float:
+    return float(np.mean(x)) if x else float("nan")
+
+
+def _append_share(shares: list, word_shares: list, s: np.ndarray, sel: np.ndarray) -> None:
+    if len(s):
+        share = _positive_share(s, sel)
+        if share == share:
+            shares.append(share)
+        word_shares.append(float(sel.mean()))
 
 
 #: wordfreq wordlist used as the general-English reference ("large": the biggest English list, = "best").
@@ -122,6 +302,15 @@ def corpus_word_stats(path: str) -> tuple[Counter, Counter]:
     from irlens.data.beir import doc_text, read_corpus
 
     return word_stats(doc_text(d) for d in read_corpus(path).values())
+
+
+def median_title_words(path: str) -> int:
+    """Median length in whitespace words of the non-empty titles of the BEIR ``corpus.jsonl`` at ``path`` (0 if
+    none): n of the pseudo-title (first n words) of documents without a title."""
+    from irlens.data.beir import read_corpus
+
+    lengths = [len(t.split()) for t in ((d.get("title") or "").strip() for d in read_corpus(path).values()) if t]
+    return int(round(float(np.median(lengths)))) if lengths else 0
 
 
 def domain_terms(

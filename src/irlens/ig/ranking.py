@@ -1,12 +1,20 @@
-"""Ranking-level IG: attribute every (query, document) pair of each query's top-k, as tables.
+"""Ranking-level IG: attribute (query, document) pairs, as tables.
 
 The paper (arXiv 2501.14459 §3) retrieves the top 25 documents per query with the model being explained,
-attributes every pair and sums word attributions over the ranking. :func:`attribute_rankings` produces
-three tables (pandas DataFrames, saved as parquet by the CLI):
+attributes every pair and sums word attributions over the ranking. To compare models on the **same**
+pairs, :func:`select_pairs` takes, per sampled query, the union of every compared model's top-k and the
+query's judged relevant documents (``irlens ig pairs``); every model then attributes exactly that set
+(``irlens ig attribute --pairs``). Without a pairs table a model attributes its own top-k.
+:func:`attribute_rankings` produces three tables (pandas DataFrames, saved as parquet by the CLI):
 
-- ``pairs``: one row per (qid, docid, side) with s(x), s(x′), completeness delta, relative error, steps;
-- ``words``: word-level scores (:mod:`irlens.ig.words`), ``in_title`` flagged for documents;
+- ``pairs``: one row per (qid, docid, side) with s(x), s(x′), completeness delta, relative error, steps,
+  this model's rank (0: not ranked), ``in_topk`` (in this model's top-k) and ``relevant`` (judged > 0);
+- ``words``: word-level scores (:mod:`irlens.ig.words`), ``in_title`` flagged for documents, and
+  ``score_norm`` = score / (s(x) − s(x′)) (the pair's completeness total; invariant to the score's scale);
 - ``tokens``: word-piece scores (what the instance heatmaps show).
+
+Side ``untitled`` attributes the documents again with their title stripped (positional control of the
+title share: :func:`irlens.ig.analysis.title_share`).
 
 Each query is attributed in its own call, so the numbers depend only on the query, never on which other
 queries share a shard: sharded and unsharded runs give identical tables.
@@ -72,6 +80,45 @@ def check_rankings(ds: BeirDataset, run: dict, qids: list[str], k: int) -> None:
                 )
 
 
+def select_pairs(ds: BeirDataset, split: str, runs: dict[str, dict], n: int, seed: int, k: int) -> pd.DataFrame:
+    """The (query, document) pairs every compared model attributes: for ``n`` judged queries ranked by every
+    run (drawn with ``seed`` as :func:`select_queries`), the union of each run's top-``k`` and the query's
+    judged relevant documents (qrels > 0). One row per (qid, docid) with ``pair`` (0-based order within the
+    query: by best rank over the runs, then relevant-only documents by id), ``relevant``, ``qrel``,
+    ``top_k``, and per run label L ``rank_L`` (rank in L's top-k, 0 if not in it) and ``topk_L``."""
+    if not runs:
+        raise IrlensError("ig pairs: give at least one run")
+    queries, qrels = ds.split(split)
+    both = {q: r for q, r in next(iter(runs.values())).items() if all(run.get(q) for run in runs.values())}
+    qids = select_queries(ds, split, both, n, seed)
+    rows = []
+    for qid in qids:
+        ranks = {lab: {d: i for i, (d, _) in enumerate(top_k(run, qid, k), 1)} for lab, run in runs.items()}
+        rel = {str(d): int(g) for d, g in qrels.get(qid, {}).items() if int(g) > 0 and str(d) in ds.corpus}
+        docs = set(rel).union(*[set(r) for r in ranks.values()])
+        best = {d: min((r[d] for r in ranks.values() if d in r), default=k + 1) for d in docs}
+        for i, d in enumerate(sorted(docs, key=lambda d: (best[d], d))):
+            row = {"qid": qid, "docid": d, "pair": i, "relevant": d in rel, "qrel": rel.get(d, 0), "top_k": k}
+            for lab, r in ranks.items():
+                row[f"rank_{lab}"] = r.get(d, 0)
+                row[f"topk_{lab}"] = d in r
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def read_pairs(path: str) -> pd.DataFrame:
+    """The pairs table written by ``irlens ig pairs`` (:func:`select_pairs`)."""
+    return read_parquet(path, "IG pairs table", "'irlens ig pairs' (or the ig_pairs rule)")
+
+
+def _run_rank(run: dict, qid: str) -> dict[str, tuple[int, float]]:
+    return {d: (i, s) for i, (d, s) in enumerate(trec_order(run.get(qid, {})), 1)}
+
+
+#: side of the positional control: the document side of the same documents with their title stripped
+UNTITLED = "untitled"
+
+
 def attribute_rankings(
     ig: BiEncoderIG,
     ds: BeirDataset,
@@ -81,31 +128,58 @@ def attribute_rankings(
     sides: tuple[str, ...] = ("document", "query"),
     labels: dict | None = None,
     progress: bool = True,
+    pairs_table: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """IG for the top-``k`` pairs of every query in ``qids``; returns ``{"pairs", "words", "tokens"}`` tables.
+    """IG for the pairs of every query in ``qids``; returns ``{"pairs", "words", "tokens"}`` tables.
 
-    ``labels`` (e.g. ``{"model": "minilm", "dataset": "scifact"}``) are added as leading columns.
+    The pairs are the query's rows of ``pairs_table`` (:func:`select_pairs`, shared by the compared models)
+    or, without it, the run's top-``k``. ``sides``: ``document``, ``query`` and ``untitled`` (the document
+    side of the body alone, title stripped; the full text when the body is empty): the positional control
+    of the title share. ``labels`` (e.g. ``{"model": "minilm", "dataset": "scifact"}``)
+    are added as leading columns.
     """
     from tqdm import tqdm
 
     labels = dict(labels or {})
-    check_rankings(ds, run, qids, k)
+    if pairs_table is None:
+        check_rankings(ds, run, qids, k)
     pairs, words, tokens = [], [], []
     for qid in tqdm(qids, desc="IG queries", disable=not progress):
         first = len(pairs)
-        ranked = top_k(run, qid, k)
+        if pairs_table is None:
+            judged = [q.get(qid, {}) for q in ds.qrels.values()]  # the loaded split(s)
+            chosen = [(d, {"relevant": any(int(j.get(d, 0)) > 0 for j in judged)}) for d, _ in top_k(run, qid, k)]
+            k_in = k
+        else:
+            sel = pairs_table[pairs_table["qid"] == qid].sort_values("pair")
+            chosen = [(d, {"relevant": bool(r)}) for d, r in zip(sel["docid"], sel["relevant"])]
+            k_in = int(sel["top_k"].iloc[0]) if len(sel) else k
+            missing = [d for d, _ in chosen if d not in ds.corpus]
+            if missing:
+                raise IrlensError(f"pairs table lists document '{missing[0]}' for query '{qid}', not in corpus.jsonl")
+        ranked = _run_rank(run, qid)
         query = ds.queries[qid]
-        texts = [doc_text(ds.corpus[d]) for d, _ in ranked]
-        titles = [title_chars(ds.corpus[d].get("title")) for d, _ in ranked]
+        texts = [doc_text(ds.corpus[d]) for d, _ in chosen]
+        titles = [title_chars(ds.corpus[d].get("title")) for d, _ in chosen]
         for side in sides:
             t0 = time.perf_counter()
-            attrs = ig.attribute([(query, t) for t in texts], side=side)
+            if side == UNTITLED:  # the document side of the same documents with the title stripped
+                bodies = [(ds.corpus[d].get("text") or "").strip() or t for (d, _), t in zip(chosen, texts)]
+                attrs = ig.attribute([(query, t) for t in bodies], side="document")
+                titles_side = [0] * len(chosen)
+            else:
+                attrs = ig.attribute([(query, t) for t in texts], side=side)
+                titles_side = titles if side == "document" else [0] * len(chosen)
             secs = (time.perf_counter() - t0) / max(len(attrs), 1)
-            for rank, ((docid, rscore), a, tchars) in enumerate(zip(ranked, attrs, titles), 1):
-                key = {**labels, "qid": qid, "docid": docid, "rank": rank, "side": side}
+            for i, ((docid, extra), a, tchars) in enumerate(zip(chosen, attrs, titles_side)):
+                rank, rscore = ranked.get(docid, (0, float("nan")))
+                key = {**labels, "qid": qid, "docid": docid, "pair": i, "rank": rank, "side": side}
+                gap = a.score - a.baseline_score
                 pairs.append(
                     {
                         **key,
+                        "in_topk": 0 < rank <= k_in,
+                        **extra,
                         "retrieval_score": float(rscore),
                         "score": a.score,
                         "baseline_score": a.baseline_score,
@@ -120,8 +194,8 @@ def attribute_rankings(
                         "baseline": a.baseline,
                     }
                 )
-                for w in merge_words(a, title_chars=tchars if side == "document" else 0):
-                    words.append({**key, **w})
+                for w in merge_words(a, title_chars=tchars):
+                    words.append({**key, **w, "score_norm": w["score"] / gap if gap != 0 else float("nan")})
                 for pos, (tok, (s, e), sp, sc) in enumerate(zip(a.tokens, a.offsets, a.special, a.scores)):
                     tokens.append(
                         {
@@ -146,11 +220,11 @@ def attribute_rankings(
 
 
 TABLES = ("pairs", "words", "tokens")
-ORDER = ["qid", "side", "rank"]
+ORDER = ["qid", "side", "pair"]
 
 
 def merge_tables(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
-    """Concatenate shard tables in a canonical order (qid, side, rank, then position/word)."""
+    """Concatenate shard tables in a canonical order (qid, side, pair, then position/word)."""
     out = {}
     for name in TABLES:
         frames = [p[name] for p in parts if name in p and len(p[name])]

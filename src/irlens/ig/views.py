@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from irlens.errors import IrlensError
-from irlens.ig.analysis import aggregate_words
+from irlens.ig.analysis import aggregate_words, word_difference
 from irlens.io import write_text
 from irlens.report.figures import save_figure
 
@@ -197,22 +197,29 @@ def write_wordclouds(
     diff_outs: list[str | Path] | None = None,
 ) -> int:
     """Ranking-level word clouds: per model (``words[i]`` is the words table of ``labels[i]``) its ``n_words``
-    most positive and most negative :func:`~irlens.ig.analysis.aggregate_words` at ``outs[i]``; and at
-    ``diff_outs[j]`` model j+1 minus the first model. Returns the number of figures written."""
+    most positive and most negative :func:`~irlens.ig.analysis.aggregate_words` of normalised scores
+    (score / (s(x) − s(x′)) per pair) at ``outs[i]``; and at ``diff_outs[j]`` model j+1 minus the first
+    model on the pairs both attributed (:func:`~irlens.ig.analysis.word_difference`). Returns the number of
+    figures written."""
     if len(words) != len(labels) or len(outs) != len(labels):
         raise IrlensError("ig wordclouds: give one --ig, --label and --out per model")
-    agg = {lab: aggregate_words(w, side=side).set_index("norm")["score"] for w, lab in zip(words, labels)}
+    value = {lab: "score_norm" if "score_norm" in w else "score" for w, lab in zip(words, labels)}
+    agg = {
+        lab: aggregate_words(w, side=side, value=value[lab]).set_index("norm")["score"] for w, lab in zip(words, labels)
+    }
     for lab, png in zip(labels, outs):
         s = agg[lab]
         pos, neg = s.nlargest(n_words), (-s).nlargest(n_words)
         panels = [("most positive", pos.to_dict(), HUE_POS), ("most negative", neg.to_dict(), HUE_NEG)]
-        wordcloud_figure(panels, png, f"{lab} on {dataset}: {side} words summed over top-k rankings", seed=seed)
+        title = f"{lab} on {dataset}: {side} words, normalised scores summed over the attributed pairs"
+        wordcloud_figure(panels, png, title, seed=seed)
     base = labels[0]
-    for lab, png in zip(labels[1:], diff_outs or []):
-        d = agg[lab].sub(agg[base], fill_value=0.0)
+    for w, lab, png in zip(words[1:], labels[1:], diff_outs or []):
+        d = word_difference(words[0], w, side=side)
         panels = [
             (f"higher in {lab}", d.nlargest(n_words).to_dict(), HUE_POS),
             (f"higher in {base}", (-d).nlargest(n_words).to_dict(), HUE_NEG),
         ]
-        wordcloud_figure(panels, png, f"{lab} minus {base} on {dataset} ({side} words)", seed=seed)
+        title = f"{lab} minus {base} on {dataset} ({side} words, normalised, same pairs)"
+        wordcloud_figure(panels, png, title, seed=seed)
     return len(outs) + len(diff_outs or [])
