@@ -61,6 +61,6 @@ def test_paper_preset_builds_the_full_dag(tmp_path):
     ):
         assert jobs.get(rule, 0) > 0, (rule, jobs)
     assert "cross_encoder_train" not in jobs  # a given reranker (monoBERT) is not trained
-    assert jobs["data"] == 5 and jobs["gpl_train"] == 2 and jobs["sae_train"] == 7
+    assert jobs["data"] == 5 and jobs["gpl_train"] == 2 and jobs["sae_train"] == 8
     assert jobs["ig_attribute"] == 3 * 2 * 8  # models x datasets x shards
     assert "--dataset msmarco" in out and "BAAI/bge-base-en-v1.5" in out and "140000" in out

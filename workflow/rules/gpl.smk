@@ -1,5 +1,7 @@
 # GPL domain adaptation (Wang et al., NAACL 2022), one rule per step and per
 # (base model, target dataset): pseudo-queries -> hard negatives -> teacher margins -> MarginMSE training.
+# Before labelling, gpl_teacher_check measures whether the teacher ranks better than the student
+# (teacher-check.json; gpl.require_stronger_teacher stops the run when it does not).
 # The adapted model lands in results/gpl/<base>-<dataset>/model; listed under `models` (id = that folder)
 # it is encoded, retrieved, evaluated and attributed (IG) like any other model, and gpl_evaluate
 # compares it with its base per query (paired t-test).
@@ -63,12 +65,43 @@ rule gpl_negatives:
         "--qrels {input.qrels} --threads {threads} --out {output.negatives} > {log} 2>&1"
 
 
+rule gpl_teacher_check:
+    input:
+        manifest="results/data/{dataset}/manifest.json",
+        corpus_emb="results/embeddings/{base}/{dataset}/corpus.npy",
+        query_emb="results/embeddings/{base}/{dataset}/queries.npy",
+        teacher=gpl_teacher_input,
+    output:
+        check="results/gpl/{base}-{dataset}/teacher-check.json",
+    log:
+        "results/logs/gpl/teacher_check/{base}-{dataset}.log",
+    benchmark:
+        "results/benchmarks/gpl/teacher_check/{base}-{dataset}.tsv"
+    wildcard_constraints:
+        base=GPL_BASE_RE,
+    conda:
+        "../../envs/training.yaml"
+    threads: GPL["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=gpus(),
+    params:
+        args=gpl_teacher_check_args,
+    shell:
+        "irlens gpl teacher-check {params.args} --data results/data/{wildcards.dataset} --dataset {wildcards.dataset} "
+        "--corpus-emb {input.corpus_emb} --query-emb {input.query_emb} --threads {threads} --out {output.check} "
+        "> {log} 2>&1"
+
+
 rule gpl_pseudo_labels:
     input:
         manifest="results/data/{dataset}/manifest.json",
         queries="results/gpl/{base}-{dataset}/queries.jsonl",
         negatives="results/gpl/{base}-{dataset}/hard-negatives.jsonl",
+        check="results/gpl/{base}-{dataset}/teacher-check.json",
         teacher=gpl_teacher_input,
+        corpus_emb=gpl_pseudo_labels_emb,
     output:
         data="results/gpl/{base}-{dataset}/gpl-training-data.tsv",
     log:
@@ -88,7 +121,8 @@ rule gpl_pseudo_labels:
         args=gpl_pseudo_labels_args,
     shell:
         "irlens gpl pseudo-labels {params.args} --data results/data/{wildcards.dataset} --queries {input.queries} "
-        "--negatives {input.negatives} --threads {threads} --out {output.data} > {log} 2>&1"
+        "--negatives {input.negatives} --teacher-check {input.check} --threads {threads} --out {output.data} "
+        "> {log} 2>&1"
 
 
 rule gpl_train:
@@ -121,6 +155,7 @@ rule gpl_train:
 rule gpl_evaluate:
     input:
         per_query=gpl_evaluate_inputs(),
+        checks=gpl_teacher_checks(),
     output:
         md=report(
             "reports/tables/gpl/base-vs-adapted.md",

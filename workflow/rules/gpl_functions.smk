@@ -7,6 +7,7 @@ GPL_Q = GPL["queries"]
 GPL_NEG = GPL["negatives"]
 GPL_PL = GPL["pseudo_labels"]
 GPL_TRAIN = GPL["train"]
+GPL_CHECK = GPL["teacher_check"]
 
 
 def gpl_common_args():
@@ -64,6 +65,47 @@ def gpl_teacher_input(wildcards):
     return [] if GPL["teacher"] else ce_model_input()
 
 
+def gpl_pseudo_labels_emb(wildcards):
+    """The ensemble's student component reads the base model's cached corpus embeddings."""
+    if "student" in GPL["teacher_ensemble"]:
+        return [f"results/embeddings/{wildcards.base}/{wildcards.dataset}/corpus.npy"]
+    return []
+
+
+def gpl_teacher_args():
+    """--ce-max-length and --relevant-label of the teacher (the pipeline reranker's settings when it is the teacher)."""
+    args = []
+    ce_len = GPL_PL["ce_max_length"] or (None if GPL["teacher"] else CE["max_length"])
+    if ce_len:
+        args.append(f"--ce-max-length {ce_len}")
+    rel = GPL_PL["relevant_label"] if GPL["teacher"] else CE["relevant_label"]
+    if rel is not None:
+        args.append(f"--relevant-label {rel}")
+    return args
+
+
+def gpl_check_split(wildcards):
+    return GPL_CHECK["split"] or config["datasets"][wildcards.dataset]["eval_split"]
+
+
+def gpl_teacher_check_args(wildcards):
+    base = wildcards.base
+    args = [
+        f"--teacher {quoted(gpl_teacher())} --student {quoted(base)} --score {config['models'][base]['score']}",
+        f"--split {quoted(gpl_check_split(wildcards))} --eval-split {eval_split(wildcards)}",
+        f"--queries {GPL_CHECK['queries']} --depth {GPL_CHECK['depth']} --seed {config['seed']}",
+        f"--max-tokens {GPL_PL['max_tokens']} --max-batch {GPL_PL['max_batch']}",
+        gpl_common_args(),
+    ]
+    if GPL["teacher_ensemble"]:
+        bm25 = config["retrieval"]["bm25"]
+        args.append(
+            f"--ensemble {' '.join(GPL['teacher_ensemble'])} --k1 {bm25['k1']} --b {bm25['b']}"
+            f" --stemmer {quoted(bm25['stemmer'])}"
+        )
+    return " ".join(args + gpl_teacher_args())
+
+
 def gpl_pseudo_labels_args(wildcards):
     args = [
         f"--teacher {quoted(gpl_teacher())} --steps {GPL_TRAIN['steps']} --batch {GPL_TRAIN['batch']}",
@@ -72,12 +114,14 @@ def gpl_pseudo_labels_args(wildcards):
         gpl_common_args(),
     ]
     # without a teacher of its own, GPL scores with the pipeline's reranker and its settings
-    ce_len = GPL_PL["ce_max_length"] or (None if GPL["teacher"] else CE["max_length"])
-    if ce_len:
-        args.append(f"--ce-max-length {ce_len}")
-    rel = GPL_PL["relevant_label"] if GPL["teacher"] else CE["relevant_label"]
-    if rel is not None:
-        args.append(f"--relevant-label {rel}")
+    args += gpl_teacher_args()
+    if GPL["require_stronger_teacher"]:
+        args.append("--require-stronger-teacher")
+    if GPL["teacher_ensemble"]:
+        args.append(f"--ensemble {' '.join(GPL['teacher_ensemble'])}")
+        args.append(f"--student-model {quoted(gpl_model_id(wildcards.base))}")
+        if "student" in GPL["teacher_ensemble"]:
+            args.append(f"--corpus-emb results/embeddings/{wildcards.base}/{wildcards.dataset}/corpus.npy")
     return " ".join(args)
 
 
@@ -119,9 +163,14 @@ def gpl_evaluate_inputs(wildcards=None):
     return [f"results/retrieval/{d}/{m}/per_query.tsv" for b, d, a in gpl_pairs() for m in (b, a)]
 
 
+def gpl_teacher_checks(wildcards=None):
+    return [f"results/gpl/{b}-{d}/teacher-check.json" for b, d, a in gpl_pairs()]
+
+
 def gpl_evaluate_args(wildcards=None):
     return " ".join(
         f"--compare {d} {b}=results/retrieval/{d}/{b}/per_query.tsv {a}=results/retrieval/{d}/{a}/per_query.tsv"
+        f" --teacher-check {d} {b} results/gpl/{b}-{d}/teacher-check.json"
         for b, d, a in gpl_pairs()
     )
 

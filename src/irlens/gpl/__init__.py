@@ -14,6 +14,8 @@ queries             :func:`~irlens.gpl.queries.t5_queries`,           ``queries.
                     :func:`~irlens.gpl.queries.ict_queries`           grade 1; GPL: ``qgen-*``)
 negatives           :func:`~irlens.gpl.negatives.mine_negatives`      ``hard-negatives.jsonl``:
                                                                       ``{"qid", "pos": [...], "neg": {miner: [...]}}``
+teacher-check       :func:`.teacher_check.compare_rankings`           ``teacher-check.json``: teacher vs student
+                                                                      nDCG@10 on held-out judged queries
 pseudo-labels       :func:`~irlens.gpl.labels.pseudo_label`           ``gpl-training-data.tsv``:
                                                                       ``qid  pos  neg  margin`` (no header, as GPL)
 train               :func:`~irlens.gpl.train.train_gpl`               sentence-transformers folder

@@ -96,9 +96,52 @@ def _labelled(spec: str, default: str) -> tuple[str, str]:
     return (label, path) if sep and label and "/" not in label else (default, spec)
 
 
-def comparison_table(specs: list[tuple[str, str, str]], metrics=DEFAULT_METRICS):
+NOT_A_TEST = "the teacher is not stronger than the student, so this base-vs-adapted comparison is not a test of GPL"
+
+
+def teacher_columns(check: dict | None) -> dict:
+    """The teacher check of one (dataset, base) as table columns (NaN / "not checked" without one)."""
+    if check is None:
+        nan = float("nan")
+        return {
+            "teacher_ndcg@10": nan,
+            "student_ndcg@10": nan,
+            "teacher_diff": nan,
+            "teacher_ci_low": nan,
+            "teacher_ci_high": nan,
+            "teacher_n": 0,
+            "teacher_stronger": "not checked",
+        }
+    return {
+        "teacher_ndcg@10": check["teacher"],
+        "student_ndcg@10": check["student"],
+        "teacher_diff": check["mean_diff"],
+        "teacher_ci_low": check["ci_low"],
+        "teacher_ci_high": check["ci_high"],
+        "teacher_n": check["n"],
+        "teacher_stronger": str(check["teacher_stronger"]).lower(),
+    }
+
+
+def teacher_notes(checks: dict) -> str:
+    """Markdown lines under the table: each check's summary, and the verdict when the teacher is not stronger."""
+    from irlens.gpl.teacher_check import summary
+
+    lines = []
+    for (dataset, base), c in checks.items():
+        line = f"- Teacher check, {dataset} / {base}: {summary(c)}"
+        if c["teacher_stronger"] is not True:
+            line += f". **Not a test of GPL**: {NOT_A_TEST}."
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def comparison_table(specs: list[tuple[str, str, str]], metrics=DEFAULT_METRICS, teacher_checks: dict | None = None):
     """``specs`` = ``[(dataset, [LABEL=]base per_query.tsv, [LABEL=]adapted per_query.tsv)]`` → a DataFrame,
-    one row per dataset × metric (columns ``base`` / ``adapted`` hold the means; labels in ``*_model``)."""
+    one row per dataset × metric (columns ``base`` / ``adapted`` hold the means; labels in ``*_model``).
+
+    ``teacher_checks`` (``{(dataset, base label): teacher-check.json record}``) adds the ``teacher_*`` columns
+    (:func:`teacher_columns`): the teacher's and the student's nDCG@10 on the check's held-out queries."""
     import pandas as pd
 
     if not specs:
@@ -106,5 +149,8 @@ def comparison_table(specs: list[tuple[str, str, str]], metrics=DEFAULT_METRICS)
     rows = []
     for dataset, b, a in specs:
         (bl, bp), (al, ap) = _labelled(b, "base"), _labelled(a, "adapted")
-        rows += compare_per_query(read_per_query(bp), read_per_query(ap), metrics, dataset, bl, al)
+        got = compare_per_query(read_per_query(bp), read_per_query(ap), metrics, dataset, bl, al)
+        if teacher_checks is not None:
+            got = [{**r, **teacher_columns(teacher_checks.get((dataset, bl)))} for r in got]
+        rows += got
     return pd.DataFrame(rows)

@@ -69,10 +69,18 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 
 def write_table(
-    df: pd.DataFrame, md_path: str | Path, csv_path: str | Path, title: str = "", floatfmt: str = ".4f"
+    df: pd.DataFrame,
+    md_path: str | Path,
+    csv_path: str | Path,
+    title: str = "",
+    floatfmt: str = ".4f",
+    footer: str = "",
 ) -> None:
-    """Write ``df`` as CSV (5 decimals) and as a markdown table under ``title``, both atomically."""
+    """Write ``df`` as CSV (5 decimals) and as a markdown table under ``title`` (``footer``: Markdown below
+    the table), both atomically."""
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.5f")
     md = (f"## {title}\n\n" if title else "") + markdown_table(df, floatfmt=floatfmt) + "\n"
+    if footer:
+        md += "\n" + footer.rstrip("\n") + "\n"
     write_text(md_path, md)
