@@ -79,6 +79,27 @@ def copy_minilm_tokenizer(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_ce(tmp_path_factory) -> Path:
+    """A tiny random BERT reranker with a 2-logit head (index 1 = relevant), MiniLM's WordPiece vocabulary."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    out = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-ce"))
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
+    )
+    BertForSequenceClassification(cfg).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_st_model(tmp_path_factory) -> Path:
     """A 2-layer, hidden-32 BERT sentence-transformers model with mean pooling, saved to a temp folder.
 

@@ -45,28 +45,6 @@ def toy(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_ce(tmp_path_factory) -> Path:
-    """A tiny random BERT with a 2-logit head (index 1 = relevant), MiniLM's WordPiece vocabulary."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from conftest import copy_minilm_tokenizer
-
-    out = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-ce"))
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=2,
-    )
-    BertForSequenceClassification(cfg).save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def tiny_t5(tmp_path_factory) -> Path:
     """A random 1-layer T5 with a word-level tokenizer built from the toy corpus (no sentencepiece needed)."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors

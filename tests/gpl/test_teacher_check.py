@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from irlens.cli import main
 
@@ -33,28 +32,6 @@ QRELS = {
 @pytest.fixture
 def toy(tmp_path) -> Path:
     return write_beir_folder(tmp_path / "beir" / "toy", CORPUS, QUERIES, QRELS)
-
-
-@pytest.fixture(scope="module")
-def tiny_ce(tmp_path_factory) -> Path:
-    """A tiny random BERT with a 2-logit head (index 1 = relevant), MiniLM's WordPiece vocabulary."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from conftest import copy_minilm_tokenizer
-
-    out = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-ce"))
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=2,
-    )
-    BertForSequenceClassification(cfg).save_pretrained(out)
-    return out
 
 
 def _check(teacher: float, student: float, n: int = 3, stronger=False) -> dict:

@@ -249,28 +249,6 @@ def test_judged_non_relevant_pairs_are_used_when_present(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-@pytest.fixture(scope="module")
-def tiny_ce(tmp_path_factory):
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from conftest import copy_minilm_tokenizer
-
-    out = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-ce"))
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=2,
-    )
-    BertForSequenceClassification(cfg).save_pretrained(out)
-    return out
-
-
 @pytest.fixture
 def nig_inputs(tiny_beir, tiny_ce, tmp_path):
     pairs = pd.DataFrame(
