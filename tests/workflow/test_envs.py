@@ -43,13 +43,13 @@ pytestmark = pytest.mark.envs
 STEPS = {
     "data": {"data": None},
     "retrieval": {"retrieval": ["encode", "retrieve", "evaluate"]},
-    "report": {"report": ["table"]},
+    "report": {"report": ["table", "claims"]},
     "training": {
         "cross-encoder": ["train", "rerank", "table"],
-        "gpl": ["queries", "negatives", "pseudo-labels", "train", "evaluate"],
+        "gpl": ["queries", "negatives", "teacher-check", "pseudo-labels", "train", "evaluate"],
     },
     "attribution": {
-        "ig": ["attribute", "merge", "baselines", "views", "wordclouds", "tables"],
+        "ig": ["pairs", "attribute", "merge", "baselines", "views", "wordclouds", "tables"],
         "nig": ["pairs", "attribute", "merge", "baselines", "schemes", "figures"],
         "ablation": ["evalset", "run", "merge", "table", "figure"],
     },
