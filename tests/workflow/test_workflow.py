@@ -223,6 +223,7 @@ def test_deleting_one_output_rebuilds_only_dependents(workdir):
         "cross_encoder_table": 1,
         **nig,
         **ablation,
+        "report_claims": 1,  # reads the NIG intersections and Table 4
         "all": 1,
     }, out
     smk(workdir)

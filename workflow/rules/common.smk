@@ -123,6 +123,7 @@ def final_targets():
         ]
         + [f for name in ("run.trec", "metrics.json", "per_query.tsv") for f in run_files(DATASETS, name)]
         + ["reports/tables/retrieval.md", "reports/tables/retrieval.csv"]
+        + ["reports/tables/claims.md", "reports/tables/claims.csv"]
         # defined in the stages' *_functions.smk, included after this file
         + ig_targets()
         + ce_targets()

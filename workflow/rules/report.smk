@@ -1,4 +1,7 @@
-# Report stage: tables (markdown + CSV) of every model x dataset; figures join here in later stages.
+# Report stage: the retrieval results table (every model x dataset) and the Claims table of the landing page.
+
+
+include: "report_functions.smk"
 
 
 rule retrieval_table:
@@ -29,3 +32,35 @@ rule retrieval_table:
         runtime=5,
     shell:
         "irlens report table --metrics {input.metrics} --md {output.md} --csv {output.csv} > {log} 2>&1"
+
+
+rule report_claims:
+    input:
+        unpack(claims_inputs),
+    output:
+        md=report(
+            "reports/tables/claims.md",
+            caption="../report/claims.rst",
+            category="0 Claims",
+            labels={"table": "claims (markdown)"},
+        ),
+        csv=report(
+            "reports/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="0 Claims",
+            labels={"table": "claims (CSV)"},
+        ),
+    log:
+        "results/logs/report/report_claims.log",
+    benchmark:
+        "results/benchmarks/report/report_claims.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        args=claims_args,
+    shell:
+        "irlens report claims {params.args} --md {output.md} --csv {output.csv} > {log} 2>&1"

@@ -1,0 +1,212 @@
+"""The Claims table (``irlens report claims``): synthetic stage tables → the expected verdicts."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from irlens.cli import main
+from irlens.errors import IrlensError
+from irlens.report.claims import (
+    CONTRADICTED,
+    DESCRIPTIVE,
+    DESCRIPTIVE_SINGLE,
+    INCONCLUSIVE,
+    NOT_RUN,
+    SUPPORTED,
+    claim_ablation,
+    claim_control,
+    claim_domain,
+    claim_gpl,
+    claim_nig,
+    claim_sae,
+    claim_title,
+    claims_table,
+)
+
+
+def _csv(path, rows):
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _gpl_row(dataset, diff, t, p, n=50, stronger="true"):
+    return {
+        "dataset": dataset,
+        "metric": "ndcg@10",
+        "base_model": "minilm",
+        "adapted_model": f"minilm-gpl-{dataset}",
+        "base": 0.5,
+        "adapted": 0.5 + diff,
+        "diff": diff,
+        "t": t,
+        "p": p,
+        "n": n,
+        "teacher_ndcg@10": 0.6,
+        "student_ndcg@10": 0.5,
+        "teacher_diff": 0.1,
+        "teacher_ci_low": 0.05,
+        "teacher_ci_high": 0.15,
+        "teacher_n": 40,
+        "teacher_stronger": stronger,
+    }
+
+
+def test_gpl_verdicts(tmp_path):
+    rows = [
+        _gpl_row("a", 0.05, 5.0, 1e-5),
+        _gpl_row("b", -0.05, -5.0, 1e-5),
+        _gpl_row("c", 0.01, 0.5, 0.6),
+        _gpl_row("z", 0.0, 0.0, 1.0),  # no change at all
+        {**_gpl_row("d", 0.05, 5.0, 1e-5, stronger="false"), "teacher_ndcg@10": 0.4, "teacher_diff": -0.1},
+        {**_gpl_row("e", 0.05, 5.0, 1e-5), "metric": "mrr@10"},
+    ]
+    got = claim_gpl(_csv(tmp_path / "g.csv", rows))
+    assert len(got) == 5  # nDCG@10 rows only
+    v = [r["verdict"] for r in got]
+    assert v[:4] == [SUPPORTED, CONTRADICTED, INCONCLUSIVE, INCONCLUSIVE]
+    assert "95% CI n/a, p 1.000" in got[3]["uncertainty"] and math.isinf(got[3]["n_needed"])
+    assert v[4].startswith("untestable here: teacher weaker than student") and "teacher 0.400 vs student 0.500" in v[4]
+    assert math.isnan(got[0]["n_needed"]) and got[2]["n_needed"] > 50  # d_z = 0.5/√50: needs more queries
+    assert "95% CI [+" in got[0]["uncertainty"] and "Holm over 5" in got[0]["uncertainty"]
+
+
+def _ig_row(measure, side, d, lo, hi, model="adapted"):
+    return {
+        "dataset": "scifact",
+        "side": side,
+        "measure": measure,
+        "base": "base",
+        "model": model,
+        "queries": 30,
+        "pairs": 90,
+        "base_mean": 0.2,
+        "model_mean": 0.2 + d,
+        "difference": d,
+        "ci_low": lo,
+        "ci_high": hi,
+        "bootstrap": 2000,
+        "seed": 42,
+    }
+
+
+def test_ig_domain_and_title_verdicts(tmp_path):
+    rows = [
+        _ig_row("domain_positive_share", "document", 0.05, 0.02, 0.08),
+        _ig_row("domain_positive_share", "query", -0.05, -0.08, -0.02),
+        _ig_row("domain_positive_share", "document", 0.01, -0.02, 0.04, model="other"),
+        _ig_row("title_positive_share", "document", 0.01, -0.02, 0.04),
+        _ig_row("pseudo_title_positive_share", "document", 0.002, -0.01, 0.01),
+        _ig_row("pseudo_title_positive_share", "untitled", 0.003, -0.01, 0.02),
+    ]
+    path = _csv(tmp_path / "paired.csv", rows)
+    dom = claim_domain(path)
+    assert [r["verdict"] for r in dom] == [SUPPORTED, CONTRADICTED, INCONCLUSIVE]
+    assert dom[2]["n_needed"] > 30
+    assert len(claim_domain(path, adapted=["adapted"])) == 2
+    (title,) = claim_title(path)
+    assert title["verdict"] == INCONCLUSIVE and title["n_needed"] > 30
+    assert "positional control" in title["uncertainty"] and "untitled first-n Δ +0.0030" in title["uncertainty"]
+
+
+def test_nig_is_descriptive_against_chance(tmp_path):
+    rows = [
+        {"label": "relevant", "kind": "ID/OOD", "curve": "P_a ∩ P_b", "1%": 20.0, "5%": 30.0},
+        {"label": "relevant", "kind": "OOD/OOD", "curve": "P_b ∩ P_c", "1%": 5.0, "5%": 10.0},
+    ]
+    (r,) = claim_nig(_csv(tmp_path / "inter.csv", rows))
+    assert r["verdict"] == DESCRIPTIVE and "20.0% at 1% (chance 1%, ×20.0)" in r["effect"]
+    none = claim_nig(_csv(tmp_path / "ood.csv", rows[1:]))
+    assert none[0]["verdict"].startswith("untestable here")
+
+
+def _abl_row(scheme, diff, p_adj, emp, n_needed=80.0):
+    return {
+        "eval_set": "scifact",
+        "scheme": scheme,
+        "level": 1.0,
+        "n_neurons": 10,
+        "mean_diff": diff,
+        "ci_low": diff - 0.01,
+        "ci_high": diff + 0.01,
+        "d_z": -0.3,
+        "p": p_adj,
+        "p_adj": p_adj,
+        "empirical_p_adj": emp,
+        "correction": "holm",
+        "n_needed": n_needed,
+        "test_defined": True,
+    }
+
+
+def test_ablation_needs_a_drop_beyond_random(tmp_path):
+    sup = claim_ablation(_csv(tmp_path / "s.csv", [_abl_row("P", -0.05, 0.01, 0.02), _abl_row("N", -0.01, 0.5, 0.5)]))
+    assert sup[0]["verdict"] == SUPPORTED and "1 of 2 cells drop significantly after holm" in sup[0]["uncertainty"]
+    # significant t-test but no better than random: inconclusive, with the fewest queries needed
+    inc = claim_ablation(
+        _csv(tmp_path / "i.csv", [_abl_row("P", -0.05, 0.01, 0.3, 120.0), _abl_row("N", -0.01, 0.5, 0.5, 900.0)])
+    )
+    assert inc[0]["verdict"] == INCONCLUSIVE and inc[0]["n_needed"] == 120.0
+
+
+def test_sae_and_control_are_descriptive(tmp_path):
+    v = _csv(
+        tmp_path / "v.csv",
+        [
+            {"variant": "k32", "dense_ndcg@10": 0.6, "latent_ndcg@10": 0.3, "latent_pct": 50.0, "recon_pct": 90.0},
+            {"variant": "main", "dense_ndcg@10": 0.6, "latent_ndcg@10": 0.45, "latent_pct": 75.0, "recon_pct": 95.0},
+        ],
+    )
+    (got,) = claim_sae(v)
+    assert got["evidence"] == "variant main (2 variants: latent 50.0–75.0% of dense)"
+    assert "75.0% of dense" in got["effect"] and got["verdict"] == DESCRIPTIVE_SINGLE
+    rows = [
+        {
+            "kind": "latent",
+            "latent": lat,
+            "op": "add",
+            "value": val,
+            "targets": 20,
+            "p@10": p,
+            "mrr@10": 0,
+            "ndcg@10": 0.5,
+        }
+        for lat in (1, 2)
+        for val, p in ((0.0, 0.1), (0.2, 0.3), (0.4, 0.6))
+    ] + [{"kind": "prf", "latent": -1, "op": "add", "value": 0.0, "targets": 0, "p@10": 0, "mrr@10": 0, "ndcg@10": 0.5}]
+    (c,) = claim_control(_csv(tmp_path / "c.csv", rows))
+    assert "target P@10 0.100 → 0.600" in c["effect"] and "2 latents, add 0 → 0.4" in c["evidence"]
+
+
+def test_missing_or_unconfigured_is_not_run(tmp_path):
+    df = claims_table(gpl=tmp_path / "absent.csv")
+    assert set(df["verdict"]) == {NOT_RUN}
+    assert len(df) == 7
+    assert df["evidence"].iloc[0].startswith("table missing") and df["evidence"].iloc[1] == "stage not configured"
+
+
+def test_malformed_table_is_one_error_line(tmp_path):
+    bad = _csv(tmp_path / "bad.csv", [{"x": 1}])
+    with pytest.raises(IrlensError, match=r"bad\.csv: not a base-vs-adapted table .*no column dataset"):
+        claim_gpl(bad)
+    rows = [{**_abl_row("P", -0.05, 0.01, 0.02), "p_adj": "oops"}]
+    with pytest.raises(IrlensError, match=r"t4\.csv: column p_adj holds a value that is not a number"):
+        claim_ablation(_csv(tmp_path / "t4.csv", rows))
+    with pytest.raises(IrlensError, match="no level column"):
+        claim_nig(_csv(tmp_path / "n.csv", [{"label": "relevant", "kind": "ID/OOD", "curve": "x"}]))
+
+
+def test_cli_writes_markdown_and_csv(tmp_path, capsys):
+    g = _csv(tmp_path / "g.csv", [_gpl_row("a", 0.05, 5.0, 1e-5)])
+    md, csv = tmp_path / "claims.md", tmp_path / "claims.csv"
+    assert main(["report", "claims", "--gpl", str(g), "--nig", "--md", str(md), "--csv", str(csv)]) in (0, None)
+    out = pd.read_csv(csv)
+    assert out["verdict"].tolist()[0] == SUPPORTED and len(out) == 7
+    text = md.read_text()
+    assert text.startswith("## Claims") and "Verdicts:" in text
+    bad = _csv(tmp_path / "bad.csv", [{"x": 1}])
+    assert main(["report", "claims", "--ablation", str(bad), "--md", str(md), "--csv", str(csv)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.csv" in err[0]
