@@ -17,6 +17,21 @@ from irlens.runtime import set_threads
 log = logging.getLogger("irlens")
 
 
+def _load_teacher(a: argparse.Namespace):
+    """``(CrossEncoder, ResolvedModel)`` of the GPL teacher from ``--teacher`` and its cross-encoder flags."""
+    from irlens.models import load_cross_encoder
+    from irlens.models.resolve import parse_pins
+
+    return load_cross_encoder(
+        a.teacher,
+        a.local_dir or [],
+        device=a.device,
+        max_length=a.ce_max_length,
+        relevant_label=a.relevant_label,
+        pins=parse_pins(a.pin),
+    )
+
+
 def _corpus(data: str):
     from irlens.data.beir import read_corpus
 
@@ -154,8 +169,6 @@ def cmd_teacher_check(a: argparse.Namespace) -> None:
         summary,
     )
     from irlens.io import write_json
-    from irlens.models import load_cross_encoder
-    from irlens.models.resolve import parse_pins
     from irlens.retrieval.encode import load_embeddings
 
     set_threads(a.threads)
@@ -185,14 +198,7 @@ def cmd_teacher_check(a: argparse.Namespace) -> None:
     docs = {d: doc_text(corpus[d]) for q in srun for d in srun[q]}
     runs, ens, sha, ce_len = {}, {}, "", None
     if not comps or "teacher" in comps:
-        ce, resolved = load_cross_encoder(
-            a.teacher,
-            a.local_dir or [],
-            device=a.device,
-            max_length=a.ce_max_length,
-            relevant_label=a.relevant_label,
-            pins=parse_pins(a.pin),
-        )
+        ce, resolved = _load_teacher(a)
         sha, ce_len = resolved.sha256 or "", ce.max_length
         log.info("teacher check: reranking %d queries x top-%d of the student with %s", len(qids), a.depth, a.teacher)
         runs["teacher"] = rerank_with(ce, srun, queries, docs, max_tokens=a.max_tokens, max_batch=a.max_batch)
@@ -239,18 +245,9 @@ def cmd_teacher_check(a: argparse.Namespace) -> None:
 def _ce_margins(a, tuples, queries, docs):
     """Cross-encoder margins CE(q, pos) − CE(q, neg) of ``tuples`` (resumable)."""
     from irlens.gpl.labels import pseudo_label
-    from irlens.models import load_cross_encoder
-    from irlens.models.resolve import parse_pins
     from irlens.resume import digest
 
-    ce, resolved = load_cross_encoder(
-        a.teacher,
-        a.local_dir or [],
-        device=a.device,
-        max_length=a.ce_max_length,
-        relevant_label=a.relevant_label,
-        pins=parse_pins(a.pin),
-    )
+    ce, resolved = _load_teacher(a)
     log.info(
         "pseudo-labelling %d tuples (%d steps x %d) with %s: texts retokenised to %s tokens, pairs to %d",
         len(tuples),
