@@ -151,6 +151,35 @@ def test_ablation_needs_a_drop_beyond_random(tmp_path):
     assert inc[0]["verdict"] == INCONCLUSIVE and inc[0]["n_needed"] == 120.0
 
 
+def test_sae_claim_reports_mean_and_sd_over_main_and_its_seed_replicas(tmp_path):
+    rows = [
+        {
+            "variant": v,
+            "seed": seed,
+            "dense_ndcg@10": 0.6,
+            "latent_ndcg@10": 0.6 * p / 100,
+            "latent_pct": p,
+            "recon_pct": r,
+        }
+        for v, seed, p, r in (
+            ("main", 42, 90.0, 98.0),
+            ("main-s1", 1, 94.0, 97.0),
+            ("main-s2", 2, 92.0, 99.0),
+            ("paper", 42, 80.0, 96.0),
+            ("k16", 42, 70.0, 90.0),
+            ("main-sweep", 42, 10.0, 10.0),
+        )
+    ]
+    (got,) = claim_sae(_csv(tmp_path / "v.csv", rows))
+    # hand-computed: latent 90, 94, 92 -> mean 92, sd 2; reconstruction 98, 97, 99 -> 98 ± 1
+    assert "latent nDCG@10 = 92.0 ± 2.0% of dense 0.600" in got["effect"], got
+    assert "reconstruction 98.0 ± 1.0%" in got["effect"]
+    assert got["uncertainty"] == "mean ± sd over 3 seeds; latent range 90.0–94.0%"
+    assert got["verdict"].startswith("descriptive") and "3 seeds" in got["verdict"]
+    # the other variants (not seed replicas: main-sweep is not main-s<digits>) give the range
+    assert got["evidence"] == "variant main (other variants: latent 10.0–80.0% of dense)"
+
+
 def test_sae_and_control_are_descriptive(tmp_path):
     v = _csv(
         tmp_path / "v.csv",
@@ -160,7 +189,7 @@ def test_sae_and_control_are_descriptive(tmp_path):
         ],
     )
     (got,) = claim_sae(v)
-    assert got["evidence"] == "variant main (2 variants: latent 50.0–75.0% of dense)"
+    assert got["evidence"] == "variant main (other variants: latent 50.0–50.0% of dense)"
     assert "75.0% of dense" in got["effect"] and got["verdict"] == DESCRIPTIVE_SINGLE
     rows = [
         {

@@ -152,3 +152,35 @@ def test_config_declares_the_papers_loss_and_its_mse_ablation():
     # the paper variants differ only in the KL weight (and what it needs), not in shape or schedule
     same = ("n_latents", "k", "epochs", "batch", "lr", "seed")
     assert all(getattr(paper, f) == getattr(mse, f) for f in same)
+
+
+# ------------------------------------------------------------------------------------ 3. spread over seeds
+def test_variants_table_summarises_main_over_its_seed_replicas(tmp_path):
+    from irlens.sae.report import seed_summary, variants_table, write_variants_table
+    from irlens.sae.retrieval import evaluate_sae
+
+    rng = np.random.default_rng(2)
+    docs, doc_ids, queries, qids, qrels = _eval_set(rng)
+    base = evaluate_sae(_planted(), docs, doc_ids, queries, qids, qrels, depth=10)
+    evals = {}
+    for name, seed, pct in (("main", 42, 0.90), ("main-s1", 1, 0.94), ("main-s2", 2, 0.92), ("paper", 42, 0.5)):
+        e = json.loads(json.dumps(base))
+        e["train"] = {"k": 1, "lam": 1.0, "seed": seed}
+        e["ratio_ndcg@10"]["latent"] = pct  # the retention a training run reached
+        write_json(tmp_path / f"{name}.json", e)
+        evals[name] = tmp_path / f"{name}.json"
+    df = variants_table(evals)
+    assert list(df["seed"]) == [42, 1, 2, 42]
+    s = seed_summary(df).set_index("column")
+    # hand-computed over main, main-s1, main-s2 (paper left out): 90, 94, 92 -> mean 92, sd 2
+    assert s.loc["latent_pct", "n"] == 3
+    assert s.loc["latent_pct", "mean"] == pytest.approx(92.0) and s.loc["latent_pct", "sd"] == pytest.approx(2.0)
+    assert (s.loc["latent_pct", "min"], s.loc["latent_pct", "max"]) == pytest.approx((90.0, 94.0))
+    write_variants_table(df, tmp_path / "t.md", tmp_path / "t.csv", title="t")
+    md = (tmp_path / "t.md").read_text()
+    assert "### main over 3 seeds (42, 1, 2)" in md
+    # one run: no seed section (a single run has no spread to show)
+    write_variants_table(df[df["variant"].isin(["main", "paper"])], tmp_path / "u.md", tmp_path / "u.csv", "u")
+    assert "### main over" not in (tmp_path / "u.md").read_text()
+    one = seed_summary(df[df["variant"] == "main"]).set_index("column")
+    assert one.loc["latent_pct", "n"] == 1 and np.isnan(one.loc["latent_pct", "sd"])

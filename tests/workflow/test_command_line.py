@@ -76,6 +76,37 @@ def test_nested_overrides_get_the_schema_types(wd):
     assert all("--top-k 3 " in c for c in ig + pairs)
 
 
+def test_sae_seeds_train_replicas_of_main_with_their_own_seed(wd):
+    p = _snakemake(
+        wd,
+        "-n",
+        "-p",
+        "--cores",
+        "2",
+        "--configfile",
+        "presets/smoke.yaml",
+        "--config",
+        "sae={seeds: [1, 2, 7]}",
+        "seed=7",
+    )
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-3000:]
+    cmds = _commands(out)
+    train = {re.search(r"--out results/sae/\S+/([^/]+)/model", c).group(1): c for c in cmds if "sae train" in c}
+    # 7 is main's own seed (`seed`), so only 1 and 2 make replicas
+    assert {"main", "main-s1", "main-s2"} <= set(train) and "main-s7" not in train
+    for name, seed in (("main", 7), ("main-s1", 1), ("main-s2", 2)):
+        words = shlex.split(train[name])
+        assert words[words.index("--seed") + 1] == str(seed)
+        settings = yaml.safe_load(words[words.index("--settings") + 1])
+        assert "seed" not in settings  # the flag carries it; settings equal main's
+        assert settings == yaml.safe_load(
+            shlex.split(train["main"])[shlex.split(train["main"]).index("--settings") + 1]
+        )
+    (table,) = [c for c in cmds if c.startswith("irlens sae table")]
+    assert "--eval main-s1=" in table and "--eval main-s2=" in table
+
+
 def test_a_string_override_where_a_number_belongs_names_the_key(wd):
     p = _snakemake(wd, "-n", "--configfile", "presets/smoke.yaml", "--config", "ig={shards: two}")
     out = p.stdout + p.stderr

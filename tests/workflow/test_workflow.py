@@ -104,7 +104,14 @@ def test_smoke_end_to_end(workdir):
     assert (workdir / "reports/figures/ig/scifact/wordcloud-diff-minilm-gpl-scifact.png").stat().st_size > 0
     # SAE: main, paper, paper-mse and the K sweep trained and evaluated; variants table + figure; latents page; control
     sae = pd.read_csv(workdir / "reports/tables/sae/minilm/variants.csv")
-    assert list(sae["variant"]) == ["main", "paper", "paper-mse", "k4", "k16"] and list(sae["k"]) == [8, 8, 8, 4, 16]
+    assert list(sae["variant"]) == ["main", "main-s1", "paper", "paper-mse", "k4", "k16"]
+    assert list(sae["k"]) == [8, 8, 8, 8, 4, 16] and list(sae["seed"]) == [42, 1, 42, 42, 42, 42]
+    assert "### main over 2 seeds (42, 1)" in (workdir / "reports/tables/sae/minilm/variants.md").read_text()
+    # the Claims table: one row per claim in order; the SAE claim carries main's spread over the 2 seeds
+    claims = pd.read_csv(workdir / "reports/tables/claims.csv")
+    assert [c.split(".")[0] for c in claims["claim"].drop_duplicates()] == list("1234567")
+    (sae_claim,) = claims.loc[claims["claim"].str.startswith("6."), "uncertainty"]
+    assert sae_claim.startswith("mean ± sd over 2 seeds")
     assert (
         (sae["l0"] <= sae["k"]).all() and sae["dense_ndcg@10"].nunique() == 1 and sae["recon_pct"].between(0, 200).all()
     )

@@ -1,7 +1,8 @@
 # Input/param functions of the SAE stage (sae.smk). A TopK SAE per variant over one dense model's cached
 # embeddings: "main" (preset + settings), the named sae.variants (settings over main's; defaults: "paper" =
-# the paper's MSE + KL on reconstructed scores, "paper-mse" = its MSE-only ablation) and the K sweep "k<K>"
-# (main with k and sweep.epochs). Without an sae block the SAE rules match nothing.
+# the paper's MSE + KL on reconstructed scores, "paper-mse" = its MSE-only ablation), main's seed replicas
+# "main-s<seed>" (sae.seeds) and the K sweep "k<K>" (main with k and sweep.epochs). Without an sae block the
+# SAE rules match nothing.
 SAE = config.get("sae") or {}
 SAE_MODEL = SAE["model"] if SAE else None
 SAE_TRAIN_DATASETS = list(SAE["train_datasets"]) if SAE else []
@@ -22,16 +23,23 @@ def sae_variants():
         return {}
     main = dict(SAE["settings"])
     out = {"main": main}
+    for s in sae_seeds():
+        out[f"main-s{s}"] = {**main, "seed": s}
     for name, settings in (SAE.get("variants") or {}).items():
         if settings is None:  # a default variant switched off
             continue
-        if name == "main" or name in sae_sweep_names():
-            raise ValueError(f"config: sae.variants names '{name}', which is main or a K sweep variant")
+        if name == "main" or name in sae_sweep_names() or name in out:
+            raise ValueError(f"config: sae.variants names '{name}', which is main, a seed replica or a K sweep variant")
         out[name] = {**main, **settings}
     sw = SAE.get("sweep")
     for k in sw["k"] if sw else []:
         out[f"k{k}"] = {**main, "k": int(k), **({"epochs": int(sw["epochs"])} if sw.get("epochs") else {})}
     return out
+
+
+def sae_seeds():
+    """sae.seeds without `seed` itself (main trains with it): the replicas main-s<seed> of main."""
+    return [int(s) for s in SAE.get("seeds") or [] if int(s) != int(config["seed"])]
 
 
 def sae_train_threads(wildcards):
@@ -66,13 +74,14 @@ def sae_eval_qrels():
 def sae_train_args(wildcards):
     import json
 
-    args = [f"--preset {SAE['preset']}", f"--seed {config['seed']}"]
+    settings = dict(sae_variants()[wildcards.variant])
+    args = [f"--preset {SAE['preset']}", f"--seed {settings.pop('seed', config['seed'])}"]
     args += [f"--embeddings results/embeddings/{SAE_MODEL}/{d}" for d in SAE_TRAIN_DATASETS]
     if SAE_EVAL["dataset"] in SAE_TRAIN_DATASETS:
         args.append(f"--exclude-qrels {SAE_EVAL['dataset']}={sae_eval_qrels()}")
     if sae_sentences():
         args.append("--sentences")
-    args.append(f"--settings {shlex.quote(json.dumps(sae_variants()[wildcards.variant], sort_keys=True))}")
+    args.append(f"--settings {shlex.quote(json.dumps(settings, sort_keys=True))}")
     return " ".join(args)
 
 

@@ -82,6 +82,7 @@ def variants_table(evals: dict[str, str | Path]) -> pd.DataFrame:
             "lambda": t.get("lam"),
             "lambda_latent": t.get("lam_latent"),
             "epochs": t.get("epochs"),
+            "seed": t.get("seed"),
             "refine_steps": e.get("refine_steps"),
         }
         if refined:
@@ -138,15 +139,63 @@ TABLE_NOTE = (
 )
 
 
+#: the retention columns summarised over seeds (those present)
+SEED_COLUMNS = (
+    "recon_pct",
+    "latent_pct",
+    "latent_sqrt_cos_pct",
+    "recon_refined_pct",
+    "latent_refined_pct",
+    "latent_sqrt_cos_refined_pct",
+    "fvu",
+    "dead_pct",
+)
+
+
+def seed_runs(df: pd.DataFrame, base: str = "main") -> pd.DataFrame:
+    """The rows of ``base`` and of its seed replicas ``<base>-s<seed>`` (``sae.seeds``)."""
+    names = df["variant"].astype(str)
+    return df[(names == base) | names.str.fullmatch(rf"{base}-s\d+")]
+
+
+def seed_summary(df: pd.DataFrame, base: str = "main") -> pd.DataFrame:
+    """Per column of :data:`SEED_COLUMNS`: n runs, mean, sample sd (ddof 1; NaN for one run), min and max over
+    ``base`` and its seed replicas — the spread a single training run hides."""
+    runs = seed_runs(df, base)
+    rows = []
+    for c in SEED_COLUMNS:
+        if c not in runs:
+            continue
+        v = pd.to_numeric(runs[c], errors="coerce").dropna()
+        if not len(v):
+            continue
+        sd = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+        rows.append(
+            {"column": c, "n": len(v), "mean": float(v.mean()), "sd": sd, "min": float(v.min()), "max": float(v.max())}
+        )
+    return pd.DataFrame(rows, columns=["column", "n", "mean", "sd", "min", "max"])
+
+
 def write_variants_table(df: pd.DataFrame, md: str | Path, csv: str | Path, title: str) -> None:
     """Every column in the CSV; the markdown keeps the settings, loss, codes, FVU, dead % and nDCG@10 (and % of
-    dense), with a note on the codes and dead-latent columns."""
+    dense), with a note on the codes and dead-latent columns, and main's mean ± sd over its seeds when
+    ``sae.seeds`` trained replicas."""
     from irlens.io import atomic_path
 
     with atomic_path(csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.5f")
     short = df[[c for c in MD_COLUMNS if c in df]]
-    write_text(md, (f"## {title}\n\n" if title else "") + markdown_table(short, floatfmt=".4g") + f"\n\n{TABLE_NOTE}\n")
+    text = (f"## {title}\n\n" if title else "") + markdown_table(short, floatfmt=".4g") + f"\n\n{TABLE_NOTE}\n"
+    summ = seed_summary(df)
+    if len(summ) and int(summ["n"].max()) > 1:
+        seeds = ", ".join(str(int(x)) for x in seed_runs(df)["seed"].dropna()) if "seed" in df else ""
+        text += (
+            f"\n### main over {int(summ['n'].max())} seeds{f' ({seeds})' if seeds else ''}\n\n"
+            + markdown_table(summ, floatfmt=".4g")
+            + "\n\nsd: sample standard deviation over the seeds (same data and settings; only the SAE's "
+            "initialisation and batch order differ).\n"
+        )
+    write_text(md, text)
 
 
 def figure_variants(
