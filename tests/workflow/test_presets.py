@@ -64,3 +64,41 @@ def test_paper_preset_builds_the_full_dag(tmp_path):
     assert jobs["data"] == 5 and jobs["gpl_train"] == 2 and jobs["sae_train"] == 8
     assert jobs["ig_attribute"] == 3 * 2 * 8  # models x datasets x shards
     assert "--dataset msmarco" in out and "BAAI/bge-base-en-v1.5" in out and "140000" in out
+
+
+def test_study_preset_is_sized_for_power_and_builds_its_dag(tmp_path):
+    """presets/study.yaml: every size its comments claim is the n_for_power of a medium effect at the level the
+    report uses, and the overlay validates and dry-runs with the embedded default's data."""
+    import yaml
+
+    from irlens.ablation.stats import n_for_power
+    from irlens.config import merge
+
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    study = yaml.safe_load((REPO / "presets/study.yaml").read_text())
+    cfg = merge(base, study)
+    ab = cfg["ablation"]
+    levels = ab["levels"] or cfg["nig"]["levels"]
+    cells = len(ab["schemes"]) * len(levels) * len(ab["eval_sets"])
+    # Table 4 is Holm-corrected over its cells: 80 % power for d_z = 0.5 at Holm's first step
+    assert ab["queries"] >= n_for_power(0.5, 0.8, 0.05 / cells) and ab["queries"] >= 60, (ab["queries"], cells)
+    assert ab["repeats"] >= 50 and ab["depth"] >= 20
+    # claims 2-3 read 95 % CIs of per-query paired differences
+    assert cfg["ig"]["queries"] >= n_for_power(0.5, 0.8, 0.05)
+    assert len(set(cfg["sae"]["seeds"]) - {cfg["seed"]}) >= 2  # a spread needs >= 3 runs of main
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for name in ("workflow", "presets", "envs"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    p = subprocess.run(
+        SNAKEMAKE + ["-n", "-p", "--cores", "2", "--configfile", "presets/study.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-4000:]
+    jobs = _job_counts(out)
+    assert jobs["sae_train"] == 1 + 4 + 2 + 4  # main, 4 seed replicas, paper, paper-mse, K sweep
+    assert "--queries 69 " in out and "--queries 34 " in out
