@@ -16,6 +16,7 @@ from irlens.report.claims import (
     INCONCLUSIVE,
     NOT_RUN,
     SUPPORTED,
+    _p,
     claim_ablation,
     claim_control,
     claim_domain,
@@ -24,6 +25,7 @@ from irlens.report.claims import (
     claim_sae,
     claim_title,
     claims_table,
+    overlap_p,
 )
 
 
@@ -120,6 +122,26 @@ def test_nig_is_descriptive_against_chance(tmp_path):
     assert r["verdict"] == DESCRIPTIVE and "20.0% at 1% (chance 1%, ×20.0)" in r["effect"]
     none = claim_nig(_csv(tmp_path / "ood.csv", rows[1:]))
     assert none[0]["verdict"].startswith("untestable here")
+
+
+def test_overlap_p_is_the_hypergeometric_upper_tail():
+    # two 2-neuron sets out of 10, one random: P(both shared) = 1 / C(10, 2) = 1/45;
+    # P(at least one shared) = 1 - C(8, 2) / C(10, 2) = 17/45; P(>= 0) = 1
+    assert overlap_p(2, 10, 2) == pytest.approx(1 / 45)
+    assert overlap_p(1, 10, 2) == pytest.approx(17 / 45)
+    assert overlap_p(0, 10, 2) == pytest.approx(1.0)
+
+
+def test_nig_overlap_is_tested_against_random_sets_when_the_neuron_count_is_there(tmp_path):
+    # 1000 neurons: the 1% sets have 10 neurons, the 5% sets 50
+    above = {"label": "relevant", "kind": "ID/OOD", "curve": "P_a ∩ P_b", "neurons": 1000, "1%": 40.0, "5%": 30.0}
+    chance = {**above, "curve": "P_a ∩ P_c", "1%": 0.0, "5%": 6.0}
+    got = claim_nig(_csv(tmp_path / "inter.csv", [above, chance]))
+    assert [r["verdict"] for r in got] == [SUPPORTED, INCONCLUSIVE]
+    # Holm over the 4 (pair, level) tests: the smallest raw p is multiplied by 4
+    raw = overlap_p(15, 1000, 50)
+    assert raw < 1e-6 and f"{_p(min(1.0, 4 * raw))} at 5%" in got[0]["uncertainty"]
+    assert "1.000 at 1%" in got[1]["uncertainty"] and "random sets of 1000 neurons" in got[1]["uncertainty"]
 
 
 def _abl_row(scheme, diff, p_adj, emp, n_needed=80.0):

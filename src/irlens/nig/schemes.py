@@ -399,6 +399,7 @@ def write_schemes(r: SchemeResult, out_dir, tables_dir) -> None:
         .reset_index()
     )
     it.columns = [c if isinstance(c, str) else f"{c:g}%" for c in it.columns]
+    it.insert(3, "neurons", n_neurons)  # the population the sets are drawn from (claim 4's chance model)
     write_table(
         it,
         tdir / "intersections.md",
