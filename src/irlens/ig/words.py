@@ -33,23 +33,36 @@ def title_chars(title: str | None) -> int:
     return len((title or "").strip())
 
 
+def word_pieces(attr: TokenAttribution) -> list[list[int]]:
+    """Token positions of each word of ``attr`` (the grouping :func:`merge_words` sums over), in text order;
+    special tokens and empty spans belong to no word."""
+    groups: list[list[int]] = []
+    end_of = -1
+    for j, ((start, end), special) in enumerate(zip(attr.offsets, attr.special)):
+        if special or end <= start:
+            end_of = -1
+            continue
+        if groups and start == end_of:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+        end_of = int(end)
+    return groups
+
+
 def merge_words(attr: TokenAttribution, title_chars: int = 0) -> list[dict]:
     """Word-level rows ``{word_index, word, norm, start, end, in_title, truncated, score, n_pieces}`` of one
     attribution. ``truncated``: the last word, when the text goes on past it without a blank and the
     whole whitespace-delimited word would normalise differently (the input was cut inside the word)."""
-    words: list[dict] = []
-    cur = None
-    for tok_score, (start, end), special in zip(attr.scores, attr.offsets, attr.special):
-        if special or end <= start:
-            cur = None
-            continue
-        if cur is not None and start == cur["end"]:
-            cur["end"] = int(end)
-            cur["score"] += float(tok_score)
-            cur["n_pieces"] += 1
-        else:
-            cur = {"start": int(start), "end": int(end), "score": float(tok_score), "n_pieces": 1}
-            words.append(cur)
+    words = [
+        {
+            "start": int(attr.offsets[g[0]][0]),
+            "end": int(attr.offsets[g[-1]][1]),
+            "score": float(sum(float(attr.scores[j]) for j in g)),
+            "n_pieces": len(g),
+        }
+        for g in word_pieces(attr)
+    ]
     rows = []
     for i, w in enumerate(words):
         text = attr.text[w["start"] : w["end"]]

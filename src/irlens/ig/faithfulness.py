@@ -1,0 +1,276 @@
+"""Are IG's word attributions faithful? Deletion and insertion curves on a bi-encoder.
+
+For one side of a (query, document) pair, with IG's baseline x′ (embedding-layer output e′ of
+:class:`~irlens.ig.bi_encoder.BiEncoderIG`), the side's **units** are its words
+(:func:`irlens.ig.words.word_pieces`) and — only when the baseline changes them (``pad-all``, ``zero``) — the
+special tokens as one last unit. An **order** ranks the words:
+
+- ``ig``: the IG word scores, largest first (what an explanation says matters most);
+- ``grad_input``: gradient × (input − baseline) at x, summed over a word's pieces, largest first (the cheap
+  one-step explainer a reader would try instead);
+- ``random``: a seeded permutation; ``repeats`` of them, averaged.
+
+At each of ``fractions`` (default 0, 0.1, …, 1) of the words, **deletion** puts the first words of the order
+to the baseline's rows, **insertion** starts from the baseline and restores them; at fraction 1 the special
+unit follows, so deletion ends at s(x′) and insertion at s(x) exactly. The other side is fixed (the query's
+or document's embedding, as IG holds it). Per state the score s is recorded, normalised as
+(s − s(x′)) / (s(x) − s(x′)) (1 at x, 0 at x′), and, given the query's candidate documents, the document's
+rank among them (1 = top; ties count in its favour): a perturbed document against the other candidates'
+unchanged scores, a perturbed query against every candidate re-scored with it.
+
+**AOPC** (Samek et al. 2017, normalised): deletion = mean over the states of (s(x) − s_k) / (s(x) − s(x′)),
+insertion = mean over the states of (s_k − s(x′)) / (s(x) − s(x′)); larger is more faithful for both (a
+perfect explainer removes the score first and restores it first). The random order's AOPC is the mean over
+its repeats. Pairs whose |s(x) − s(x′)| is below ``min_delta`` are skipped (the normalisation is undefined).
+
+All states of many pairs go through the model together, in forward-only chunks under ``max_tokens``
+(padded tokens per forward), and states shared by several orders (the unperturbed and fully perturbed
+input) are scored once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from irlens.errors import IrlensError
+from irlens.ig.bi_encoder import BiEncoderIG, TokenAttribution
+from irlens.ig.words import word_pieces
+
+log = logging.getLogger(__name__)
+
+FRACTIONS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
+ORDERS = ("ig", "grad_input", "random")
+MODES = ("deletion", "insertion")
+CURVE_COLUMNS = ["pair", "order", "mode", "repeat", "step", "fraction", "units", "score", "norm", "rank"]
+
+
+def word_order(word_scores: np.ndarray) -> np.ndarray:
+    """Word indices by decreasing score; ties by position (stable)."""
+    return np.argsort(-np.asarray(word_scores, dtype=np.float64), kind="stable")
+
+
+def random_orders(n_words: int, repeats: int, seed: int) -> list[np.ndarray]:
+    """``repeats`` seeded permutations of ``n_words`` words (the same seed gives the same orders)."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(n_words) for _ in range(repeats)]
+
+
+def aopc(norm: np.ndarray, mode: str) -> float:
+    """Normalised AOPC of one curve of normalised scores (1 at x, 0 at x′): deletion mean(1 − norm),
+    insertion mean(norm)."""
+    norm = np.asarray(norm, dtype=np.float64)
+    if mode == "deletion":
+        return float(np.mean(1.0 - norm))
+    if mode == "insertion":
+        return float(np.mean(norm))
+    raise IrlensError(f"faithfulness mode '{mode}': choose deletion or insertion")
+
+
+def _steps(n_words: int, fractions) -> list[int]:
+    """Words changed at each fraction (rounded, monotone, 0 … n_words)."""
+    ks = [int(round(f * n_words)) for f in fractions]
+    return [min(max(k, 0), n_words) for k in ks]
+
+
+def _candidate_matrix(ig: BiEncoderIG, candidates: list[str]):
+    import torch
+
+    return torch.stack([ig._encode_fixed(c) for c in candidates])
+
+
+def _scores_against(ig: BiEncoderIG, emb, others):
+    """score(emb_i, others_j) for rows emb [R, H] and others [C, H] -> [R, C], the model's score function."""
+    import torch
+
+    if ig.score_fn == "cos":
+        emb = torch.nn.functional.normalize(emb, dim=-1)
+        others = torch.nn.functional.normalize(others, dim=-1)
+    return emb @ others.T
+
+
+def _grad_at_input(ig: BiEncoderIG, items: list[dict]) -> list[np.ndarray]:
+    """Per item, gradient × (e − e′) at x summed over the hidden size (one backward per chunk)."""
+    import torch
+
+    out: list = [None] * len(items)
+    for chunk in ig._chunks([(i, 1.0, None) for i in range(len(items))], items):
+        feats, e_rows, fixed = ig._rows(chunk, items)
+        e_rows.requires_grad_(True)
+        with torch.enable_grad():
+            s = ig._forward_rows(feats, e_rows, fixed)
+            (g,) = torch.autograd.grad(s.sum(), e_rows)
+        for j, (i, _, _) in enumerate(chunk):
+            it = items[i]
+            L = it["ids"].shape[0]
+            out[i] = ((it["e"][0] - it["e0"][0]) * g[j, :L]).sum(-1).double().cpu().numpy()
+    return out
+
+
+def _embeddings_of_states(ig: BiEncoderIG, items: list[dict], states: list[tuple[int, np.ndarray]]):
+    """Sentence embeddings [S, H] of the states (item, token mask: True = baseline row), forward only,
+    chunked under ``ig.max_tokens``."""
+    import torch
+
+    rows = [(i, 1.0, m) for i, m in states]
+    out = []
+    with torch.inference_mode():
+        for chunk in ig._chunks(rows, items):
+            feats, e_rows, _ = ig._rows(chunk, items)
+            for j, (i, _, mask) in enumerate(chunk):
+                it = items[i]
+                L = it["ids"].shape[0]
+                m = torch.from_numpy(mask).to(e_rows.device)[:, None]
+                e_rows[j, :L] = torch.where(m, it["e0"][0], it["e"][0])
+            ig._replace = e_rows
+            try:
+                out.append(ig.model(feats)["sentence_embedding"])
+            finally:
+                ig._replace = None
+    return torch.cat(out) if out else None
+
+
+def faithfulness_curves(
+    ig: BiEncoderIG,
+    pairs: list[dict],
+    side: str = "document",
+    orders=ORDERS,
+    repeats: int = 5,
+    seed: int = 0,
+    fractions=FRACTIONS,
+    min_delta: float = 1e-6,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deletion and insertion curves for ``side`` of each pair.
+
+    ``pairs``: dicts with ``query``, ``document``, ``word_scores`` (IG score of each word in text order, as
+    :func:`irlens.ig.words.merge_words` numbers them; needed for the ``ig`` order) and optionally
+    ``candidates`` (the query's candidate document texts, the pair's document among them, for ranks) and
+    ``meta`` (copied into the summary). Returns (curves, summary): ``curves`` has :data:`CURVE_COLUMNS`
+    (``repeat`` 0 except for ``random``); ``summary`` one row per (pair, order, mode) with the AOPC (random:
+    mean over repeats), s(x), s(x′), words, and the rank at x and after deleting/inserting the first 10 % of
+    the words."""
+    if side not in ("document", "query"):
+        raise IrlensError(f"faithfulness side '{side}': choose document or query")
+    bad = [o for o in orders if o not in ORDERS]
+    if bad:
+        raise IrlensError(f"faithfulness order(s) {', '.join(bad)}: choose from {', '.join(ORDERS)}")
+    if "random" in orders and repeats < 1:
+        raise IrlensError("faithfulness: the random order needs repeats >= 1")
+    fractions = [float(f) for f in fractions]
+    if not fractions or fractions[0] != 0.0 or fractions[-1] != 1.0 or any(np.diff(fractions) <= 0):
+        raise IrlensError("faithfulness fractions must rise strictly from 0 to 1")
+    if not pairs:
+        return pd.DataFrame(columns=CURVE_COLUMNS), pd.DataFrame()
+    import torch
+
+    with ig._hooked():
+        items = [ig._prepare(p["query"], p["document"], side) for p in pairs]
+        gi = _grad_at_input(ig, items) if "grad_input" in orders else None
+        plans = []  # per pair: list of (order, mode, repeat, step, fraction, units, state index)
+        states: list[tuple[int, np.ndarray]] = []
+        index: dict[tuple[int, bytes], int] = {}
+        kept = []
+        for i, (p, it) in enumerate(zip(pairs, items)):
+            if abs(it["s"] - it["s0"]) < min_delta:
+                log.warning(
+                    "faithfulness: pair %d skipped: |s(x) - s(x')| = %.2e < %g", i, abs(it["s"] - it["s0"]), min_delta
+                )
+                plans.append(None)
+                continue
+            attr = TokenAttribution(
+                side=side, text=it["text"], input_ids=it["ids"].cpu().numpy(), tokens=it["tokens"],
+                offsets=it["offsets"], special=it["special"], scores=np.zeros(len(it["tokens"])),
+                score=it["s"], baseline_score=it["s0"], steps=0, method="", baseline=ig.baseline,
+            )  # fmt: skip
+            groups = word_pieces(attr)
+            n = len(groups)
+            L = it["ids"].shape[0]
+            special_rows = np.asarray(it["special"], dtype=bool)
+            same = torch.equal(it["e"][0][torch.from_numpy(special_rows)], it["e0"][0][torch.from_numpy(special_rows)])
+            by_order: dict[str, list[np.ndarray]] = {}
+            if "ig" in orders:
+                ws = p.get("word_scores")
+                if ws is None or len(ws) != n:
+                    raise IrlensError(
+                        f"faithfulness pair {i}: {0 if ws is None else len(ws)} IG word scores for {n} words "
+                        "(the words table does not belong to this model, side or text)"
+                    )
+                by_order["ig"] = [word_order(ws)]
+            if gi is not None:
+                by_order["grad_input"] = [word_order([gi[i][g].sum() for g in groups])]
+            if "random" in orders:
+                by_order["random"] = random_orders(n, repeats, seed + i)
+            steps = _steps(n, fractions)
+            plan = []
+            for order, perms in by_order.items():
+                for r, perm in enumerate(perms):
+                    for mode in MODES:
+                        for f, k in zip(fractions, steps):
+                            changed = np.zeros(L, dtype=bool)
+                            for w in perm[:k]:
+                                changed[groups[w]] = True
+                            if f == 1.0 and not same:
+                                changed |= special_rows
+                            mask = changed if mode == "deletion" else ~changed
+                            key = (i, mask.tobytes())
+                            if key not in index:
+                                index[key] = len(states)
+                                states.append((i, mask))
+                            plan.append((order, mode, r, f, int(k), index[key]))
+            plans.append((plan, n))
+            kept.append(i)
+        emb = _embeddings_of_states(ig, items, states)
+        cand = {}
+        for i in kept:
+            c = pairs[i].get("candidates")
+            if c:
+                if pairs[i]["document"] not in c:
+                    raise IrlensError(f"faithfulness pair {i}: the document is not among its candidates")
+                cand[i] = (_candidate_matrix(ig, c), c.index(pairs[i]["document"]))
+        query_emb = {i: ig._encode_fixed(pairs[i]["query"]) for i in cand} if side == "document" else {}
+    rows, summary = [], []
+    for i in kept:
+        plan, n = plans[i]
+        it = items[i]
+        s, s0 = it["s"], it["s0"]
+        idx = np.array([st for *_, st in plan])
+        e_i = emb[torch.as_tensor(idx)]
+        fixed = it["fixed"][None].to(e_i.dtype)
+        sc = ig._score_rows(e_i, fixed).double().cpu().numpy()
+        ranks = np.full(len(plan), np.nan)
+        if i in cand:
+            C, pos = cand[i]
+            if side == "document":
+                others = np.delete(_scores_against(ig, query_emb[i][None], C)[0].double().cpu().numpy(), pos)
+                ranks = 1 + (others[None, :] > sc[:, None]).sum(1)
+            else:
+                allsc = _scores_against(ig, e_i, C.to(e_i.dtype)).double().cpu().numpy()
+                ranks = 1 + (np.delete(allsc, pos, axis=1) > allsc[:, pos : pos + 1]).sum(1)
+        for (order, mode, r, f, k, _), v, rk in zip(plan, sc, ranks):
+            rows.append((i, order, mode, r, len(rows), f, k, float(v), (float(v) - s0) / (s - s0), float(rk)))
+    curves = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    curves["step"] = curves.groupby(["pair", "order", "mode", "repeat"]).cumcount()
+    for (i, order, mode), g in curves.groupby(["pair", "order", "mode"], sort=False):
+        per_rep = [aopc(h["norm"].to_numpy(), mode) for _, h in g.groupby("repeat")]
+        r0 = g[g["repeat"] == 0]
+        at10 = g[np.isclose(g["fraction"], min((f for f in fractions if f > 0), default=1.0))]
+        summary.append(
+            {
+                "pair": i,
+                **(pairs[i].get("meta") or {}),
+                "side": side,
+                "order": order,
+                "mode": mode,
+                "aopc": float(np.mean(per_rep)),
+                "aopc_sd": float(np.std(per_rep, ddof=1)) if len(per_rep) > 1 else 0.0,
+                "repeats": len(per_rep),
+                "words": plans[i][1],
+                "s": items[i]["s"],
+                "s0": items[i]["s0"],
+                "rank": float(r0["rank"].iloc[0]) if mode == "deletion" else float(r0["rank"].iloc[-1]),
+                "rank_first_step": float(at10["rank"].mean()),
+            }
+        )
+    return curves, pd.DataFrame(summary)

@@ -1,0 +1,161 @@
+"""IG faithfulness (irlens.ig.faithfulness): deletion/insertion curves reach their ends exactly, random orders
+are seeded, and on a model where one planted word carries the whole score IG's deletion curve drops at the
+first step while random orders' do not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from irlens.errors import IrlensError
+from irlens.ig import BiEncoderIG
+from irlens.ig.faithfulness import aopc, faithfulness_curves, random_orders, word_order
+from irlens.ig.words import merge_words
+
+QUERY = "why do cats purr when they sleep"
+DOC = "Cats purr. Purring cats are often asleep, and sleeping cats purr at a low frequency."
+
+
+@pytest.fixture(scope="module")
+def tiny64(tiny_st_model):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    m = SentenceTransformer(str(tiny_st_model), device="cpu")
+    m.double().eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # non-zero biases, as in a trained model (see tests/ig/test_ig.py)
+        for name, p in m.named_parameters():
+            if name.endswith("bias"):
+                p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return m
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A BERT with no encoder layer, mean pooling and dot score, whose score is carried by the word 'zebra'
+    alone: token vectors are LayerNorm(word embedding) (position/type embeddings 0), [CLS]/[SEP]/[PAD] embed to
+    0, 'zebra' to a zero-mean u and every other token to a vector orthogonal to u. For the query 'zebra'
+    (embedding u/3) a document's score is |u|²/(3L) if it contains 'zebra' once, and nothing else moves it."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertConfig, BertModel
+
+    from conftest import copy_minilm_tokenizer
+
+    hf_dir = copy_minilm_tokenizer(tmp_path_factory.mktemp("planted-hf"))
+    cfg = BertConfig(
+        vocab_size=30522, hidden_size=16, num_hidden_layers=0, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=64,
+    )  # fmt: skip
+    bert = BertModel(cfg)
+    H = cfg.hidden_size
+    u = torch.zeros(H, dtype=torch.float64)
+    u[0], u[1] = 1.0, -1.0  # zero mean: LayerNorm keeps its direction
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(cfg.vocab_size, H, generator=g, dtype=torch.float64)
+    w -= (w @ u)[:, None] * u[None] / (u @ u)  # every token orthogonal to u
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(hf_dir))
+    zebra = tok.convert_tokens_to_ids("zebra")
+    w[zebra] = 5 * u
+    for t in (tok.cls_token_id, tok.sep_token_id, tok.pad_token_id):
+        w[t] = 0
+    with torch.no_grad():
+        bert.embeddings.word_embeddings.weight.copy_(w.float())
+        bert.embeddings.position_embeddings.weight.zero_()
+        bert.embeddings.token_type_embeddings.weight.zero_()
+        bert.embeddings.LayerNorm.weight.fill_(1.0)
+        bert.embeddings.LayerNorm.bias.zero_()
+    bert.save_pretrained(hf_dir)
+    word = Transformer(str(hf_dir), max_seq_length=64)
+    st = SentenceTransformer(modules=[word, Pooling(H, pooling_mode="mean")], device="cpu")
+    st.double().eval()
+    return st
+
+
+def _pair(ig, query, doc, side="document", candidates=None):
+    a = ig.attribute_pair(query, doc, side=side)
+    return {
+        "query": query,
+        "document": doc,
+        "word_scores": np.array([w["score"] for w in merge_words(a)]),
+        "candidates": candidates,
+    }
+
+
+@pytest.mark.parametrize("baseline", ["pad", "pad-all", "zero"])
+@pytest.mark.parametrize("side", ["document", "query"])
+def test_deleting_every_word_reaches_the_baseline_and_inserting_every_word_the_input(tiny64, side, baseline):
+    ig = BiEncoderIG(tiny64, score="cos", baseline=baseline, steps=16)
+    curves, summary = faithfulness_curves(ig, [_pair(ig, QUERY, DOC, side)], side=side, repeats=2, seed=3)
+    s, s0 = summary["s"].iloc[0], summary["s0"].iloc[0]
+    assert abs(s - s0) > 1e-4
+    for (order, mode, rep), c in curves.groupby(["order", "mode", "repeat"]):
+        first, last = c.sort_values("step")["score"].iloc[[0, -1]]
+        start, end = (s, s0) if mode == "deletion" else (s0, s)
+        assert first == pytest.approx(start, abs=1e-9), (order, mode, rep)
+        assert last == pytest.approx(end, abs=1e-9), (order, mode, rep)
+    assert set(curves["order"]) == {"ig", "grad_input", "random"} and set(curves["repeat"]) == {0, 1}
+    # normalised scores: 1 at x, 0 at x′
+    assert curves["norm"].iloc[0] == pytest.approx(1.0)
+
+
+def test_random_orders_are_seeded_and_reproducible(tiny64):
+    assert [list(p) for p in random_orders(7, 3, 11)] == [list(p) for p in random_orders(7, 3, 11)]
+    assert [list(p) for p in random_orders(7, 3, 11)] != [list(p) for p in random_orders(7, 3, 12)]
+    ig = BiEncoderIG(tiny64, score="cos", steps=16)
+    p = _pair(ig, QUERY, DOC)
+    a, _ = faithfulness_curves(ig, [p], orders=("random",), repeats=3, seed=5)
+    b, _ = faithfulness_curves(ig, [p], orders=("random",), repeats=3, seed=5)
+    c, _ = faithfulness_curves(ig, [p], orders=("random",), repeats=3, seed=6)
+    assert np.array_equal(a["score"].to_numpy(), b["score"].to_numpy())
+    assert not np.array_equal(a["score"].to_numpy(), c["score"].to_numpy())
+
+
+def test_ig_deletion_drops_at_the_first_step_on_a_planted_word_and_random_does_not(planted):
+    ig = BiEncoderIG(planted, score="dot", steps=32)
+    doc = "the striped zebra grazed near a river while birds sang over the quiet green valley at dawn today"
+    # a longer document with 'zebra' once scores lower (mean pooling over more tokens): doc ranks first
+    longer = doc + " and then the whole herd walked slowly along the muddy bank towards the old wooden bridge"
+    p = _pair(ig, "zebra", doc, candidates=[longer, doc])
+    ws = p["word_scores"]
+    words = [w["word"] for w in merge_words(ig.attribute_pair("zebra", doc))]
+    assert words[int(np.argmax(ws))] == "zebra" and np.allclose(np.delete(ws, words.index("zebra")), 0, atol=1e-6)
+    curves, summary = faithfulness_curves(ig, [p], repeats=10, seed=0)
+    first = curves[curves["step"] == 1].groupby(["order", "mode"])["norm"].mean()
+    # IG removes 'zebra' first: the score falls to s(x′) at once; random orders remove it at step 1 in a
+    # minority of repeats only (2 of 18 words per step)
+    assert first[("ig", "deletion")] == pytest.approx(0.0, abs=1e-6)
+    assert first[("random", "deletion")] > 0.5
+    assert first[("ig", "insertion")] == pytest.approx(1.0, abs=1e-6)  # restoring 'zebra' restores the score
+    auc = summary.set_index(["order", "mode"])["aopc"]
+    assert auc[("ig", "deletion")] > auc[("random", "deletion")] + 0.3
+    assert auc[("ig", "insertion")] > auc[("random", "insertion")] + 0.3
+    # ranks among the 2 candidates: first at x; second once IG's first step has removed 'zebra'
+    s = summary.set_index(["order", "mode"])
+    assert s.loc[("ig", "deletion"), "rank"] == 1.0
+    assert s.loc[("ig", "deletion"), "rank_first_step"] == 2.0
+    assert s.loc[("random", "deletion"), "rank_first_step"] < 1.5
+
+
+def test_aopc_by_hand():
+    # deletion: mean(1 - norm) over [1, 0.5, 0] = (0 + 0.5 + 1) / 3 = 0.5; insertion mean(norm) of [0, 0.25, 1]
+    assert aopc(np.array([1.0, 0.5, 0.0]), "deletion") == pytest.approx(0.5)
+    assert aopc(np.array([0.0, 0.25, 1.0]), "insertion") == pytest.approx(1.25 / 3)
+    assert list(word_order([0.1, 3.0, -1.0, 3.0])) == [1, 3, 0, 2]  # ties by position
+
+
+def test_bad_inputs_are_one_clear_error(tiny64):
+    ig = BiEncoderIG(tiny64, score="cos", steps=8)
+    p = _pair(ig, QUERY, DOC)
+    with pytest.raises(IrlensError, match="IG word scores for"):
+        faithfulness_curves(ig, [{**p, "word_scores": p["word_scores"][:-1]}])
+    with pytest.raises(IrlensError, match="not among its candidates"):
+        faithfulness_curves(ig, [{**p, "candidates": ["something else"]}])
+    with pytest.raises(IrlensError, match="order"):
+        faithfulness_curves(ig, [p], orders=("attention",))
+    with pytest.raises(IrlensError, match="fractions"):
+        faithfulness_curves(ig, [p], fractions=(0.0, 0.5))
