@@ -159,3 +159,43 @@ def test_bad_inputs_are_one_clear_error(tiny64):
         faithfulness_curves(ig, [p], orders=("attention",))
     with pytest.raises(IrlensError, match="fractions"):
         faithfulness_curves(ig, [p], fractions=(0.0, 0.5))
+
+
+def test_faithfulness_commands_on_the_ig_pairs(tiny_beir, tiny_st_model, tmp_path):
+    import pandas as pd
+
+    from irlens.cli import main
+    from irlens.data.beir import load_beir
+    from irlens.retrieval.trec import write_run
+
+    ds = load_beir(tiny_beir)
+    run = {q: {d: float(len(d) + i) for i, d in enumerate(sorted(ds.corpus))} for q in ds.queries}
+    write_run(run, tmp_path / "run.trec")
+    pairs = tmp_path / "pairs.parquet"
+    assert main(["ig", "pairs", "--data", str(tiny_beir), "--run", f"tiny={tmp_path / 'run.trec'}", "--queries", "0",
+                 "--top-k", "3", "--out", str(pairs)]) == 0  # fmt: skip
+    model = ["--data", str(tiny_beir), "--dataset", "tiny", "--model", str(tiny_st_model), "--label", "tiny",
+             "--score", "dot", "--threads", "1"]  # fmt: skip
+    assert main(["ig", "attribute", *model, "--run", str(tmp_path / "run.trec"), "--pairs", str(pairs),
+                 "--steps", "8", "--out", str(tmp_path / "ig")]) == 0  # fmt: skip
+    faith = ["ig", "faithfulness", *model, "--pairs", str(pairs), "--words", str(tmp_path / "ig.words.parquet"),
+             "--per-query", "2", "--repeats", "2", "--fractions", "0,0.5,1"]  # fmt: skip
+    assert main([*faith, "--out", str(tmp_path / "f")]) == 0
+    summary = pd.read_parquet(tmp_path / "f.summary.parquet")
+    n_pairs = pd.read_parquet(pairs).groupby("qid").head(2).shape[0]
+    assert len(summary) == n_pairs * 2 * 3 * 2  # pairs x sides x orders x modes
+    per_query = pd.read_parquet(pairs).groupby("qid").size()  # candidates: every IG pair of the query
+    assert set(summary["model"]) == {"tiny"} and summary["rank"].between(1, per_query.max()).all()
+    curves = pd.read_parquet(tmp_path / "f.curves.parquet")
+    assert set(curves["fraction"]) == {0.0, 0.5, 1.0} and {"qid", "docid", "side"} <= set(curves.columns)
+    out = ["--md", str(tmp_path / "t.md"), "--csv", str(tmp_path / "t.csv"), "--figure", str(tmp_path / "t.png")]
+    assert main(["ig", "faithfulness-table", "--inputs", str(tmp_path / "f"), *out]) == 0
+    t = pd.read_csv(tmp_path / "t.csv")
+    assert set(t["what"]) == {"ig", "grad_input", "random", "ig − random", "ig − grad_input"}
+    assert (t["ci_low"] <= t["mean"] + 1e-12).all() and (t["mean"] <= t["ci_high"] + 1e-12).all()
+    assert (tmp_path / "t.pdf").stat().st_size > 0
+    # IG words of another model / side do not fit: one error line, exit 2
+    words = pd.read_parquet(tmp_path / "ig.words.parquet")
+    words[words["word_index"] > 0].to_parquet(tmp_path / "bad.parquet")
+    faith[faith.index("--words") + 1] = str(tmp_path / "bad.parquet")
+    assert main([*faith, "--out", str(tmp_path / "g")]) == 2

@@ -261,3 +261,12 @@ def test_cli_writes_markdown_and_csv(tmp_path, capsys):
     assert main(["report", "claims", "--ablation", str(bad), "--md", str(md), "--csv", str(csv)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.csv" in err[0]
+
+
+def test_set_size_is_the_nig_stage_rule():
+    from irlens.nig.schemes import set_size as nig_set_size
+    from irlens.report.claims import set_size
+
+    for n in (1, 7, 100, 1536, 23040, 99999):
+        for lv in (0.01, 0.1, 0.5, 1.0, 5.0, 100.0):
+            assert set_size(n, lv) == nig_set_size(n, lv), (n, lv)

@@ -49,7 +49,17 @@ STEPS = {
         "gpl": ["queries", "negatives", "teacher-check", "pseudo-labels", "train", "evaluate"],
     },
     "attribution": {
-        "ig": ["pairs", "attribute", "merge", "baselines", "views", "wordclouds", "tables"],
+        "ig": [
+            "pairs",
+            "attribute",
+            "merge",
+            "baselines",
+            "views",
+            "wordclouds",
+            "faithfulness",
+            "faithfulness-table",
+            "tables",
+        ],
         "nig": ["pairs", "attribute", "merge", "baselines", "schemes", "figures"],
         "ablation": ["evalset", "run", "merge", "table", "figure"],
     },

@@ -65,8 +65,13 @@ def test_smoke_end_to_end(workdir):
         "reports/tables/ig/domain_terms.csv",
         "reports/tables/ig/paired_differences.csv",
         "reports/tables/ig/baselines-minilm-scifact.csv",
+        "reports/figures/ig/faithfulness.pdf",
     ):
         assert (workdir / f).stat().st_size > 0, f
+    # faithfulness: both models, both sides, three orders; IG - random paired on the same pairs
+    faith = pd.read_csv(workdir / "reports/tables/ig/faithfulness.csv")
+    assert set(faith["model"]) == {"minilm", "minilm-gpl-scifact"} and set(faith["side"]) == {"document", "query"}
+    assert {"ig", "grad_input", "random", "ig − random"} <= set(faith["what"])
     # NIG stage: pairs, sharded attribution merged, Table 1, schemes, figures 2-4
     for d in ("nfcorpus", "scifact"):
         sel = pd.read_parquet(workdir / f"results/nig/minilm-ce/{d}/pairs.parquet")

@@ -1,6 +1,7 @@
 # IG stage (arXiv 2501.14459): Integrated Gradients of the same (query, document) pairs for every compared
 # model (union of their top-k and the judged relevant), sharded over queries; merged tables, baseline table,
-# instance views, word clouds, title-share and in-domain-term tables, paired base-vs-adapted differences.
+# instance views, word clouds, title-share and in-domain-term tables, paired base-vs-adapted differences;
+# faithfulness (deletion/insertion curves in IG's order vs gradient x input and random orders).
 
 
 include: "ig_functions.smk"
@@ -261,3 +262,73 @@ rule ig_tables:
         "--completeness reports/tables/ig/completeness --title-share reports/tables/ig/title_share "
         "--domain reports/tables/ig/domain_terms --paired reports/tables/ig/paired_differences "
         "--bootstrap {params.bootstrap} --seed {params.seed} > {log} 2>&1"
+
+
+rule ig_faithfulness:
+    input:
+        manifest="results/data/{dataset}/manifest.json",
+        pairs="results/ig/pairs/{dataset}.parquet",
+        words="results/ig/{model}/{dataset}/all.words.parquet",
+    output:
+        curves="results/ig/{model}/{dataset}/faithfulness.curves.parquet",
+        summary="results/ig/{model}/{dataset}/faithfulness.summary.parquet",
+    log:
+        "results/logs/ig/faithfulness/{model}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/ig/faithfulness/{model}/{dataset}.tsv"
+    conda:
+        "../../envs/attribution.yaml"
+    threads: IG["threads"]
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=gpus(),
+    params:
+        args=ig_faithfulness_args,
+        prefix=subpath(output.summary, strip_suffix=".summary.parquet"),
+    shell:
+        "irlens ig faithfulness {params.args} --pairs {input.pairs} --words {input.words} "
+        "--threads {threads} --out {params.prefix} > {log} 2>&1"
+
+
+rule ig_faithfulness_table:
+    input:
+        expand(
+            "results/ig/{model}/{dataset}/faithfulness.summary.parquet",
+            model=IG_MODELS,
+            dataset=IG_DATASETS,
+        ),
+    output:
+        md=report(
+            "reports/tables/ig/faithfulness.md",
+            caption="../report/ig_faithfulness.rst",
+            category="IG (bi-encoders)",
+            subcategory="Faithfulness",
+            labels={"table": "faithfulness (AOPC)"},
+        ),
+        csv="reports/tables/ig/faithfulness.csv",
+        png=report(
+            "reports/figures/ig/faithfulness.png",
+            caption="../report/ig_faithfulness.rst",
+            category="IG (bi-encoders)",
+            subcategory="Faithfulness",
+            labels={"figure": "deletion / insertion curves"},
+        ),
+        pdf="reports/figures/ig/faithfulness.pdf",
+    log:
+        "results/logs/ig/faithfulness_table.log",
+    benchmark:
+        "results/benchmarks/ig/faithfulness_table.tsv"
+    conda:
+        "../../envs/attribution.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        prefixes=lambda wc, input: [p.removesuffix(".summary.parquet") for p in input],
+        bootstrap=IG["bootstrap"],
+        seed=config["seed"],
+    shell:
+        "irlens ig faithfulness-table --inputs {params.prefixes} --bootstrap {params.bootstrap} --seed {params.seed} "
+        "--md {output.md} --csv {output.csv} --figure {output.png} > {log} 2>&1"

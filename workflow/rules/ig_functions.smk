@@ -5,21 +5,47 @@ IG_DATASETS = list(IG["datasets"])
 IG_SHARDS = int(IG["shards"])
 
 
-def ig_model_args(wildcards):
-    """Arguments shared by the IG commands: data, run, model and its score."""
+def ig_encoder_args(wildcards):
+    """The model half of the IG commands' arguments: data, model, its score, device, local copies."""
     m = model_cfg(wildcards.model)
     args = [
         f"--data results/data/{wildcards.dataset} --dataset {wildcards.dataset} --split {quoted(IG['split'])}",
-        f"--run results/retrieval/{wildcards.dataset}/{wildcards.model}/run.trec",
         f"--model {quoted(m['id'])} --label {wildcards.model} --score {m['score']}",
         f"{device_args()} --seed {config['seed']}",
     ]
     args += local_dir_args()
     if m.get("max_seq_length"):
         args.append(f"--max-seq-length {m['max_seq_length']}")
+    return " ".join(args)
+
+
+def ig_model_args(wildcards):
+    """Arguments shared by the IG commands: data, run, model and its score."""
+    args = [ig_encoder_args(wildcards), f"--run results/retrieval/{wildcards.dataset}/{wildcards.model}/run.trec"]
     if getattr(wildcards, "side", None) == "sentences":
         args.append(f"--sentences-per-doc {sae_sentences()} --seed {config['seed']}")
     return " ".join(args)
+
+
+IG_FAITH = IG.get("faithfulness")
+
+
+def ig_faithfulness_args(wildcards):
+    """Options of ``irlens ig faithfulness`` from ig.faithfulness (and IG's baseline)."""
+    f = IG_FAITH
+    return (
+        f"{ig_encoder_args(wildcards)} --baseline {IG['baseline']} --sides {','.join(f['sides'])} "
+        f"--per-query {f['per_query']} --repeats {f['repeats']} "
+        f"--fractions {','.join(f'{x:g}' for x in f['fractions'])} --max-tokens {IG['max_tokens']}"
+    )
+
+
+def ig_faithfulness_outputs():
+    if not (IG_FAITH and IG_MODELS and IG_DATASETS):
+        return []
+    return [f"reports/tables/ig/faithfulness.{e}" for e in ("md", "csv")] + [
+        f"reports/figures/ig/faithfulness.{e}" for e in ("png", "pdf")
+    ]
 
 
 def ig_pairs_args(wildcards):
@@ -70,4 +96,4 @@ def ig_targets():
         out += [f"reports/figures/ig/{d}/wordcloud-{m}.png" for m in IG_MODELS]
         out += [f"reports/figures/ig/{d}/wordcloud-diff-{m}.png" for m in IG_MODELS[1:]]
     out += [f"reports/tables/ig/{t}.md" for t in ("completeness", "title_share", "domain_terms", "paired_differences")]
-    return out
+    return out + ig_faithfulness_outputs()

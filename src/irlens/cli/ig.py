@@ -1,5 +1,5 @@
-"""``irlens ig {pairs,attribute,merge,baselines,views,wordclouds,tables}``: Integrated Gradients on dense
-bi-encoders (workflow/rules/ig.smk)."""
+"""``irlens ig {pairs,attribute,merge,baselines,views,wordclouds,faithfulness,faithfulness-table,tables}``:
+Integrated Gradients on dense bi-encoders (workflow/rules/ig.smk)."""
 
 from __future__ import annotations
 
@@ -243,6 +243,91 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
     log.info("wrote IG tables")
 
 
+def cmd_ig_faithfulness(a: argparse.Namespace) -> None:
+    """``irlens ig faithfulness``: deletion/insertion curves of the IG pairs of one model, in the order of its
+    IG word scores, gradient × input and seeded random orders (irlens.ig.faithfulness)."""
+    from irlens.data.beir import load_beir
+    from irlens.ig import BiEncoderIG
+    from irlens.ig.faithfulness import faithfulness_rankings
+    from irlens.ig.ranking import read_pairs
+    from irlens.io import atomic_path, read_parquet
+    from irlens.models import load_bi_encoder
+    from irlens.models.resolve import parse_pins
+
+    set_threads(a.threads)
+    pairs_table = read_pairs(a.pairs)
+    words = read_parquet(a.words, "IG words table", "'irlens ig attribute' / 'irlens ig merge'")
+    ds = load_beir(a.data, [a.split])
+    sides = tuple(s.strip() for s in a.sides.split(",") if s.strip())
+    bad = [s for s in sides if s not in ("document", "query")]
+    if bad:
+        raise IrlensError(f"--sides: {', '.join(bad)} is not document or query")
+    try:
+        fractions = [float(x) for x in a.fractions.split(",")]
+    except ValueError:
+        raise IrlensError(f"--fractions '{a.fractions}': expected comma-separated numbers from 0 to 1") from None
+    model, _ = load_bi_encoder(
+        a.model, a.local_dir or [], device=a.device, max_seq_length=a.max_seq_length, pins=parse_pins(a.pin)
+    )
+    ig = BiEncoderIG(model, score=a.score, baseline=a.baseline, max_tokens=a.max_tokens)
+    log.info(
+        "faithfulness of %s on %s: %d queries x <= %s pairs, sides %s, %d random repeats, %d steps",
+        a.label, a.dataset, pairs_table["qid"].nunique(), a.per_query or "all", sides, a.repeats, len(fractions),
+    )  # fmt: skip
+    curves, summary = faithfulness_rankings(
+        ig,
+        ds,
+        pairs_table,
+        words,
+        sides=sides,
+        per_query=a.per_query,
+        labels={"model": a.label, "dataset": a.dataset},
+        repeats=a.repeats,
+        seed=a.seed,
+        fractions=fractions,
+    )
+    with atomic_path(a.out + ".curves.parquet") as tmp:
+        curves.to_parquet(tmp, index=False)
+    with atomic_path(a.out + ".summary.parquet") as tmp:
+        summary.to_parquet(tmp, index=False)
+    if len(summary):
+        m = summary.groupby(["side", "mode", "order"])["aopc"].mean()
+        log.info("wrote %s.{curves,summary}.parquet; mean AOPC:\n%s", a.out, m.to_string())
+
+
+def cmd_ig_faithfulness_table(a: argparse.Namespace) -> None:
+    """``irlens ig faithfulness-table``: AOPC per model, side, mode and order with bootstrap CIs over queries,
+    IG − random and IG − gradient × input on the same pairs, and the mean curves' figure."""
+    import pandas as pd
+
+    from irlens.ig.faithfulness import faithfulness_table, figure_faithfulness
+    from irlens.io import read_parquet
+    from irlens.report.tables import write_table
+
+    summary = pd.concat(
+        [read_parquet(p + ".summary.parquet", "faithfulness summary", "'irlens ig faithfulness'") for p in a.inputs],
+        ignore_index=True,
+    )
+    curves = pd.concat(
+        [read_parquet(p + ".curves.parquet", "faithfulness curves", "'irlens ig faithfulness'") for p in a.inputs],
+        ignore_index=True,
+    )
+    table = faithfulness_table(summary, a.bootstrap, a.seed)
+    write_table(
+        table,
+        a.md,
+        a.csv,
+        title="IG faithfulness: normalised AOPC of deletion (score removed) and insertion (score restored) curves "
+        "in the order of IG's word scores, gradient × input and random words (mean of "
+        f"{int(summary['repeats'].max()) if len(summary) else 0} seeded orders); larger = more faithful. Per query "
+        f"the mean over its pairs, mean over queries, percentile bootstrap 95% CI ({a.bootstrap} resamples, seed "
+        f"{a.seed}); `ig − x`: paired on the same pairs",
+    )
+    if a.figure:
+        figure_faithfulness(curves, a.figure, title="IG faithfulness: mean curves")
+    log.info("wrote %s, %s (%d rows)", a.md, a.csv, len(table))
+
+
 def _add_ig_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="prepared dataset folder (results/data/<dataset>)")
     p.add_argument("--dataset", required=True, help="dataset label written into the tables")
@@ -329,6 +414,41 @@ def add_parser(sub) -> None:
     iw.add_argument("--out", nargs="+", required=True, help="one PNG per model")
     iw.add_argument("--diff-out", nargs="*", help="one PNG per model after the first: it minus the first")
     iw.set_defaults(func=cmd_ig_wordclouds)
+
+    fa = isub.add_parser(
+        "faithfulness", help="deletion/insertion curves of the IG pairs: IG vs gradient x input vs random order"
+    )
+    fa.add_argument("--data", required=True, help="prepared dataset folder (results/data/<dataset>)")
+    fa.add_argument("--dataset", required=True, help="dataset label written into the tables")
+    fa.add_argument("--split", default="test", help="split of the queries in --pairs")
+    fa.add_argument("--pairs", required=True, help="pairs table of 'irlens ig pairs'")
+    fa.add_argument("--words", required=True, help="this model's IG words table (<prefix>.words.parquet)")
+    fa.add_argument("--model", required=True, help="HF id or folder of the bi-encoder")
+    fa.add_argument("--label", required=True, help="model label written into the tables (config key)")
+    fa.add_argument("--score", choices=["dot", "cos"], default="cos", help="similarity of the bi-encoder")
+    fa.add_argument("--baseline", default="pad", help="the baseline IG used: pad | pad-all | mask | zero")
+    fa.add_argument("--sides", default="document,query", help="comma-separated: document, query")
+    fa.add_argument("--per-query", type=int, default=5, help="pairs per query, best ranked first (0: all)")
+    fa.add_argument("--repeats", type=int, default=5, help="random orders per pair (seeded)")
+    fa.add_argument("--fractions", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1", help="fractions of words")
+    fa.add_argument("--seed", type=int, default=42, help="seed of the random orders")
+    fa.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per forward chunk")
+    fa.add_argument("--local-dir", action="append", help="local model folder(s) (<dir>/<org>__<name>/)")
+    fa.add_argument("--pin", action="append", help="<id>=<sha256>: that id's weights must have this sha256 (repeat)")
+    fa.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    fa.add_argument("--max-seq-length", type=int, help="truncate inputs to this many tokens (default: the model's)")
+    fa.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    fa.add_argument("--out", required=True, help="output prefix: <out>.{curves,summary}.parquet")
+    fa.set_defaults(func=cmd_ig_faithfulness)
+
+    ft = isub.add_parser("faithfulness-table", help="AOPC table with bootstrap CIs and the mean-curve figure")
+    ft.add_argument("--inputs", nargs="+", required=True, help="output prefixes of 'irlens ig faithfulness'")
+    ft.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the CIs over queries")
+    ft.add_argument("--seed", type=int, default=42, help="bootstrap seed")
+    ft.add_argument("--md", required=True, help="output Markdown table")
+    ft.add_argument("--csv", required=True, help="output CSV table")
+    ft.add_argument("--figure", help="output figure (.png; a .pdf beside it)")
+    ft.set_defaults(func=cmd_ig_faithfulness_table)
 
     it = isub.add_parser("tables", help="completeness summary, title share, in-domain term share")
     it.add_argument("--ig", nargs="+", required=True, help="merged IG prefixes (any models and datasets)")

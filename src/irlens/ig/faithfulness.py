@@ -274,3 +274,118 @@ def faithfulness_curves(
             }
         )
     return curves, pd.DataFrame(summary)
+
+
+def faithfulness_rankings(
+    ig: BiEncoderIG,
+    ds,
+    pairs_table: pd.DataFrame,
+    words: pd.DataFrame,
+    sides=("document", "query"),
+    per_query: int = 5,
+    labels: dict | None = None,
+    **kw,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`faithfulness_curves` for the IG pairs of a model: per query of ``pairs_table`` (``irlens ig
+    pairs``) its first ``per_query`` pairs (best rank over the compared models first; 0 = all), each side's
+    ``ig`` order from the model's ``words`` table (``irlens ig attribute``), ranks among the query's pairs
+    (the candidates every model attributes). ``labels`` (model, dataset) lead the summary's columns;
+    ``kw`` goes to :func:`faithfulness_curves`. Returns (curves, summary) with qid, docid and side."""
+    from irlens.data.beir import doc_text
+
+    labels = dict(labels or {})
+    need = {"qid", "docid", "side", "word_index", "score"}
+    if not need <= set(words.columns):
+        raise IrlensError(f"faithfulness: the words table lacks {', '.join(sorted(need - set(words.columns)))}")
+    by_key = {k: g.sort_values("word_index")["score"].to_numpy() for k, g in words.groupby(["qid", "docid", "side"])}
+    curves, summary = [], []
+    for side in sides:
+        batch = []
+        for qid, sel in pairs_table.sort_values(["qid", "pair"]).groupby("qid", sort=True):
+            if qid not in ds.queries:
+                raise IrlensError(f"pairs table names query '{qid}', not in queries.jsonl")
+            texts = {d: doc_text(ds.corpus[d]) for d in sel["docid"]}
+            chosen = sel if per_query <= 0 else sel.head(per_query)
+            for _, r in chosen.iterrows():
+                ws = by_key.get((qid, r["docid"], side))
+                if ws is None:
+                    raise IrlensError(
+                        f"faithfulness: no IG words for ({qid}, {r['docid']}, {side}); attribute this side first"
+                    )
+                batch.append(
+                    {
+                        "query": ds.queries[qid],
+                        "document": texts[r["docid"]],
+                        "word_scores": ws,
+                        "candidates": list(dict.fromkeys(texts.values())),
+                        "meta": {**labels, "qid": qid, "docid": r["docid"], "relevant": bool(r["relevant"])},
+                    }
+                )
+        c, s = faithfulness_curves(ig, batch, side=side, **kw)
+        if len(c):
+            meta = pd.DataFrame([b["meta"] for b in batch])
+            c = c.join(meta, on="pair")
+            c["side"] = side
+            curves.append(c)
+            summary.append(s)
+    cols = list(labels) + ["qid", "docid", "side"]
+    curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS + cols)
+    summary_df = pd.concat(summary, ignore_index=True) if summary else pd.DataFrame()
+    if len(curves_df):
+        curves_df = curves_df[cols + [c for c in curves_df.columns if c not in cols]]
+    return curves_df, summary_df
+
+
+def faithfulness_table(summary: pd.DataFrame, n_boot: int = 2000, seed: int = 42) -> pd.DataFrame:
+    """Per (model, dataset, side, mode): AOPC of each order (per query the mean over its pairs, then the mean
+    over queries, percentile bootstrap 95 % CI over queries) and the paired differences ``ig − random`` and
+    ``ig − grad_input`` on the same pairs, with their CIs. Columns: model, dataset, side, mode, queries, pairs,
+    order / comparison, mean, ci_low, ci_high."""
+    from irlens.ig.analysis import bootstrap_mean_ci
+
+    rows = []
+    keys = [k for k in ("model", "dataset") if k in summary.columns] + ["side", "mode"]
+    for key, g in summary.groupby(keys, sort=True):
+        wide = g.pivot_table(index=["qid", "docid"], columns="order", values="aopc").reset_index()
+        per_q = wide.drop(columns="docid").groupby("qid").mean()
+        base = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        base.update(queries=len(per_q), pairs=len(wide))
+        for order in [o for o in ORDERS if o in per_q]:
+            x = per_q[order].dropna().to_numpy()
+            lo, hi = bootstrap_mean_ci(x, n_boot, seed)
+            rows.append({**base, "what": order, "mean": float(np.mean(x)), "ci_low": lo, "ci_high": hi})
+        for other in ("random", "grad_input"):
+            if "ig" in per_q and other in per_q:
+                x = (per_q["ig"] - per_q[other]).dropna().to_numpy()
+                lo, hi = bootstrap_mean_ci(x, n_boot, seed)
+                rows.append({**base, "what": f"ig − {other}", "mean": float(np.mean(x)), "ci_low": lo, "ci_high": hi})
+    return pd.DataFrame(rows)
+
+
+def figure_faithfulness(curves: pd.DataFrame, out, title: str = "") -> None:
+    """Mean normalised score vs fraction of words deleted / inserted, per order (random: mean over repeats),
+    one panel per (model, side, mode)."""
+    from irlens.report.figures import pyplot, save_figure
+
+    plt = pyplot()
+    keys = [k for k in ("model", "side") if k in curves.columns]
+    groups = list(curves.groupby(keys, sort=True)) if len(curves) else []
+    n = max(1, len(groups))
+    fig, axes = plt.subplots(n, 2, figsize=(8, 2.8 * n), squeeze=False)
+    for row, (key, g) in enumerate(groups):
+        for col, mode in enumerate(MODES):
+            ax = axes[row][col]
+            for order, style in (("ig", "o-"), ("grad_input", "s--"), ("random", "^:")):
+                h = g[(g["order"] == order) & (g["mode"] == mode)]
+                if len(h):
+                    m = h.groupby("fraction")["norm"].mean()
+                    ax.plot(m.index, m.values, style, ms=3, label=order)
+            ax.set_title(f"{' / '.join(map(str, key if isinstance(key, tuple) else (key,)))}: {mode}", fontsize=9)
+            ax.set_xlabel(f"fraction of words {'deleted' if mode == 'deletion' else 'inserted'}")
+            ax.set_ylabel("(s − s(x′)) / (s(x) − s(x′))")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, out)

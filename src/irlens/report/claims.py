@@ -268,6 +268,12 @@ def _levels(columns) -> list[tuple[str, float]]:
     return out
 
 
+def set_size(n_neurons: int, level: float) -> int:
+    """Neurons in a top-``level`` % set: :func:`irlens.nig.schemes.set_size`, repeated here so that the report
+    env needs no torch (irlens.nig imports the NIG model code; tests/report/test_claims.py checks they agree)."""
+    return max(1, int(round(n_neurons * level / 100.0)))
+
+
 def overlap_p(k: int, n_neurons: int, m: int) -> float:
     """One-sided p of an overlap of at least ``k`` neurons between two sets of ``m`` neurons each when one of
     them were a uniformly random ``m``-subset of the ``n_neurons`` (hypergeometric upper tail P(X ≥ k))."""
@@ -287,7 +293,6 @@ def claim_nig(path) -> list[dict]:
     why (neurons with large conductance on every input would also do it); it treats the sets as fixed, so
     the variation from which pairs were attributed is not in it. Without the column: descriptive."""
     from irlens.ablation.stats import holm
-    from irlens.nig.schemes import set_size
 
     if (r := _not_run(CLAIM_NIG, path)) is not None:
         return [r]
@@ -388,11 +393,11 @@ def claim_sae(path) -> list[dict]:
     df = read_table(
         path, ("variant", "dense_ndcg@10", "latent_ndcg@10", "latent_pct"), "a variants table of 'irlens sae table'"
     )
-    from irlens.sae.report import seed_runs, seed_summary
+    from irlens.report.tables import replicate_runs, replicate_summary
 
     main = df[df["variant"] == "main"]
     r = (main if len(main) else df).iloc[0]
-    summ = seed_summary(df).set_index("column") if len(main) else None
+    summ = replicate_summary(df, "main", ("latent_pct", "recon_pct")).set_index("column") if len(main) else None
     n = int(summ.loc["latent_pct", "n"]) if summ is not None and "latent_pct" in summ.index else 1
     if n > 1:
         lat = summ.loc["latent_pct"]
@@ -411,7 +416,7 @@ def claim_sae(path) -> list[dict]:
             effect += f"; reconstruction {_num(r['recon_pct']):.1f}%"
         unc, verdict = "none", DESCRIPTIVE_SINGLE
     ev = f"variant {r['variant']}"
-    others = df.drop(seed_runs(df).index) if len(main) else df.iloc[1:]
+    others = df.drop(replicate_runs(df, "main").index) if len(main) else df.iloc[1:]
     if len(others):
         pct = others["latent_pct"].astype(float)
         ev += f" (other variants: latent {pct.min():.1f}–{pct.max():.1f}% of dense)"

@@ -84,3 +84,27 @@ def write_table(
     if footer:
         md += "\n" + footer.rstrip("\n") + "\n"
     write_text(md_path, md)
+
+
+def replicate_runs(df: pd.DataFrame, base: str, column: str = "variant") -> pd.DataFrame:
+    """The rows of run ``base`` and of its seed replicas ``<base>-s<seed>`` (e.g. ``sae.seeds``)."""
+    names = df[column].astype(str)
+    return df[(names == base) | names.str.fullmatch(rf"{base}-s\d+")]
+
+
+def replicate_summary(df: pd.DataFrame, base: str, columns, column: str = "variant") -> pd.DataFrame:
+    """Per column of ``columns`` (those present): n runs, mean, sample sd (ddof 1; NaN for one run), min and
+    max over ``base`` and its seed replicas (:func:`replicate_runs`) — the spread one training run hides."""
+    runs = replicate_runs(df, base, column)
+    rows = []
+    for c in columns:
+        if c not in runs:
+            continue
+        v = pd.to_numeric(runs[c], errors="coerce").dropna()
+        if not len(v):
+            continue
+        sd = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+        rows.append(
+            {"column": c, "n": len(v), "mean": float(v.mean()), "sd": sd, "min": float(v.min()), "max": float(v.max())}
+        )
+    return pd.DataFrame(rows, columns=["column", "n", "mean", "sd", "min", "max"])

@@ -10,7 +10,7 @@ import pandas as pd
 
 from irlens.io import read_json, write_text
 from irlens.report.figures import pyplot, save_figure
-from irlens.report.tables import markdown_table
+from irlens.report.tables import markdown_table, replicate_runs, replicate_summary
 
 # runs of evaluate_sae shown in the table: (column prefix, run name)
 RUNS = (
@@ -154,26 +154,13 @@ SEED_COLUMNS = (
 
 def seed_runs(df: pd.DataFrame, base: str = "main") -> pd.DataFrame:
     """The rows of ``base`` and of its seed replicas ``<base>-s<seed>`` (``sae.seeds``)."""
-    names = df["variant"].astype(str)
-    return df[(names == base) | names.str.fullmatch(rf"{base}-s\d+")]
+    return replicate_runs(df, base)
 
 
 def seed_summary(df: pd.DataFrame, base: str = "main") -> pd.DataFrame:
-    """Per column of :data:`SEED_COLUMNS`: n runs, mean, sample sd (ddof 1; NaN for one run), min and max over
-    ``base`` and its seed replicas — the spread a single training run hides."""
-    runs = seed_runs(df, base)
-    rows = []
-    for c in SEED_COLUMNS:
-        if c not in runs:
-            continue
-        v = pd.to_numeric(runs[c], errors="coerce").dropna()
-        if not len(v):
-            continue
-        sd = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
-        rows.append(
-            {"column": c, "n": len(v), "mean": float(v.mean()), "sd": sd, "min": float(v.min()), "max": float(v.max())}
-        )
-    return pd.DataFrame(rows, columns=["column", "n", "mean", "sd", "min", "max"])
+    """n, mean, sample sd, min and max of every :data:`SEED_COLUMNS` column over ``base`` and its seed replicas
+    (:func:`irlens.report.tables.replicate_summary`)."""
+    return replicate_summary(df, base, SEED_COLUMNS)
 
 
 def write_variants_table(df: pd.DataFrame, md: str | Path, csv: str | Path, title: str) -> None:
