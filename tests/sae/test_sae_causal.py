@@ -1,0 +1,95 @@
+"""SAE causal checks (irlens.sae.causal): zeroing an inactive latent changes nothing; a latent that carries the
+query-document match is causal against frequency-matched random latents, a latent interchangeable with its
+match is not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from irlens.errors import IrlensError
+from irlens.sae.causal import _drops, causal_rows, matched_latent, zero_latent
+from irlens.sae.codes import decode_codes
+from irlens.sae.config import SAEConfig
+from irlens.sae.model import TopKSAE
+
+
+def _identity_sae(d: int = 8) -> TopKSAE:
+    m = TopKSAE(SAEConfig(d_model=d, n_latents=d, k=3), seed=0)
+    with torch.no_grad():
+        m.W_dec.copy_(torch.eye(d))
+        m.b_pre.zero_()
+    return m
+
+
+def test_zeroing_a_latent_that_is_not_active_changes_nothing():
+    m = _identity_sae()
+    vals = np.array([[0.9, 0.5, 0.2], [0.7, 0.3, 0.0]], np.float32)
+    idx = np.array([[0, 1, 2], [3, 4, 5]])
+    out = zero_latent(vals, idx, 6)  # latent 6 is in no row
+    assert np.array_equal(out, vals)
+    assert np.array_equal(decode_codes(m, out, idx), decode_codes(m, vals, idx))
+    # an active one is removed from its row only; per-row latents too
+    np.testing.assert_array_equal(zero_latent(vals, idx, 1), np.array([[0.9, 0, 0.2], [0.7, 0.3, 0]], np.float32))
+    np.testing.assert_array_equal(
+        zero_latent(vals, idx, np.array([2, 3])), np.array([[0.9, 0.5, 0], [0, 0.3, 0]], np.float32)
+    )
+
+
+def test_drops_by_hand():
+    q = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    d = np.array([[3.0, 0.0], [2.0, 1.0], [1.0, 2.0]], np.float32)
+    # replace document 0 by (0.5, 0): query 0 scores 3 -> 0.5 (drop 2.5, rank 1 -> 3: 2 and 1 beat 0.5);
+    # query 1 scores 0 -> 0 (drop 0, rank 3 -> 3)
+    score, rank = _drops(q, d, np.array([0]), np.array([[0.5, 0.0]], np.float32))
+    assert score.tolist() == pytest.approx([2.5, 0.0]) and rank.tolist() == [2.0, 0.0]
+
+
+def test_matched_latent_prefers_similar_frequency_and_is_seeded():
+    freq = np.array([100, 90, 10, 120, 0, 0, 0, 0])
+    vals, idx = np.array([0.5, 0.4, 0.3, 0.2]), np.array([0, 1, 2, 3])
+    picks = {matched_latent(vals, idx, 0, freq, np.random.default_rng(s)) for s in range(20)}
+    assert picks == {1, 3}  # within a factor 2 of 100; never 2 (10) nor 0 itself
+    assert matched_latent(vals[[0, 2]], idx[[0, 2]], 0, freq, np.random.default_rng(0)) == 2  # nearest if none close
+    assert matched_latent(vals[:1], idx[:1], 0, freq, np.random.default_rng(0)) == -1
+
+
+def _codes(rows):
+    vals = np.array([[v for _, v in r] for r in rows], np.float32)
+    idx = np.array([[j for j, _ in r] for r in rows])
+    return vals, idx
+
+
+def test_a_latent_that_carries_the_match_is_causal_and_an_interchangeable_one_is_not():
+    m = _identity_sae()
+    rng = np.random.default_rng(0)
+    docs = []
+    for i in range(40):  # latent 0 in half the documents (strongly), 1 and 2 as noise of similar frequency
+        if i % 2 == 0:
+            docs.append([(0, 1.0 + rng.random()), (1 + i % 4 // 2, 0.3), (6, 0.5)])
+        else:
+            docs.append([(1, 0.4 + rng.random()), (2, 0.3), (7, 0.5)])
+    for i in range(40, 60):  # latents 6 and 7 fire together with equal values: interchangeable
+        docs.append([(6, 1.0), (7, 1.0), (3 + i % 3, 0.1 + 0.01 * i)])  # 3-5: rare, never matched
+    dv, di = _codes(docs)
+    queries = [[(0, 1.0), (6, 0.8), (7, 0.8)] for _ in range(6)] + [[(3, 0.2), (6, 1.0), (7, 1.0)] for _ in range(6)]
+    qv, qi = _codes(queries)
+    t = causal_rows(m, dv, di, qv, qi, [0, 6], targets=10, repeats=3, seed=1, n_boot=500).set_index("latent")
+    assert t.loc[0, "causal"] and t.loc[0, "ci_low"] > 0 and t.loc[0, "score_drop"] > t.loc[0, "score_drop_random"]
+    assert t.loc[0, "rank_drop"] > 0 and t.loc[0, "queries"] == 6 and t.loc[0, "targets"] == 10
+    # zeroing 6 or its twin 7 (same frequency, same values) moves the scores by exactly as much
+    assert not t.loc[6, "causal"] and t.loc[6, "difference"] == pytest.approx(0.0, abs=1e-6)
+    # the same seed gives the same table
+    again = causal_rows(m, dv, di, qv, qi, [0, 6], targets=10, repeats=3, seed=1, n_boot=500).set_index("latent")
+    assert again.equals(t)
+
+
+def test_a_latent_no_query_activates_is_reported_not_tested():
+    m = _identity_sae()
+    dv, di = _codes([[(0, 1.0), (1, 0.5), (2, 0.1)]] * 3)
+    qv, qi = _codes([[(3, 1.0), (4, 0.5), (5, 0.1)]])
+    t = causal_rows(m, dv, di, qv, qi, [0])
+    assert t.loc[0, "queries"] == 0 and not t.loc[0, "causal"] and np.isnan(t.loc[0, "difference"])
+    with pytest.raises(IrlensError, match="outside"):
+        causal_rows(m, dv, di, qv, qi, [99])
