@@ -229,6 +229,13 @@ def test_sae_and_control_are_descriptive(tmp_path):
     ] + [{"kind": "prf", "latent": -1, "op": "add", "value": 0.0, "targets": 0, "p@10": 0, "mrr@10": 0, "ndcg@10": 0.5}]
     (c,) = claim_control(_csv(tmp_path / "c.csv", rows))
     assert "target P@10 0.100 → 0.600" in c["effect"] and "2 latents, add 0 → 0.4" in c["evidence"]
+    assert "random latent" not in c["effect"]
+    # the random-latent control: other latents amplified, scored on the same targets (mean over latents at 0.4)
+    rnd = [{**r, "kind": "random", "p@10": r["p@10"] / 3} for r in rows if r["kind"] == "latent"]
+    rnd[2]["p@10"], rnd[5]["p@10"] = 0.1, 0.2
+    (c,) = claim_control(_csv(tmp_path / "c2.csv", rows + rnd))
+    assert "target P@10 0.100 → 0.600" in c["effect"]
+    assert "a random latent of similar frequency amplified instead: target P@10 → 0.150" in c["effect"]
 
 
 def test_missing_or_unconfigured_is_not_run(tmp_path):

@@ -306,9 +306,14 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
     )
     c = pd.read_csv(tmp_path / "c.csv")
     assert set(c["codes"]) == {"refined (IHT, 2 steps)"}
-    assert list(c["kind"]) == ["latent", "latent", "prf", "prf"] and list(c["value"]) == [0.0, 0.5, 0.0, 0.5]
+    assert list(c["kind"]) == ["latent", "latent", "random", "random", "prf", "prf"]
+    assert list(c["value"]) == [0.0, 0.5] * 3
+    # the random control amplifies another latent, scored on the same targets: at δ = 0 nothing is edited
+    lat, rnd = c[c["kind"] == "latent"], c[c["kind"] == "random"]
+    assert (rnd["amplified"] != rnd["latent"]).all() and (rnd["latent"].to_numpy() == lat["latent"].to_numpy()).all()
+    assert rnd["p@10"].iloc[0] == lat["p@10"].iloc[0] and rnd["ndcg@10"].iloc[0] == lat["ndcg@10"].iloc[0]
     # δ = 0 PRF is plain reconstructed retrieval
-    assert c.loc[2, "ndcg@10"] == pytest.approx(
+    assert c.loc[4, "ndcg@10"] == pytest.approx(
         a["retrieval"]["reconstructed"]["ndcg@10"], abs=1e-4
     )  # CSV keeps 4 decimals
     assert a["reconstruction_normalized"] is False  # the tiny encoder has no Normalize module
@@ -372,7 +377,8 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
         == 0
     )
     cn = pd.read_csv(tmp_path / "cn.csv")
-    assert cn.loc[1, "kind"] == "prf" and cn.loc[1, "ndcg@10"] == pytest.approx(
+    prf0 = cn[cn["kind"] == "prf"].index[0]
+    assert cn.loc[prf0, "value"] == 0 and cn.loc[prf0, "ndcg@10"] == pytest.approx(
         n["retrieval"]["reconstructed"]["ndcg@10"], abs=1e-4
     )
     # corpus sentences as extra training pseudo-queries

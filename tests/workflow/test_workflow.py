@@ -126,7 +126,7 @@ def test_smoke_end_to_end(workdir):
     page = (workdir / "reports/sae/minilm/latents.html").read_text()
     assert page.count("<section") == 3 and "N2G" in page and "<script" not in page
     ctl = pd.read_csv(workdir / "reports/tables/sae/minilm/control.csv")
-    assert set(ctl["kind"]) == {"latent", "prf"} and set(ctl["value"]) == {0.0, 0.2}
+    assert set(ctl["kind"]) == {"latent", "random", "prf"} and set(ctl["value"]) == {0.0, 0.2}
     for f in ("figures/sae/minilm/variants.pdf", "figures/sae/minilm/control.png"):
         assert (workdir / "reports" / f).stat().st_size > 0
 

@@ -443,6 +443,10 @@ def claim_control(path) -> list[dict]:
         effect = f"target P@10 {at0['p@10'].mean():.3f} → {at1['p@10'].mean():.3f}"
         if "ndcg@10" in g:
             effect += f"; nDCG@10 {at0['ndcg@10'].mean():.3f} → {at1['ndcg@10'].mean():.3f}"
+        rnd = df[(df["kind"] == "random") & (df["op"] == op)]
+        if len(rnd):
+            r1 = rnd[np.isclose(rnd["value"].astype(float), v1)]
+            effect += f"; a random latent of similar frequency amplified instead: target P@10 → {r1['p@10'].mean():.3f}"
         ev = f"{g['latent'].nunique()} latents, {op} {v0:g} → {v1:g} (mean over latents)"
         rows.append(_row(CLAIM_CONTROL, ev, effect, "none", DESCRIPTIVE_SINGLE, source=path))
     return rows

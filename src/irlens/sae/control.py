@@ -29,6 +29,21 @@ def amplify(model: TopKSAE, x: np.ndarray, latent: int, delta: float = 0.0, alph
     return model.decode(z).numpy()
 
 
+def matched_random_latent(freq: np.ndarray, latent: int, rng, ratio: float = 2.0, exclude=()) -> int:
+    """A random latent other than ``latent`` (and ``exclude``) whose document frequency ``freq`` is within a
+    factor ``ratio`` of ``latent``'s; if none is, the nearest in log frequency among the firing ones; -1 if no
+    other latent fires."""
+    f = np.maximum(np.asarray(freq, dtype=np.float64), 1.0)
+    ok = np.asarray(freq) > 0
+    ok[[latent, *[e for e in exclude if 0 <= e < len(f)]]] = False
+    cand = np.nonzero(ok)[0]
+    if not len(cand):
+        return -1
+    logd = np.abs(np.log(f[cand] / f[latent]))
+    close = cand[logd <= np.log(ratio)]
+    return int(rng.choice(close)) if len(close) else int(cand[np.argmin(logd)])
+
+
 def latent_target_set(doc_vals: np.ndarray, doc_idx: np.ndarray, latent: int, n: int) -> np.ndarray:
     """Rows of the ``n`` documents with the largest activation of ``latent`` (fewer if it fires on fewer)."""
     rows, cols = np.nonzero((doc_idx == latent) & (doc_vals > 0))
@@ -173,13 +188,23 @@ def control_rows(
     prf_values: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4),
     feedback_k: int = 4,
     feedback_latents: int = 4,
+    random_control: bool = True,
+    seed: int = 0,
 ) -> list[dict]:
     """Rows of the control table: the :func:`amplification_curve` of each latent in ``latents`` (target set:
-    its ``targets`` top-activating documents, :func:`latent_target_set`) over ``values``, then the
-    :func:`prf_curve` over ``prf_values``. Each row: ``kind`` (``latent``/``prf``), ``latent`` (−1 for PRF),
-    ``op`` (``add``/``scale``), ``value``, ``targets`` (size of the target set) and the curve's metrics."""
+    its ``targets`` top-activating documents, :func:`latent_target_set`) over ``values``; with
+    ``random_control`` the same curve for a random other latent of similar document frequency
+    (:func:`matched_random_latent`, seeded) amplified instead, scored on the *same* target set — how much
+    amplifying any latent of that size moves those documents; then the :func:`prf_curve` over ``prf_values``.
+    Each row: ``kind`` (``latent``/``random``/``prf``), ``latent`` (the latent whose targets are scored; −1 for
+    PRF), ``amplified`` (the latent edited), ``op`` (``add``/``scale``), ``value``, ``targets`` (size of the
+    target set) and the curve's metrics."""
+    from irlens.sae.metrics import fire_counts
+
     rows = []
     op = "add" if mode == "add" else "scale"
+    freq = fire_counts(doc_vals, doc_idx, model.cfg.n_latents)
+    rng = np.random.default_rng(seed)
     for lat in latents:
         tset = latent_target_set(doc_vals, doc_idx, lat, targets)
         curve = amplification_curve(
@@ -196,7 +221,22 @@ def control_rows(
         )
         for r in curve:
             v = r.pop("delta" if mode == "add" else "scale")
-            rows.append({"kind": "latent", "latent": lat, "op": op, "value": v, "targets": len(tset), **r})
+            rows.append(
+                {"kind": "latent", "latent": lat, "amplified": lat, "op": op, "value": v, "targets": len(tset), **r}
+            )
+        if random_control:
+            other = matched_random_latent(freq, lat, rng, exclude=set(latents))
+            if other >= 0:
+                curve = amplification_curve(
+                    model, queries, corpus_hat, other, tset, deltas=values, mode=mode, qrels=qrels,
+                    query_ids=query_ids, doc_ids=doc_ids,
+                )  # fmt: skip
+                for r in curve:
+                    v = r.pop("delta" if mode == "add" else "scale")
+                    rows.append(
+                        {"kind": "random", "latent": lat, "amplified": other, "op": op, "value": v,
+                         "targets": len(tset), **r}
+                    )  # fmt: skip
     prf = prf_curve(
         model,
         queries,
@@ -212,5 +252,5 @@ def control_rows(
     )
     for r in prf:
         v = r.pop("delta")
-        rows.append({"kind": "prf", "latent": -1, "op": "add", "value": v, "targets": 0, **r})
+        rows.append({"kind": "prf", "latent": -1, "amplified": -1, "op": "add", "value": v, "targets": 0, **r})
     return rows

@@ -251,13 +251,11 @@ def figure_control(curves: pd.DataFrame, out: str | Path, title: str = "") -> No
     axes = [axes] if len(metrics) == 1 else list(axes)
     for ax, m in zip(axes, metrics):
         for (lat, kind), g in curves.groupby(["latent", "kind"], sort=True):
-            ax.plot(
-                g["value"],
-                g[m],
-                "o-" if kind == "latent" else "s--",
-                label=f"latent {lat}" if kind == "latent" else "PRF (qrels)",
-                ms=3,
-            )
+            style, label = {
+                "latent": ("o-", f"latent {lat}"),
+                "random": (":", f"random latent, targets of {lat}"),
+            }.get(kind, ("s--", "PRF (qrels)"))
+            ax.plot(g["value"], g[m], style, label=label, ms=3)
         ops = set(curves.loc[curves["kind"] == "latent", "op"])
         ax.set_xlabel("α scaling the latent" if ops == {"scale"} else "δ added (latent; PRF: feedback latents)")
         ax.set_ylabel(m + (" (qrels)" if m == "ndcg@10" else " (target set; PRF: qrels)"))
