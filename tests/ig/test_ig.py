@@ -232,3 +232,19 @@ def test_word_cut_by_truncation_is_flagged_and_never_a_domain_term(tiny64):
     assert share["domain_word_share"].iloc[0] == 0 and share["domain_positive_share"].iloc[0] == 0
     whole = _one_doc_rankings(tiny64, "", "cats " * 60 + "methylation")  # fits: not truncated
     assert whole.iloc[-1]["norm"] == "methylation" and not whole["truncated"].any()
+
+
+@pytest.mark.parametrize("score", ["dot", "cos"])
+def test_ranking_level_query_ig_is_one_ig_of_the_summed_documents(tiny64, score):
+    # the query side is linear in the fixed document vector: Σ_d IG(q; d) = one IG (float64, fixed rule)
+    docs = [DOC, "Sleeping cats often purr.", "Dogs bark at night and wake the neighbours.", "Purring is a sound."]
+    ig = BiEncoderIG(tiny64, score=score, steps=16)
+    per_pair = ig.attribute([(QUERY, d) for d in docs], side="query")
+    total = ig.attribute_query_ranking(QUERY, docs)
+    want = np.sum([a.scores for a in per_pair], axis=0)
+    assert np.max(np.abs(total.scores - want)) <= 1e-8 * np.max(np.abs(want))
+    assert total.score == pytest.approx(sum(a.score for a in per_pair), rel=1e-10)
+    assert total.baseline_score == pytest.approx(sum(a.baseline_score for a in per_pair), rel=1e-10)
+    assert total.tokens == per_pair[0].tokens and total.meta["documents"] == 4
+    with pytest.raises(IrlensError, match="at least one document"):
+        ig.attribute_query_ranking(QUERY, [])

@@ -265,6 +265,36 @@ class BiEncoderIG:
                 out.append(a)
             return out
 
+    def attribute_query_ranking(self, query: str, documents: list[str], **meta) -> TokenAttribution:
+        """Σ over ``documents`` of the query-side IG of (query, d), computed with **one** IG instead of one per
+        document.
+
+        The query side holds each document's embedding fixed, and the score is linear in it: s = f(q)·f(d)
+        (``dot``) or f(q)/‖f(q)‖ · f(d)/‖f(d)‖ (``cos``). IG is linear in the fixed vector too (its gradients
+        are), so Σ_d IG(q; f(d)) = IG(q; Σ_d f(d)) for ``dot`` and ‖S‖ · IG_cos(q; S) with S = Σ_d f(d)/‖f(d)‖
+        for ``cos`` — exact for a fixed rule (the same nodes serve every document); with ``tol`` the summed
+        score meets ``tol``. ``score`` / ``baseline_score`` are the summed s(x) and s(x′)."""
+        import torch
+
+        if not documents:
+            raise IrlensError("attribute_query_ranking: give at least one document")
+        with self._hooked():
+            vecs = torch.stack([self._encode_fixed(d) for d in documents])
+            if self.score_fn == "cos":
+                vecs = vecs / torch.linalg.vector_norm(vecs, dim=-1, keepdim=True)
+            total = vecs.sum(0)
+            scale = float(torch.linalg.vector_norm(total)) if self.score_fn == "cos" else 1.0
+            key = f"\x00ranking:{len(self._fixed_cache)}"  # a cache slot no text can hit
+            self._fixed_cache[key] = total
+            try:
+                (a,) = self.attribute([(query, key)], side="query", meta=[meta])
+            finally:
+                self._fixed_cache.pop(key, None)
+        a.scores = a.scores * scale
+        a.score, a.baseline_score = a.score * scale, a.baseline_score * scale
+        a.meta["documents"] = len(documents)
+        return a
+
     def endpoint_scores(self, pairs: list[tuple[str, str]], side: str = "document") -> list[tuple[float, float]]:
         """(s(x), s(x′)) for each pair: how far the baseline moves the score (forward passes only)."""
         if side not in SIDES:
