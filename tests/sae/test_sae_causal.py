@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from irlens.errors import IrlensError
-from irlens.sae.causal import _drops, causal_rows, matched_latent, zero_latent
+from irlens.sae.causal import causal_rows, matched_latent, target_drops, zero_latent
 from irlens.sae.codes import decode_codes
 from irlens.sae.config import SAEConfig
 from irlens.sae.model import TopKSAE
@@ -42,7 +42,7 @@ def test_drops_by_hand():
     d = np.array([[3.0, 0.0], [2.0, 1.0], [1.0, 2.0]], np.float32)
     # replace document 0 by (0.5, 0): query 0 scores 3 -> 0.5 (drop 2.5, rank 1 -> 3: 2 and 1 beat 0.5);
     # query 1 scores 0 -> 0 (drop 0, rank 3 -> 3)
-    score, rank = _drops(q, d, np.array([0]), np.array([[0.5, 0.0]], np.float32))
+    score, rank = target_drops(q, d, np.array([0]), np.array([[0.5, 0.0]], np.float32))
     assert score.tolist() == pytest.approx([2.5, 0.0]) and rank.tolist() == [2.0, 0.0]
 
 

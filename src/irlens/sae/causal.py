@@ -80,7 +80,7 @@ def _transform(x, normalize: bool) -> np.ndarray:
     return as_embeddings(np.asarray(x, dtype=np.float32), normalize)
 
 
-def _drops(q_hat: np.ndarray, d_hat: np.ndarray, rows: np.ndarray, new_docs: np.ndarray):
+def target_drops(q_hat: np.ndarray, d_hat: np.ndarray, rows: np.ndarray, new_docs: np.ndarray):
     """Per query (rows of ``q_hat``): mean over the target rows of the score drop and the rank drop when each
     target document ``rows[t]`` is replaced by ``new_docs[t]`` (the others unchanged)."""
     s = q_hat @ d_hat.T  # [nq, nd]
@@ -135,12 +135,12 @@ def causal_rows(
         q_hat = _transform(decode_codes(model, query_vals[q_rows], query_idx[q_rows]), normalize)
         tv, ti = doc_vals[t_rows], doc_idx[t_rows]
         new = _transform(decode_codes(model, zero_latent(tv, ti, lat), ti), normalize)
-        score, rank = _drops(q_hat, d_hat, t_rows, new)
+        score, rank = target_drops(q_hat, d_hat, t_rows, new)
         r_score, r_rank = np.zeros(len(q_rows)), np.zeros(len(q_rows))
         for _ in range(repeats):
             other = np.array([matched_latent(v, i, lat, freq, rng, freq_ratio) for v, i in zip(tv, ti)])
             new_r = _transform(decode_codes(model, zero_latent(tv, ti, other), ti), normalize)
-            s_, r_ = _drops(q_hat, d_hat, t_rows, new_r)
+            s_, r_ = target_drops(q_hat, d_hat, t_rows, new_r)
             r_score += s_ / repeats
             r_rank += r_ / repeats
         diff = score - r_score
