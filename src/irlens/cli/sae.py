@@ -314,6 +314,59 @@ def cmd_control(a: argparse.Namespace) -> None:
     log.info("wrote %s, %s, %s (%d latents, %d values)", a.md, a.csv, a.figure, len(latents), len(values))
 
 
+def cmd_export_saelens(a: argparse.Namespace) -> None:
+    """``irlens sae export-saelens``: write an irlens SAE as a SAELens TopK SAE folder (``SAE.load_from_disk``)."""
+    import numpy as np
+
+    from irlens.sae.data import load_embeddings_file
+    from irlens.sae.model import TopKSAE
+    from irlens.sae.saelens import export_saelens, firing_frequencies, saelens_metadata
+
+    set_threads(a.threads)
+    if Path(a.out).resolve() == Path(a.model).resolve():
+        raise IrlensError(f"--out {a.out}: the irlens model folder itself; give the SAELens folder another path")
+    model, meta = TopKSAE.load(a.model)
+    freq, source = None, None
+    if a.embeddings:
+        rows, names = [], []
+        for folder in map(Path, a.embeddings):
+            for side in ("corpus", "queries"):
+                f = folder / f"{side}.npy"
+                if side == "queries" and not f.is_file():
+                    continue
+                x, _, _ = load_embeddings_file(f)
+                if x.shape[1] != model.cfg.d_model:
+                    raise IrlensError(f"{f}: width {x.shape[1]}, the SAE in {a.model} expects {model.cfg.d_model}")
+                rows.append(x)
+                names.append(f"{f} ({len(x)})")
+        freq = firing_frequencies(model, np.concatenate(rows))
+        source = ", ".join(names)
+    export_saelens(
+        model,
+        a.out,
+        saelens_metadata(meta, source=a.model),
+        frequencies=freq,
+        frequency_source=source,
+        encoder_codes=a.encoder_codes,
+    )
+    log.info(
+        "wrote %s (SAELens topk SAE, d_in %d, d_sae %d, k %d; %s)",
+        a.out,
+        model.cfg.d_model,
+        model.cfg.n_latents,
+        model.cfg.k,
+        f"sparsity over {source}" if source else "no sparsity.safetensors: give --embeddings for one",
+    )
+
+
+def cmd_import_saelens(a: argparse.Namespace) -> None:
+    """``irlens sae import-saelens``: read a SAELens TopK SAE folder into an irlens SAE model folder."""
+    from irlens.sae.saelens import import_saelens
+
+    model = import_saelens(a.saelens, a.out)
+    log.info("wrote %s (%d latents over width %d, k %d)", a.out, model.cfg.n_latents, model.cfg.d_model, model.cfg.k)
+
+
 def add_parser(sub) -> None:
     """Register ``irlens sae ...`` on the top-level subparsers ``sub``."""
     sae = sub.add_parser("sae", help="sparse autoencoders over dense retrieval embeddings")
@@ -476,3 +529,33 @@ def add_parser(sub) -> None:
     p.add_argument("--csv", required=True, help="curves table (CSV)")
     p.add_argument("--figure", required=True, help="PNG (a PDF is written beside it)")
     p.set_defaults(func=cmd_control)
+
+    p = ss.add_parser(
+        "export-saelens", help="write an irlens SAE as a SAELens TopK SAE folder (cfg.json + sae_weights.safetensors)"
+    )
+    p.add_argument("--model", required=True, help="model folder from 'irlens sae train'")
+    p.add_argument(
+        "--embeddings",
+        action="append",
+        default=[],
+        help=(
+            "folder with corpus.npy (+ queries.npy): also write sparsity.safetensors, the log10 firing frequency "
+            "of each latent over its rows (encoder codes); repeatable (default: no sparsity file)"
+        ),
+    )
+    p.add_argument(
+        "--encoder-codes",
+        action="store_true",
+        help=(
+            "export a model that refines its codes at inference (refine_steps > 0) anyway: SAELens computes "
+            "the encoder's codes (irlens --refine-steps 0)"
+        ),
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    p.add_argument("--out", required=True, help="SAELens SAE folder to write (replaced atomically)")
+    p.set_defaults(func=cmd_export_saelens)
+
+    p = ss.add_parser("import-saelens", help="read a SAELens TopK SAE folder into an irlens SAE model folder")
+    p.add_argument("--saelens", required=True, help="SAELens SAE folder (cfg.json + sae_weights.safetensors)")
+    p.add_argument("--out", required=True, help="irlens model folder to write (model.safetensors + config.json)")
+    p.set_defaults(func=cmd_import_saelens)
