@@ -317,6 +317,18 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
         a["retrieval"]["reconstructed"]["ndcg@10"], abs=1e-4
     )  # CSV keeps 4 decimals
     assert a["reconstruction_normalized"] is False  # the tiny encoder has no Normalize module
+    # causal checks of the interpreted latents, with their N2G patterns beside them
+    causal = ["sae", "causal", "--model", str(models["main"]), "--embeddings", str(emb),
+              "--codes", str(tmp_path / "main.npz"), "--latents-json", str(out / "l.json"), "--targets", "2",
+              "--repeats", "2", "--bootstrap", "200",
+              "--md", str(tmp_path / "k.md"), "--csv", str(tmp_path / "k.csv")]  # fmt: skip
+    assert main(causal) == 0
+    k = pd.read_csv(tmp_path / "k.csv")
+    assert list(k["latent"]) == [r["latent"] for r in rec["latents"]] and "n2g_patterns" in k.columns
+    assert "tested latents causally supported" in (tmp_path / "k.md").read_text()
+    assert (
+        main([*causal[:-4], "--latent", "99999", "--md", str(tmp_path / "x.md"), "--csv", str(tmp_path / "x.csv")]) == 2
+    )
     # unit-norm embeddings (a normalising encoder): x̂ normalised in evaluate and in control alike
     emb_n = tmp_path / "emb" / "tiny-normalised"
     emb_n.mkdir()

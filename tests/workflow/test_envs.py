@@ -63,7 +63,9 @@ STEPS = {
         "nig": ["pairs", "attribute", "merge", "baselines", "schemes", "figures"],
         "ablation": ["evalset", "run", "merge", "table", "figure"],
     },
-    "sae": {"sae": ["train", "evaluate", "table", "interpret", "control"]},
+    "sae": {
+        "sae": ["train", "evaluate", "table", "interpret", "control", "causal", "export-saelens", "import-saelens"]
+    },
 }
 
 #: family -> its CLI modules and the irlens packages its commands live in: every module of them is imported

@@ -1,6 +1,7 @@
 """The real Snakemake workflow on the smoke preset, end to end, in a temporary copy of the repo."""
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -127,6 +128,11 @@ def test_smoke_end_to_end(workdir):
     assert page.count("<section") == 3 and "N2G" in page and "<script" not in page
     ctl = pd.read_csv(workdir / "reports/tables/sae/minilm/control.csv")
     assert set(ctl["kind"]) == {"latent", "random", "prf"} and set(ctl["value"]) == {0.0, 0.2}
+    causal = pd.read_csv(workdir / "reports/tables/sae/minilm/causal.csv")
+    assert list(causal["latent"]) == [r["latent"] for r in json.loads((workdir / "results/sae/minilm/main/latents.json")
+                                                                      .read_text())["latents"]]  # fmt: skip
+    for v in ("main", "paper", "k4"):  # every variant also as a SAELens folder
+        assert (workdir / f"results/sae/minilm/{v}/saelens/cfg.json").is_file()
     for f in ("figures/sae/minilm/variants.pdf", "figures/sae/minilm/control.png"):
         assert (workdir / "reports" / f).stat().st_size > 0
 

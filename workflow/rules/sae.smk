@@ -1,6 +1,7 @@
 # Sparse autoencoders over dense embeddings (arXiv 2411.00786):
 # train each variant (main, sae.variants: paper / paper-mse, the K sweep) on cached embeddings -> evaluate dense
-# vs reconstructed vs latent retrieval -> variants table + figure; main only: latent browser (N2G) and control.
+# vs reconstructed vs latent retrieval -> variants table + figure; main only: latent browser (N2G), control and
+# causal checks of the interpreted latents; every variant also as a SAELens folder.
 # Helper functions: sae_functions.smk.
 
 
@@ -176,3 +177,60 @@ rule sae_control:
         "irlens sae control --model {input.model} --embeddings {params.embeddings} "
         "--codes {input.codes} --qrels {params.qrels} {params.opts} "
         "--threads {threads} --md {output.md} --csv {output.csv} --figure {output.png} > {log} 2>&1"
+
+
+rule sae_causal:
+    input:
+        model="results/sae/{model}/main/model",
+        corpus=f"results/embeddings/{{model}}/{SAE_EVAL_DATASET}/corpus.npy",
+        codes=f"results/sae/{{model}}/main/codes-{SAE_EVAL_DATASET}.npz",
+        latents="results/sae/{model}/main/latents.json",
+    output:
+        md=report(
+            "reports/tables/sae/{model}/causal.md",
+            caption="../report/sae_causal.rst",
+            category="SAE (sparse autoencoders)",
+            labels={"table": "causal checks"},
+        ),
+        csv="reports/tables/sae/{model}/causal.csv",
+    log:
+        "results/logs/sae/causal/{model}.log",
+    benchmark:
+        "results/benchmarks/sae/causal/{model}.tsv"
+    conda:
+        "../../envs/sae.yaml"
+    threads: SAE_EVAL_THREADS
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        embeddings=lambda w, input: os.path.dirname(input.corpus),
+        opts=sae_option_args("causal", ["targets", "repeats"]),
+        seed=config["seed"],
+    shell:
+        "irlens sae causal --model {input.model} --embeddings {params.embeddings} --codes {input.codes} "
+        "--latents-json {input.latents} {params.opts} --seed {params.seed} --threads {threads} "
+        "--md {output.md} --csv {output.csv} > {log} 2>&1"
+
+
+rule sae_export:
+    input:
+        model="results/sae/{model}/{variant}/model",
+        corpus=f"results/embeddings/{{model}}/{SAE_EVAL_DATASET}/corpus.npy",
+    output:
+        directory("results/sae/{model}/{variant}/saelens"),
+    log:
+        "results/logs/sae/export/{model}/{variant}.log",
+    benchmark:
+        "results/benchmarks/sae/export/{model}/{variant}.tsv"
+    conda:
+        "../../envs/sae.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        embeddings=lambda w, input: os.path.dirname(input.corpus),
+    shell:
+        "irlens sae export-saelens --model {input.model} --embeddings {params.embeddings} --encoder-codes "
+        "--threads {threads} --out {output} > {log} 2>&1"

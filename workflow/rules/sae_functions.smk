@@ -124,4 +124,6 @@ def sae_targets():
         + [f"reports/sae/{m}/latents.html", f"results/sae/{m}/main/latents.json"]
         + [f"reports/tables/sae/{m}/control.{e}" for e in ("md", "csv")]
         + [f"reports/figures/sae/{m}/control.{e}" for e in ("png", "pdf")]
+        + [f"reports/tables/sae/{m}/causal.{e}" for e in ("md", "csv")]
+        + [f"results/sae/{m}/{v}/saelens" for v in sae_variants()]
     )
