@@ -112,6 +112,21 @@ def test_ig_domain_and_title_verdicts(tmp_path):
     assert "positional control" in title["uncertainty"] and "untitled first-n Δ +0.0030" in title["uncertainty"]
 
 
+def test_a_title_shift_that_position_alone_matches_is_not_supported(tmp_path):
+    title = _ig_row("title_positive_share", "document", 0.031, 0.015, 0.048)
+    overlapping = _ig_row("pseudo_title_positive_share", "untitled", 0.021, 0.017, 0.024)
+    (got,) = claim_title(_csv(tmp_path / "a.csv", [title, overlapping]))
+    assert got["verdict"] == f"{INCONCLUSIVE}: position alone rises too (the CIs overlap)"
+    # position rises, but clearly less than the title share: still supported
+    below = _ig_row("pseudo_title_positive_share", "untitled", 0.005, 0.002, 0.008)
+    (got,) = claim_title(_csv(tmp_path / "b.csv", [title, below]))
+    assert got["verdict"] == SUPPORTED
+    # position does not rise significantly: supported
+    flat = _ig_row("pseudo_title_positive_share", "untitled", 0.02, -0.001, 0.04)
+    (got,) = claim_title(_csv(tmp_path / "c.csv", [title, flat]))
+    assert got["verdict"] == SUPPORTED
+
+
 def test_nig_is_descriptive_against_chance(tmp_path):
     rows = [
         {"label": "relevant", "kind": "ID/OOD", "curve": "P_a ∩ P_b", "1%": 20.0, "5%": 30.0},

@@ -232,7 +232,9 @@ def claim_title(path, adapted=None) -> list[dict]:
     """Claim 3 from ``reports/tables/ig/paired_differences.csv``: per (dataset, model) the title's share of
     positive attribution (documents with a title), model − base; beside it the positional control (the same
     share of the first n words of documents without a title, and of titled documents with the title
-    stripped), which should not rise if the effect is about titles rather than position."""
+    stripped), which should not rise if the effect is about titles rather than position. A title shift whose
+    CI lies above 0 is *supported* only when no positional control rises significantly as well with a CI
+    reaching the title's (then: inconclusive, position alone rises too)."""
     if (r := _not_run(CLAIM_TITLE, path)) is not None:
         return [r]
     df = _ig(path, adapted)
@@ -248,10 +250,14 @@ def claim_title(path, adapted=None) -> list[dict]:
             & (df["measure"] == "pseudo_title_positive_share")
         ]
         notes = []
+        positional = False  # position alone rises significantly, as far as the title share (overlapping CIs)
         for _, c in ctrl.iterrows():
             what = "untitled first-n" if c["side"] != "document" else "first-n of untitled docs"
             notes.append(f"{what} Δ {_num(c['difference']):+.4f} [{_num(c['ci_low']):+.4f}, {_num(c['ci_high']):+.4f}]")
+            positional |= _num(c["ci_low"]) > 0 and _num(r["ci_low"]) <= _num(c["ci_high"])
         control = "; positional control: " + ("; ".join(notes) if notes else "not measured")
+        if v == SUPPORTED and positional:
+            v, need = f"{INCONCLUSIVE}: position alone rises too (the CIs overlap)", math.nan
         ev = f"{r['dataset']}: {r['model']} − {r['base']}"
         rows.append(_row(CLAIM_TITLE, ev, "title share " + effect, unc + control, v, need, path))
     return rows
