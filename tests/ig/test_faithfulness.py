@@ -142,9 +142,12 @@ def test_ig_deletion_drops_at_the_first_step_on_a_planted_word_and_random_does_n
 
 
 def test_aopc_by_hand():
-    # deletion: mean(1 - norm) over [1, 0.5, 0] = (0 + 0.5 + 1) / 3 = 0.5; insertion mean(norm) of [0, 0.25, 1]
+    # deletion: area of 1 - norm = [0, 0.5, 1] over fractions 0, 0.5, 1: (0 + 0.5) / 4 + (0.5 + 1) / 4 = 0.5
     assert aopc(np.array([1.0, 0.5, 0.0]), "deletion") == pytest.approx(0.5)
-    assert aopc(np.array([0.0, 0.25, 1.0]), "insertion") == pytest.approx(1.25 / 3)
+    # insertion: area of [0, 0.25, 1]: (0 + 0.25) / 4 + (0.25 + 1) / 4 = 0.375
+    assert aopc(np.array([0.0, 0.25, 1.0]), "insertion") == pytest.approx(0.375)
+    # uneven steps weigh by width: [0, 1, 1] at 0, 0.1, 1 -> 0.1 * 0.5 + 0.9 * 1 = 0.95
+    assert aopc(np.array([0.0, 1.0, 1.0]), "insertion", [0.0, 0.1, 1.0]) == pytest.approx(0.95)
     assert list(word_order([0.1, 3.0, -1.0, 3.0])) == [1, 3, 0, 2]  # ties by position
 
 

@@ -18,10 +18,11 @@ or document's embedding, as IG holds it). Per state the score s is recorded, nor
 rank among them (1 = top; ties count in its favour): a perturbed document against the other candidates'
 unchanged scores, a perturbed query against every candidate re-scored with it.
 
-**AOPC** (Samek et al. 2017, normalised): deletion = mean over the states of (s(x) − s_k) / (s(x) − s(x′)),
-insertion = mean over the states of (s_k − s(x′)) / (s(x) − s(x′)); larger is more faithful for both (a
-perfect explainer removes the score first and restores it first). The random order's AOPC is the mean over
-its repeats. Pairs whose |s(x) − s(x′)| is below ``min_delta`` are skipped (the normalisation is undefined).
+**AOPC** (after Samek et al. 2017, normalised, as an area over the fraction of words changed, trapezoidal):
+deletion = area of (s(x) − s_k) / (s(x) − s(x′)), insertion = area of (s_k − s(x′)) / (s(x) − s(x′)); larger
+is more faithful for both (a perfect explainer removes the score first and restores it first). The random
+order's AOPC is the mean over its repeats. Pairs whose |s(x) − s(x′)| is below ``min_delta`` are skipped
+(the normalisation is undefined).
 
 All states of many pairs go through the model together, in forward-only chunks under ``max_tokens``
 (padded tokens per forward), and states shared by several orders (the unperturbed and fully perturbed
@@ -58,15 +59,19 @@ def random_orders(n_words: int, repeats: int, seed: int) -> list[np.ndarray]:
     return [rng.permutation(n_words) for _ in range(repeats)]
 
 
-def aopc(norm: np.ndarray, mode: str) -> float:
-    """Normalised AOPC of one curve of normalised scores (1 at x, 0 at x′): deletion mean(1 − norm),
-    insertion mean(norm)."""
+def aopc(norm: np.ndarray, mode: str, fractions=None) -> float:
+    """Normalised AOPC of one curve of normalised scores (1 at x, 0 at x′) over the fraction of words changed:
+    deletion = area of 1 − norm, insertion = area of norm, trapezoidal over ``fractions`` (default: equally
+    spaced from 0 to 1), so uneven steps weigh by their width; in [0, 1] for curves within [0, 1]."""
     norm = np.asarray(norm, dtype=np.float64)
+    x = np.linspace(0.0, 1.0, len(norm)) if fractions is None else np.asarray(fractions, dtype=np.float64)
     if mode == "deletion":
-        return float(np.mean(1.0 - norm))
-    if mode == "insertion":
-        return float(np.mean(norm))
-    raise IrlensError(f"faithfulness mode '{mode}': choose deletion or insertion")
+        y = 1.0 - norm
+    elif mode == "insertion":
+        y = norm
+    else:
+        raise IrlensError(f"faithfulness mode '{mode}': choose deletion or insertion")
+    return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2)
 
 
 def _steps(n_words: int, fractions) -> list[int]:
@@ -253,7 +258,7 @@ def faithfulness_curves(
     curves = pd.DataFrame(rows, columns=CURVE_COLUMNS)
     curves["step"] = curves.groupby(["pair", "order", "mode", "repeat"]).cumcount()
     for (i, order, mode), g in curves.groupby(["pair", "order", "mode"], sort=False):
-        per_rep = [aopc(h["norm"].to_numpy(), mode) for _, h in g.groupby("repeat")]
+        per_rep = [aopc(h["norm"].to_numpy(), mode, h["fraction"].to_numpy()) for _, h in g.groupby("repeat")]
         r0 = g[g["repeat"] == 0]
         at10 = g[np.isclose(g["fraction"], min((f for f in fractions if f > 0), default=1.0))]
         summary.append(
