@@ -31,6 +31,7 @@ import pandas as pd
 from irlens.errors import IrlensError
 from irlens.ig.ranking import UNTITLED
 from irlens.ig.words import norm_word
+from irlens.stats import bootstrap_mean_ci
 
 GROUP = ["model", "dataset"]
 
@@ -137,17 +138,6 @@ def pair_shares(
             row["domain_positive_share"] = _positive_share(s, is_dom)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def bootstrap_mean_ci(x: np.ndarray, n_boot: int = 2000, seed: int = 42, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of ``x`` (resampling its elements, ``n_boot`` times, seeded)."""
-    x = np.asarray(x, dtype=float)
-    if len(x) == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
-    a = (1 - level) / 2
-    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
 
 PAIRED_MEASURES = (

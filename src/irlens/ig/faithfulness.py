@@ -346,7 +346,7 @@ def faithfulness_table(summary: pd.DataFrame, n_boot: int = 2000, seed: int = 42
     over queries, percentile bootstrap 95 % CI over queries) and the paired differences ``ig − random`` and
     ``ig − grad_input`` on the same pairs, with their CIs. Columns: model, dataset, side, mode, queries, pairs,
     order / comparison, mean, ci_low, ci_high."""
-    from irlens.ig.analysis import bootstrap_mean_ci
+    from irlens.stats import bootstrap_mean_ci
 
     rows = []
     keys = [k for k in ("model", "dataset") if k in summary.columns] + ["side", "mode"]

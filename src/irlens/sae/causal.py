@@ -111,7 +111,7 @@ def causal_rows(
     """One row per latent (:data:`CAUSAL_COLUMNS`) from the saved top-k codes of the corpus and the queries.
     ``normalize``: score L2-normalised reconstructions (as the reconstructed run does for unit-norm
     encoders). ``max_queries``: at most this many activating queries per latent (a seeded sample)."""
-    from irlens.ig.analysis import bootstrap_mean_ci
+    from irlens.stats import bootstrap_mean_ci
 
     if repeats < 1:
         raise IrlensError("sae causal: repeats must be >= 1")
