@@ -418,3 +418,40 @@ def test_intersections_of_left_out_set_kinds_are_refused_not_empty_masks():
     for bad in ("AND_A:N", "AND_O:F", "N:a"):
         with pytest.raises(IrlensError, match="not in the NIG sets"):
             scheme_masks(sets, ["P:a", bad], [1.0])
+
+
+def test_dose_response_ranked_by_true_single_neuron_effects_beats_random(tiny_ce):
+    """Rank the neurons of two modules by their true effect (zeroing each one alone, brute force): dose 1 of that
+    ranking hurts at least as much as any single random neuron in the same module (empirical p at its floor),
+    the random baseline is seeded, and a count beyond the ranking is refused."""
+    import pandas as pd
+
+    from irlens.ablation.dose import dose_response
+    from irlens.ablation.scorer import MaskedScorer
+    from irlens.errors import IrlensError
+
+    sc = MaskedScorer(tiny_ce, PAIRS_Q, PAIRS_D, cache_mb=0)
+    L = "bert.encoder.layer"
+    module = f"{L}.2.intermediate.dense"
+    width = sc.widths[module]
+    singles = [NeuronMask({module: [u]}, f"u{u}") for u in range(width)]
+    effect = (sc.score(singles) - sc.original()[None, :]).mean(1)  # mean score change of each neuron alone
+    ranked = pd.DataFrame({"module": module, "unit": np.argsort(effect, kind="stable")})  # most harmful first
+    t = dose_response(sc, ranked, counts=(1, 3, 10, 10_000), repeats=9, seed=4)
+    assert list(t["n"]) == [1, 3, 10] and (t["repeats"] == 9).all() and (t["pairs"] == len(PAIRS_Q)).all()
+    assert t.loc[0, "delta"] == pytest.approx(effect.min(), abs=1e-6)
+    # no single random neuron hurts more than the worst one; a draw of that same neuron ties (counted, ≤)
+    import zlib
+
+    same = sum(
+        int(np.random.default_rng([4, zlib.crc32(b"dose"), 1, r]).choice(width, size=1, replace=False)[0])
+        == int(ranked["unit"].iloc[0])
+        for r in range(9)
+    )
+    assert t.loc[0, "empirical_p"] == pytest.approx((1 + same) / 10)
+    assert (t["delta"] <= t["random_mean"] + 1e-9).all()
+    again = dose_response(sc, ranked, counts=(1, 3, 10), repeats=9, seed=4)
+    pd.testing.assert_frame_equal(again, t)
+    assert not dose_response(sc, ranked, counts=(3,), repeats=9, seed=5).equals(t.iloc[[1]].reset_index(drop=True))
+    with pytest.raises(IrlensError, match="no count"):
+        dose_response(sc, ranked, counts=(width + 1,))
