@@ -24,13 +24,14 @@ def _job_counts(out: str) -> dict[str, int]:
     return jobs
 
 
-def test_paper_preset_builds_the_full_dag(tmp_path):
+def _dry_run(tmp_path, preset: str) -> str:
+    """``snakemake -n -p`` of ``preset`` over config.yaml in a copy of the workflow; its output (exit 0 asserted)."""
     for name in ("Snakefile", "config.yaml"):
         shutil.copy(REPO / name, tmp_path / name)
     for name in ("workflow", "presets", "envs"):
         shutil.copytree(REPO / name, tmp_path / name)
     p = subprocess.run(
-        SNAKEMAKE + ["-n", "-p", "--cores", "2", "--configfile", "presets/paper.yaml"],
+        SNAKEMAKE + ["-n", "-p", "--cores", "2", "--configfile", preset],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -38,6 +39,11 @@ def test_paper_preset_builds_the_full_dag(tmp_path):
     )
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-4000:]
+    return out
+
+
+def test_paper_preset_builds_the_full_dag(tmp_path):
+    out = _dry_run(tmp_path, "presets/paper.yaml")
     jobs = _job_counts(out)
     # every stage is in the DAG, at the paper's scale
     for rule in (
@@ -86,19 +92,7 @@ def test_study_preset_is_sized_for_power_and_builds_its_dag(tmp_path):
     # claims 2-3 read 95 % CIs of per-query paired differences
     assert cfg["ig"]["queries"] >= n_for_power(0.5, 0.8, 0.05)
     assert len(set(cfg["sae"]["seeds"]) - {cfg["seed"]}) >= 2  # a spread needs >= 3 runs of main
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    for name in ("workflow", "presets", "envs"):
-        shutil.copytree(REPO / name, tmp_path / name)
-    p = subprocess.run(
-        SNAKEMAKE + ["-n", "-p", "--cores", "2", "--configfile", "presets/study.yaml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
-    )
-    out = p.stdout + p.stderr
-    assert p.returncode == 0, out[-4000:]
+    out = _dry_run(tmp_path, "presets/study.yaml")
     jobs = _job_counts(out)
     assert jobs["sae_train"] == 1 + 4 + 2 + 4  # main, 4 seed replicas, paper, paper-mse, K sweep
     assert "--queries 69 " in out and "--queries 34 " in out
