@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from irlens.errors import IrlensError
-from irlens.ig.bi_encoder import BiEncoderIG, TokenAttribution
-from irlens.ig.words import word_pieces
+from irlens.ig.bi_encoder import BiEncoderIG
+from irlens.ig.words import word_groups
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +184,7 @@ def faithfulness_curves(
                 )
                 plans.append(None)
                 continue
-            attr = TokenAttribution(
-                side=side, text=it["text"], input_ids=it["ids"].cpu().numpy(), tokens=it["tokens"],
-                offsets=it["offsets"], special=it["special"], scores=np.zeros(len(it["tokens"])),
-                score=it["s"], baseline_score=it["s0"], steps=0, method="", baseline=ig.baseline,
-            )  # fmt: skip
-            groups = word_pieces(attr)
+            groups = word_groups(it["offsets"], it["special"])
             n = len(groups)
             L = it["ids"].shape[0]
             special_rows = np.asarray(it["special"], dtype=bool)
@@ -212,7 +207,7 @@ def faithfulness_curves(
             for order, perms in by_order.items():
                 for r, perm in enumerate(perms):
                     for mode in MODES:
-                        for f, k in zip(fractions, steps):
+                        for step, (f, k) in enumerate(zip(fractions, steps)):
                             changed = np.zeros(L, dtype=bool)
                             for w in perm[:k]:
                                 changed[groups[w]] = True
@@ -223,7 +218,7 @@ def faithfulness_curves(
                             if key not in index:
                                 index[key] = len(states)
                                 states.append((i, mask))
-                            plan.append((order, mode, r, f, int(k), index[key]))
+                            plan.append((order, mode, r, step, f, int(k), index[key]))
             plans.append((plan, n))
             kept.append(i)
         emb = _embeddings_of_states(ig, items, states)
@@ -253,10 +248,9 @@ def faithfulness_curves(
             else:
                 allsc = _scores_against(ig, e_i, C.to(e_i.dtype)).double().cpu().numpy()
                 ranks = 1 + (np.delete(allsc, pos, axis=1) > allsc[:, pos : pos + 1]).sum(1)
-        for (order, mode, r, f, k, _), v, rk in zip(plan, sc, ranks):
-            rows.append((i, order, mode, r, len(rows), f, k, float(v), (float(v) - s0) / (s - s0), float(rk)))
+        for (order, mode, r, step, f, k, _), v, rk in zip(plan, sc, ranks):
+            rows.append((i, order, mode, r, step, f, k, float(v), (float(v) - s0) / (s - s0), float(rk)))
     curves = pd.DataFrame(rows, columns=CURVE_COLUMNS)
-    curves["step"] = curves.groupby(["pair", "order", "mode", "repeat"]).cumcount()
     for (i, order, mode), g in curves.groupby(["pair", "order", "mode"], sort=False):
         per_rep = [aopc(h["norm"].to_numpy(), mode, h["fraction"].to_numpy()) for _, h in g.groupby("repeat")]
         r0 = g[g["repeat"] == 0]

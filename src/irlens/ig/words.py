@@ -36,10 +36,15 @@ def title_chars(title: str | None) -> int:
 def word_pieces(attr: TokenAttribution) -> list[list[int]]:
     """Token positions of each word of ``attr`` (the grouping :func:`merge_words` sums over), in text order;
     special tokens and empty spans belong to no word."""
+    return word_groups(attr.offsets, attr.special)
+
+
+def word_groups(offsets, special) -> list[list[int]]:
+    """:func:`word_pieces` from the character spans and special-token flags of the word pieces alone."""
     groups: list[list[int]] = []
     end_of = -1
-    for j, ((start, end), special) in enumerate(zip(attr.offsets, attr.special)):
-        if special or end <= start:
+    for j, ((start, end), is_special) in enumerate(zip(offsets, special)):
+        if is_special or end <= start:
             end_of = -1
             continue
         if groups and start == end_of:
