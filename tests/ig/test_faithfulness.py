@@ -1,6 +1,6 @@
 """IG faithfulness (irlens.ig.faithfulness): deletion/insertion curves reach their ends exactly, random orders
 are seeded, and on a model where one planted word carries the whole score IG's deletion curve drops at the
-first step while random orders' do not."""
+first step while random orders' do not; attention rollout and its pooling readout checked by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ import pytest
 
 from irlens.errors import IrlensError
 from irlens.ig import BiEncoderIG
-from irlens.ig.faithfulness import aopc, faithfulness_curves, random_orders, word_order
+from irlens.ig.faithfulness import (
+    aopc,
+    attention_at_input,
+    attention_rollout,
+    attention_rollout_readout,
+    faithfulness_curves,
+    random_orders,
+    rollout_readout,
+    word_order,
+)
 from irlens.ig.words import merge_words
 
 QUERY = "why do cats purr when they sleep"
@@ -98,7 +107,9 @@ def test_deleting_every_word_reaches_the_baseline_and_inserting_every_word_the_i
         start, end = (s, s0) if mode == "deletion" else (s0, s)
         assert first == pytest.approx(start, abs=1e-9), (order, mode, rep)
         assert last == pytest.approx(end, abs=1e-9), (order, mode, rep)
-    assert set(curves["order"]) == {"ig", "grad_input", "random"} and set(curves["repeat"]) == {0, 1}
+    assert set(curves["order"]) == {"ig", "grad_input", "attention", "random"} and set(curves["repeat"]) == {0, 1}
+    assert set(curves.loc[curves["order"] == "attention", "repeat"]) == {0}
+    assert set(summary["order"]) == {"ig", "grad_input", "attention", "random"}
     # normalised scores: 1 at x, 0 at x′
     assert curves["norm"].iloc[0] == pytest.approx(1.0)
 
@@ -131,6 +142,10 @@ def test_ig_deletion_drops_at_the_first_step_on_a_planted_word_and_random_does_n
     assert first[("ig", "deletion")] == pytest.approx(0.0, abs=1e-6)
     assert first[("random", "deletion")] > 0.5
     assert first[("ig", "insertion")] == pytest.approx(1.0, abs=1e-6)  # restoring 'zebra' restores the score
+    # no encoder layer: the rollout is the identity, every piece weighs 1/L and the attention order is the text
+    # order (multi-piece words first); 'zebra', the third word, is not among the first 2 of 18: nothing moves
+    assert first[("attention", "deletion")] == pytest.approx(1.0, abs=1e-9)
+    assert first[("attention", "insertion")] == pytest.approx(0.0, abs=1e-9)
     auc = summary.set_index(["order", "mode"])["aopc"]
     assert auc[("ig", "deletion")] > auc[("random", "deletion")] + 0.3
     assert auc[("ig", "insertion")] > auc[("random", "insertion")] + 0.3
@@ -151,6 +166,80 @@ def test_aopc_by_hand():
     assert list(word_order([0.1, 3.0, -1.0, 3.0])) == [1, 3, 0, 2]  # ties by position
 
 
+def test_attention_rollout_by_hand():
+    # layer 1, two heads: mean [[1, 0], [.5, .5]]; + I = [[2, 0], [.5, 1.5]]; rows / 2 -> [[1, 0], [.25, .75]]
+    # layer 2, two equal heads [[0, 1], [0, 1]]; + I = [[1, 1], [0, 2]]; rows / 2 -> [[.5, .5], [0, 1]]
+    # R = Ã2 Ã1 = [[.5 + .125, .375], [.25, .75]]
+    att = np.array(
+        [
+            [[[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]],
+            [[[0.0, 1.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]],
+        ]
+    )
+    R = attention_rollout(att)
+    assert np.allclose(R, [[0.625, 0.375], [0.25, 0.75]], atol=1e-12)
+    # (not Ã1 Ã2 = [[.5, .5], [.125, .875]], nor without the identity: [[.5, .5], [.5, .5]])
+    assert np.allclose(attention_rollout(att[:1]), [[1.0, 0.0], [0.25, 0.75]])
+    assert np.allclose(attention_rollout(np.zeros((0, 1, 3, 3))), np.eye(3))  # no layer: identity
+    # readout as the model pools: mean of the real tokens' rows, or the [CLS] / last real token's row
+    assert np.allclose(rollout_readout(R, "mean"), [0.4375, 0.5625])
+    assert np.allclose(rollout_readout(R, "cls"), [0.625, 0.375])
+    assert np.allclose(rollout_readout(R, "lasttoken"), [0.25, 0.75])
+    # the same without forming R: pooling weights pushed down the layers (what the attention order runs)
+    assert np.allclose(attention_rollout_readout(att, "mean"), [0.4375, 0.5625], atol=1e-12)
+    assert np.allclose(attention_rollout_readout(att, "cls"), [0.625, 0.375], atol=1e-12)
+    assert np.allclose(attention_rollout_readout(att, "lasttoken"), [0.25, 0.75], atol=1e-12)
+    # a padded third token: real rows only (its column keeps the mass the real rows put on it)
+    rng = np.random.default_rng(0)
+    att3 = rng.random((3, 2, 3, 3))
+    att3 /= att3.sum(-1, keepdims=True)
+    R3 = attention_rollout(att3)
+    for mask in ([1, 1, 0], [0, 1, 1], [1, 1, 1]):
+        for pooling in ("mean", "cls", "lasttoken"):
+            want = rollout_readout(R3, pooling, mask=mask)
+            assert np.allclose(attention_rollout_readout(att3, pooling, mask=mask), want, atol=1e-12)
+    Rp = np.array([[0.5, 0.5, 0.0], [0.1, 0.9, 0.0], [9.0, 9.0, 9.0]])  # third row: a padded position
+    assert np.allclose(rollout_readout(Rp, "mean", mask=[1, 1, 0]), [0.3, 0.7, 0.0])
+    assert np.allclose(rollout_readout(Rp, "cls", mask=[0, 1, 1]), Rp[1])  # left padding: first real token
+    with pytest.raises(IrlensError, match="pooling 'max'"):
+        rollout_readout(R, "max")
+
+
+def test_attention_order_on_a_real_encoder_matches_numpy_rollout_and_leaves_sdpa(tiny64):
+    import torch
+
+    ig = BiEncoderIG(tiny64, score="cos", steps=8)
+    hf = tiny64[0].auto_model
+    impl = hf.config._attn_implementation
+    with torch.inference_mode():
+        before = tiny64.encode([QUERY, DOC], convert_to_tensor=True)
+    with ig._hooked():
+        items = [ig._prepare(QUERY, DOC, "document"), ig._prepare(DOC, QUERY, "document")]  # 2 lengths, 1 batch
+        batched = attention_at_input(ig, items)
+        single = [attention_at_input(ig, [it])[0] for it in items]
+    assert hf.config._attn_implementation == impl  # switched back (sdpa by default)
+    with torch.inference_mode():
+        assert torch.equal(before, tiny64.encode([QUERY, DOC], convert_to_tensor=True))
+    for it, b, s in zip(items, batched, single):
+        assert b.shape == (it["ids"].shape[0],) and np.allclose(b, s, atol=1e-10)  # padding changes nothing
+        assert b.sum() == pytest.approx(1.0)  # rollout rows are distributions; so is their mean
+    # by hand: eager attentions of the one text, mean over heads + I, rows renormalised, through the layers,
+    # mean of the rows (mean pooling)
+    feats = tiny64.preprocess([DOC])
+    hf.set_attn_implementation("eager")
+    try:
+        with torch.inference_mode():
+            out = hf(input_ids=feats["input_ids"], attention_mask=feats["attention_mask"], output_attentions=True)
+    finally:
+        hf.set_attn_implementation(impl)
+    assert len(out.attentions) == 2
+    R = np.eye(feats["input_ids"].shape[1])
+    for a in out.attentions:
+        m = a[0].double().numpy().mean(0) + np.eye(len(R))
+        R = (m / m.sum(1, keepdims=True)) @ R
+    assert np.allclose(batched[0], R.mean(0), atol=1e-10)
+
+
 def test_bad_inputs_are_one_clear_error(tiny64):
     ig = BiEncoderIG(tiny64, score="cos", steps=8)
     p = _pair(ig, QUERY, DOC)
@@ -159,7 +248,7 @@ def test_bad_inputs_are_one_clear_error(tiny64):
     with pytest.raises(IrlensError, match="not among its candidates"):
         faithfulness_curves(ig, [{**p, "candidates": ["something else"]}])
     with pytest.raises(IrlensError, match="order"):
-        faithfulness_curves(ig, [p], orders=("attention",))
+        faithfulness_curves(ig, [p], orders=("rollout",))
     with pytest.raises(IrlensError, match="fractions"):
         faithfulness_curves(ig, [p], fractions=(0.0, 0.5))
 
@@ -186,7 +275,7 @@ def test_faithfulness_commands_on_the_ig_pairs(tiny_beir, tiny_st_model, tmp_pat
     assert main([*faith, "--out", str(tmp_path / "f")]) == 0
     summary = pd.read_parquet(tmp_path / "f.summary.parquet")
     n_pairs = pd.read_parquet(pairs).groupby("qid").head(2).shape[0]
-    assert len(summary) == n_pairs * 2 * 3 * 2  # pairs x sides x orders x modes
+    assert len(summary) == n_pairs * 2 * 4 * 2  # pairs x sides x orders x modes
     per_query = pd.read_parquet(pairs).groupby("qid").size()  # candidates: every IG pair of the query
     assert set(summary["model"]) == {"tiny"} and summary["rank"].between(1, per_query.max()).all()
     curves = pd.read_parquet(tmp_path / "f.curves.parquet")
@@ -194,7 +283,10 @@ def test_faithfulness_commands_on_the_ig_pairs(tiny_beir, tiny_st_model, tmp_pat
     out = ["--md", str(tmp_path / "t.md"), "--csv", str(tmp_path / "t.csv"), "--figure", str(tmp_path / "t.png")]
     assert main(["ig", "faithfulness-table", "--inputs", str(tmp_path / "f"), *out]) == 0
     t = pd.read_csv(tmp_path / "t.csv")
-    assert set(t["what"]) == {"ig", "grad_input", "random", "ig − random", "ig − grad_input"}
+    assert set(t["what"]) == {
+        *("ig", "grad_input", "attention", "random"),
+        *("ig − random", "ig − grad_input", "ig − attention"),
+    }
     assert (t["ci_low"] <= t["mean"] + 1e-12).all() and (t["mean"] <= t["ci_high"] + 1e-12).all()
     assert (tmp_path / "t.pdf").stat().st_size > 0
     # IG words of another model / side do not fit: one error line, exit 2

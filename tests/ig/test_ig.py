@@ -248,3 +248,85 @@ def test_ranking_level_query_ig_is_one_ig_of_the_summed_documents(tiny64, score)
     assert total.tokens == per_pair[0].tokens and total.meta["documents"] == 4
     with pytest.raises(IrlensError, match="at least one document"):
         ig.attribute_query_ranking(QUERY, [])
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 6])
+def test_gauss_lobatto_has_its_ends_as_nodes_and_degree_2n_minus_3(n):
+    x, w = quadrature("gauss-lobatto", n)
+    assert x[0] == 0.0 and x[-1] == 1.0 and np.all(np.diff(x) > 0)
+    for deg in range(2 * n - 2):  # exact up to degree 2n − 3 ...
+        assert (w * x**deg).sum() == pytest.approx(1.0 / (deg + 1), abs=1e-13)
+    assert abs((w * x ** (2 * n - 2)).sum() - 1.0 / (2 * n - 1)) > 1e-6  # ... and not beyond
+    # n = 3 is Simpson's rule
+    if n == 3:
+        np.testing.assert_allclose(w, [1 / 6, 4 / 6, 1 / 6], atol=1e-15)
+
+
+def _encoder_rows(model):
+    """Count the sequences that go through the first encoder layer (every forward of the full model)."""
+    rows = []
+    layer = model[0].auto_model.encoder.layer[0]
+    handle = layer.register_forward_hook(lambda mod, inp, out: rows.append(inp[0].shape[0]))
+    return rows, handle
+
+
+def test_adaptive_lobatto_costs_one_gradient_pass_per_point_and_no_extra_forwards(tiny64):
+    """The adaptive rule's panel ends are its own gradient points: besides the one 2-row forward for s(x) and
+    s(x′), the encoder sees exactly one row per reported step (a panel-edge forward of the old Gauss–Legendre
+    panels would add rows). With 3-point panels no point is ever thrown away, so steps = 9 + 2k."""
+    pairs = [(QUERY, DOC), ("dog barking", "Dogs bark at the mailman every single morning.")]
+    ig = BiEncoderIG(tiny64, score="cos", steps=9, tol=1e-6, max_steps=512)
+    rows, handle = _encoder_rows(tiny64)
+    try:
+        out = ig.attribute(pairs, side="document")
+    finally:
+        handle.remove()
+    steps = [a.steps for a in out]
+    assert all(a.meta["converged"] and a.rel_error <= 1e-6 for a in out)
+    assert all(s > 9 and (s - 9) % 2 == 0 for s in steps), steps  # 1e-6 needs refinement; odd counts only
+    fixed_side = 2  # each pair's query is encoded once (fixed vector)
+    assert sum(rows) == sum(steps) + 2 * len(pairs) + fixed_side
+    assert out[0].method == "gauss-lobatto-3-adaptive"
+
+
+def test_adaptive_stops_on_the_completeness_error_itself(tiny64):
+    """At a loose tol the first 9 points can already be complete enough: then nothing is refined, and the
+    reported rel_error (Σ scores vs s(x) − s(x′)) is what the stopping rule saw."""
+    for tol in (0.5, 1e-2, 1e-4):
+        a = BiEncoderIG(tiny64, score="cos", steps=9, tol=tol).attribute_pair(QUERY, DOC)
+        assert a.meta["converged"] and a.rel_error <= tol
+    loose = BiEncoderIG(tiny64, score="cos", steps=9, tol=0.5).attribute_pair(QUERY, DOC)
+    assert loose.steps == 9
+
+
+def test_adaptive_max_steps_flags_the_pair_not_converged(tiny64):
+    a = BiEncoderIG(tiny64, score="cos", steps=3, tol=1e-12, max_steps=11).attribute_pair(QUERY, DOC)
+    assert a.steps <= 11 and not a.meta["converged"]
+
+
+def test_adaptive_batched_pairs_equal_one_at_a_time(tiny64):
+    pairs = [(QUERY, DOC), ("dog barking", "Dogs bark at the mailman every single morning."), (QUERY, "Birds sing.")]
+    ig = BiEncoderIG(tiny64, score="cos", steps=9, tol=1e-4, max_tokens=100)  # several chunks, mixed rounds
+    together = ig.attribute(pairs, side="document")
+    for (q, d), t in zip(pairs, together):
+        alone = BiEncoderIG(tiny64, score="cos", steps=9, tol=1e-4).attribute_pair(q, d, side="document")
+        assert t.steps == alone.steps
+        np.testing.assert_allclose(t.scores, alone.scores, rtol=0, atol=1e-12)
+
+
+def test_bf16_passes_fall_back_to_fp32_for_pairs_that_miss_tol(tiny_st_model):
+    from sentence_transformers import SentenceTransformer
+
+    m = SentenceTransformer(str(tiny_st_model), device="cpu").eval()  # float32: autocast applies
+    pairs = [(QUERY, DOC), ("dog barking", "Dogs bark at the mailman every single morning.")]
+    loose = BiEncoderIG(m, score="cos", steps=9, tol=0.5, precision="bf16").attribute(pairs)
+    assert [a.meta["precision"] for a in loose] == ["bf16", "bf16"]
+    assert all(a.rel_error <= 0.5 for a in loose)
+    tight = BiEncoderIG(m, score="cos", steps=9, tol=1e-5, precision="bf16").attribute(pairs)
+    ref = BiEncoderIG(m, score="cos", steps=9, tol=1e-5).attribute(pairs)
+    for t, r in zip(tight, ref):  # bf16 cannot reach 1e-5: redone in fp32, the fp32 result
+        assert t.meta["precision"] == "fp32" and t.meta["converged"] and t.rel_error <= 1e-5
+        np.testing.assert_allclose(t.scores, r.scores, rtol=0, atol=1e-6)
+        assert t.steps > r.steps  # the bf16 attempt's passes are counted too
+    with pytest.raises(IrlensError, match="precision 'fp16'"):
+        BiEncoderIG(m, precision="fp16")

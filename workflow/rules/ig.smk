@@ -1,7 +1,7 @@
 # IG stage (arXiv 2501.14459): Integrated Gradients of the same (query, document) pairs for every compared
 # model (union of their top-k and the judged relevant), sharded over queries; merged tables, baseline table,
 # instance views, word clouds, title-share and in-domain-term tables, paired base-vs-adapted differences;
-# faithfulness (deletion/insertion curves in IG's order vs gradient x input and random orders).
+# faithfulness (deletion/insertion curves in IG's order vs gradient x input, attention rollout and random orders).
 
 
 include: "ig_functions.smk"
@@ -108,6 +108,7 @@ rule ig_baselines:
     resources:
         mem_mb=4000,
         runtime=30,
+        gpu=gpus(),
     params:
         model=ig_model_args,
         pairs=IG["baseline_pairs"],

@@ -28,6 +28,7 @@ def ig_model_args(wildcards):
 
 
 IG_FAITH = IG.get("faithfulness")
+IG_FAITH_ORDERS = ["ig", "grad_input", "attention", "random"]  # the schema's default of ig.faithfulness.orders
 
 
 def ig_faithfulness_args(wildcards):
@@ -35,6 +36,7 @@ def ig_faithfulness_args(wildcards):
     f = IG_FAITH
     return (
         f"{ig_encoder_args(wildcards)} --baseline {IG['baseline']} --sides {','.join(f['sides'])} "
+        f"--orders {','.join(f.get('orders') or IG_FAITH_ORDERS)} "
         f"--per-query {f['per_query']} --repeats {f['repeats']} "
         f"--fractions {','.join(f'{x:g}' for x in f['fractions'])} --max-tokens {IG['max_tokens']}"
     )
@@ -59,7 +61,7 @@ def ig_attribute_args(wildcards):
         f"--top-k {IG['top_k']} --sides {','.join(IG['sides'])} "
         f"--baseline {IG['baseline']} --method {IG['method']} --steps {IG['steps']} "
         + (f"--tol {tol} " if tol else "")
-        + f"--max-steps {IG['max_steps']} --max-tokens {IG['max_tokens']}"
+        + f"--max-steps {IG['max_steps']} --max-tokens {IG['max_tokens']} --precision {IG['precision']}"
     )
 
 

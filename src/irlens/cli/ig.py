@@ -99,6 +99,7 @@ def cmd_ig_attribute(a: argparse.Namespace) -> None:
         tol=a.tol,
         max_steps=a.max_steps,
         max_tokens=a.max_tokens,
+        precision=a.precision,
     )
     log.info(
         "IG %s on %s: shard %d/%d = %d queries x %s, sides %s, baseline %s, %s %s steps%s",
@@ -245,10 +246,10 @@ def cmd_ig_tables(a: argparse.Namespace) -> None:
 
 def cmd_ig_faithfulness(a: argparse.Namespace) -> None:
     """``irlens ig faithfulness``: deletion/insertion curves of the IG pairs of one model, in the order of its
-    IG word scores, gradient × input and seeded random orders (irlens.ig.faithfulness)."""
+    IG word scores, gradient × input, attention rollout and seeded random orders (irlens.ig.faithfulness)."""
     from irlens.data.beir import load_beir
     from irlens.ig import BiEncoderIG
-    from irlens.ig.faithfulness import faithfulness_rankings
+    from irlens.ig.faithfulness import ORDERS, faithfulness_rankings
     from irlens.ig.ranking import read_pairs
     from irlens.io import atomic_path, read_parquet
     from irlens.models import load_bi_encoder
@@ -262,6 +263,10 @@ def cmd_ig_faithfulness(a: argparse.Namespace) -> None:
     bad = [s for s in sides if s not in ("document", "query")]
     if bad:
         raise IrlensError(f"--sides: {', '.join(bad)} is not document or query")
+    orders = tuple(o.strip() for o in a.orders.split(",") if o.strip())
+    bad = [o for o in orders if o not in ORDERS]
+    if bad or not orders:
+        raise IrlensError(f"--orders '{a.orders}': choose from {', '.join(ORDERS)}")
     try:
         fractions = [float(x) for x in a.fractions.split(",")]
     except ValueError:
@@ -271,8 +276,9 @@ def cmd_ig_faithfulness(a: argparse.Namespace) -> None:
     )
     ig = BiEncoderIG(model, score=a.score, baseline=a.baseline, max_tokens=a.max_tokens)
     log.info(
-        "faithfulness of %s on %s: %d queries x <= %s pairs, sides %s, %d random repeats, %d steps",
-        a.label, a.dataset, pairs_table["qid"].nunique(), a.per_query or "all", sides, a.repeats, len(fractions),
+        "faithfulness of %s on %s: %d queries x <= %s pairs, sides %s, orders %s, %d random repeats, %d steps",
+        a.label, a.dataset, pairs_table["qid"].nunique(), a.per_query or "all", sides, orders, a.repeats,
+        len(fractions),
     )  # fmt: skip
     curves, summary = faithfulness_rankings(
         ig,
@@ -282,6 +288,7 @@ def cmd_ig_faithfulness(a: argparse.Namespace) -> None:
         sides=sides,
         per_query=a.per_query,
         labels={"model": a.label, "dataset": a.dataset},
+        orders=orders,
         repeats=a.repeats,
         seed=a.seed,
         fractions=fractions,
@@ -297,7 +304,8 @@ def cmd_ig_faithfulness(a: argparse.Namespace) -> None:
 
 def cmd_ig_faithfulness_table(a: argparse.Namespace) -> None:
     """``irlens ig faithfulness-table``: AOPC per model, side, mode and order with bootstrap CIs over queries,
-    IG − random and IG − gradient × input on the same pairs, and the mean curves' figure."""
+    IG − random, IG − gradient × input and IG − attention rollout on the same pairs, and the mean curves'
+    figure."""
     import pandas as pd
 
     from irlens.ig.faithfulness import faithfulness_table, figure_faithfulness
@@ -318,7 +326,7 @@ def cmd_ig_faithfulness_table(a: argparse.Namespace) -> None:
         a.md,
         a.csv,
         title="IG faithfulness: normalised AOPC of deletion (score removed) and insertion (score restored) curves "
-        "in the order of IG's word scores, gradient × input and random words (mean of "
+        "in the order of IG's word scores, gradient × input, attention rollout (mean-pooled) and random words (mean of "
         f"{int(summary['repeats'].max()) if len(summary) else 0} seeded orders); larger = more faithful. Per query "
         f"the mean over its pairs, mean over queries, percentile bootstrap 95% CI ({a.bootstrap} resamples, seed "
         f"{a.seed}); `ig − x`: paired on the same pairs",
@@ -372,11 +380,20 @@ def add_parser(sub) -> None:
     )
     ia.add_argument("--baseline", default="pad", help="pad | pad-all | mask | zero")
     ia.add_argument(
-        "--method", default="gauss-legendre", help="quadrature rule (irlens.attribution.quadrature.METHODS)"
+        "--method",
+        default="gauss-legendre",
+        help="fixed rule (irlens.attribution.quadrature.METHODS); with --tol: 3-point Gauss-Lobatto panels",
     )
-    ia.add_argument("--steps", type=int, default=16, help="fixed: number of points; adaptive: initial points")
+    ia.add_argument("--steps", type=int, default=9, help="fixed: number of points; adaptive: initial points (odd)")
     ia.add_argument("--tol", type=float, default=None, help="adaptive: relative completeness error to reach")
     ia.add_argument("--max-steps", type=int, default=256, help="adaptive: most points per pair")
+    ia.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: gradient passes under bf16 autocast (GPU), fp32 end scores; with --tol a pair that misses it "
+        "is redone in fp32",
+    )
     ia.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per forward/backward chunk")
     ia.add_argument("--shard", type=int, default=0, help="this shard (0-based)")
     ia.add_argument("--shards", type=int, default=1, help="number of shards the queries are split into (round robin)")
@@ -416,7 +433,8 @@ def add_parser(sub) -> None:
     iw.set_defaults(func=cmd_ig_wordclouds)
 
     fa = isub.add_parser(
-        "faithfulness", help="deletion/insertion curves of the IG pairs: IG vs gradient x input vs random order"
+        "faithfulness",
+        help="deletion/insertion curves of the IG pairs: IG vs gradient x input vs attention rollout vs random order",
     )
     fa.add_argument("--data", required=True, help="prepared dataset folder (results/data/<dataset>)")
     fa.add_argument("--dataset", required=True, help="dataset label written into the tables")
@@ -429,6 +447,11 @@ def add_parser(sub) -> None:
     fa.add_argument("--baseline", default="pad", help="the baseline IG used: pad | pad-all | mask | zero")
     fa.add_argument("--sides", default="document,query", help="comma-separated: document, query")
     fa.add_argument("--per-query", type=int, default=4, help="pairs per query, best ranked first (0: all)")
+    fa.add_argument(
+        "--orders",
+        default="ig,grad_input,attention,random",
+        help="comma-separated word orders: ig, grad_input, attention (rollout), random",
+    )
     fa.add_argument("--repeats", type=int, default=3, help="random orders per pair (seeded)")
     fa.add_argument("--fractions", default="0,0.1,0.2,0.3,0.5,0.7,1", help="fractions of the words changed")
     fa.add_argument("--seed", type=int, default=42, help="seed of the random orders")

@@ -8,6 +8,20 @@ special tokens as one last unit. An **order** ranks the words:
 - ``ig``: the IG word scores, largest first (what an explanation says matters most);
 - ``grad_input``: gradient × (input − baseline) at x, summed over a word's pieces, largest first (the cheap
   one-step explainer a reader would try instead);
+- ``attention``: **attention rollout** (Abnar & Zuidema 2020) at x, read out the way the model pools, largest
+  first (the other cheap explainer a reader would try: no gradients, one forward per text). Per layer ℓ the
+  heads' attention matrices are averaged, the identity added (the residual stream) and the rows renormalised,
+  Ã_ℓ = row-normalise(mean_h A_ℓ,h + I); the rollout is R = Ã_N ⋯ Ã_1 (row i: how much of the top-layer token
+  i comes from each input token). The readout follows the sentence-transformers pooling: ``mean`` (all-MiniLM
+  and the other bi-encoders here; also ``mean_sqrt_len_tokens``, the same direction) takes the mean of R's rows
+  over the real (attention-mask) tokens — every token's output vector enters the embedding with weight 1/L,
+  special tokens included, as the pooling does; ``cls`` takes the first real token's row ([CLS]); ``lasttoken``
+  the last real token's; other pooling modes (max, weighted mean, several modes) are an error. A word's score
+  is the sum of the readout over its word pieces (the same groups as the other orders). Attention matrices
+  are taken from the HF backbone under the ``eager`` attention implementation (SDPA returns none), switched
+  for that forward only and restored, so the forwards that score the states are untouched. Rollout ignores
+  the value vectors and everything after the attention (MLPs, pooling weights of the token vectors): it says
+  where information flows, not what the score depends on — which is what the curves test;
 - ``random``: a seeded permutation; ``repeats`` of them, averaged.
 
 At each of ``fractions`` (default 0, 0.1, …, 1) of the words, **deletion** puts the first words of the order
@@ -32,6 +46,8 @@ input) are scored once.
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -43,7 +59,8 @@ from irlens.ig.words import word_groups
 log = logging.getLogger(__name__)
 
 FRACTIONS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
-ORDERS = ("ig", "grad_input", "random")
+ORDERS = ("ig", "grad_input", "attention", "random")
+ROLLOUT_POOLING = ("mean", "mean_sqrt_len_tokens", "cls", "lasttoken")
 MODES = ("deletion", "insertion")
 CURVE_COLUMNS = ["pair", "order", "mode", "repeat", "step", "fraction", "units", "score", "norm", "rank"]
 
@@ -114,6 +131,148 @@ def _grad_at_input(ig: BiEncoderIG, items: list[dict]) -> list[np.ndarray]:
     return out
 
 
+def attention_rollout(attentions) -> np.ndarray:
+    """Attention rollout R [L, L] of one text from its attention matrices ``[layers, heads, L, L]`` (rows =
+    queries, each summing to 1 over the keys): per layer the mean over heads plus the identity, rows
+    renormalised, multiplied through the layers (R = Ã_N ⋯ Ã_1); no layers give the identity."""
+    a = np.asarray(attentions, dtype=np.float64)
+    if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
+        raise IrlensError(f"attention rollout: expected [layers, heads, L, L] attention matrices, got {a.shape}")
+    L = a.shape[-1]
+    eye = np.eye(L)
+    R = eye.copy()
+    for layer in a:
+        m = layer.mean(0) + eye
+        R = (m / m.sum(-1, keepdims=True)) @ R
+    return R
+
+
+def pooling_weights(pooling: str, mask) -> np.ndarray:
+    """Weights [L] of the rows a pooled readout takes: ``mean`` (and ``mean_sqrt_len_tokens``, the same
+    direction) 1/n on each of the n real tokens (``mask`` True / 1), ``cls`` 1 on the first real token,
+    ``lasttoken`` 1 on the last."""
+    real = np.asarray(mask).astype(bool)
+    if not real.any():
+        raise IrlensError("attention rollout: no real token in the attention mask")
+    rows = np.flatnonzero(real)
+    w = np.zeros(real.shape[0], dtype=np.float64)
+    if pooling in ("mean", "mean_sqrt_len_tokens"):
+        w[rows] = 1.0 / len(rows)
+    elif pooling == "cls":
+        w[rows[0]] = 1.0
+    elif pooling == "lasttoken":
+        w[rows[-1]] = 1.0
+    else:
+        raise IrlensError(
+            f"attention order: pooling '{pooling}' has no rollout readout; supported: {', '.join(ROLLOUT_POOLING)}"
+        )
+    return w
+
+
+def rollout_readout(rollout, pooling: str = "mean", mask=None) -> np.ndarray:
+    """Per input token [L]: the rollout read out as the model pools its token vectors. ``mean`` (and
+    ``mean_sqrt_len_tokens``): mean of the rows of the real tokens (``mask`` True / 1; default all); ``cls``:
+    the first real token's row; ``lasttoken``: the last real token's row (:func:`pooling_weights` · R)."""
+    R = np.asarray(rollout, dtype=np.float64)
+    return pooling_weights(pooling, np.ones(R.shape[0], dtype=bool) if mask is None else mask) @ R
+
+
+def attention_rollout_readout(attentions, pooling: str = "mean", mask=None) -> np.ndarray:
+    """``rollout_readout(attention_rollout(attentions), pooling, mask)`` without forming R: the pooling
+    weights w go down the layers by vector–matrix products, w Ã_N ⋯ Ã_1 (O(layers · L²), not L³)."""
+    a = np.asarray(attentions, dtype=np.float64)
+    if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
+        raise IrlensError(f"attention rollout: expected [layers, heads, L, L] attention matrices, got {a.shape}")
+    L = a.shape[-1]
+    eye = np.eye(L)
+    w = pooling_weights(pooling, np.ones(L, dtype=bool) if mask is None else mask)
+    for layer in a[::-1]:
+        m = layer.mean(0) + eye
+        w = w @ (m / m.sum(-1, keepdims=True))
+    return w
+
+
+def pooling_mode(model) -> str:
+    """The pooling mode of a sentence-transformers ``model`` (its module with ``pooling_mode``)."""
+    for module in model:
+        mode = getattr(module, "pooling_mode", None)
+        if mode is not None:
+            if not isinstance(mode, str):
+                modes = list(mode)
+                if len(modes) != 1:
+                    raise IrlensError(
+                        f"attention order: pooling {'+'.join(map(str, modes))} (several modes) has no rollout readout"
+                    )
+                mode = modes[0]
+            return str(mode)
+    raise IrlensError("attention order: the model has no pooling module (pooling_mode) to read the rollout out by")
+
+
+@contextmanager
+def eager_attention(hf_model):
+    """``hf_model`` under the ``eager`` attention implementation (the one that returns attention matrices) for
+    the duration, the previous implementation (e.g. ``sdpa``) restored afterwards."""
+    prev = getattr(getattr(hf_model, "config", None), "_attn_implementation", None)
+    if prev is None or not hasattr(hf_model, "set_attn_implementation"):
+        raise IrlensError(
+            f"attention order: {type(hf_model).__name__} cannot switch to eager attention to return attention matrices"
+        )
+    if prev != "eager":
+        hf_model.set_attn_implementation("eager")
+    try:
+        yield hf_model
+    finally:
+        if prev != "eager":
+            hf_model.set_attn_implementation(prev)
+
+
+def attention_at_input(ig: BiEncoderIG, items: list[dict]) -> list[np.ndarray]:
+    """Per item, the attention-rollout readout [L] at x (:func:`attention_rollout`, :func:`rollout_readout`):
+    one forward of the HF backbone per distinct text, batched under ``ig.max_tokens``, no gradients."""
+    import torch
+
+    hf = getattr(ig.model[0], "auto_model", None)
+    if hf is None:
+        raise IrlensError("attention order: the model's first module has no HF backbone (auto_model)")
+    pool = pooling_mode(ig.model)
+    if pool not in ROLLOUT_POOLING:
+        raise IrlensError(
+            f"attention order: pooling '{pool}' has no rollout readout; supported: {', '.join(ROLLOUT_POOLING)}"
+        )
+    first: dict[str, int] = {}
+    for i, it in enumerate(items):
+        first.setdefault(it["text"], i)
+    todo = list(first.values())
+    done: dict[int, np.ndarray] = {}
+    keys = ("input_ids", "attention_mask", "token_type_ids")
+    with eager_attention(hf), torch.inference_mode():
+        for chunk in ig._chunks([(i, 1.0, None) for i in todo], items):
+            longest = max(items[i]["ids"].shape[0] for i, _, _ in chunk)
+            ref = items[chunk[0][0]]["feats"]
+            batch = {
+                k: torch.zeros(len(chunk), longest, dtype=ref[k].dtype, device=ref[k].device)
+                for k in keys
+                if torch.is_tensor(ref.get(k))
+            }
+            for j, (i, _, _) in enumerate(chunk):
+                L = items[i]["ids"].shape[0]
+                for k in batch:
+                    batch[k][j, :L] = items[i]["feats"][k][0]
+            out = hf(**batch, output_attentions=True)
+            atts = out.attentions
+            n_layers = getattr(hf.config, "num_hidden_layers", None)
+            if atts is None or (n_layers and len(atts) != n_layers) or any(a is None for a in atts):
+                raise IrlensError("attention order: the backbone returned no attention matrices under eager attention")
+            # heads averaged on the device: [B, layers, 1, T, T]
+            att = torch.stack([x.mean(1, keepdim=True).double() for x in atts], 1).cpu().numpy() if atts else None
+            for j, (i, _, _) in enumerate(chunk):
+                L = items[i]["ids"].shape[0]
+                mask = batch["attention_mask"][j, :L].cpu().numpy() if "attention_mask" in batch else None
+                a = att[j, :, :, :L, :L] if att is not None else np.zeros((0, 1, L, L))
+                done[i] = attention_rollout_readout(a, pool, mask)
+    return [done[first[it["text"]]] for it in items]
+
+
 def _embeddings_of_states(ig: BiEncoderIG, items: list[dict], states: list[tuple[int, np.ndarray]]):
     """Sentence embeddings [S, H] of the states (item, token mask: True = baseline row), forward only,
     chunked under ``ig.max_tokens``."""
@@ -152,10 +311,10 @@ def faithfulness_curves(
     ``pairs``: dicts with ``query``, ``document``, ``word_scores`` (IG score of each word in text order, as
     :func:`irlens.ig.words.merge_words` numbers them; needed for the ``ig`` order) and optionally
     ``candidates`` (the query's candidate document texts, the pair's document among them, for ranks) and
-    ``meta`` (copied into the summary). Returns (curves, summary): ``curves`` has :data:`CURVE_COLUMNS`
-    (``repeat`` 0 except for ``random``); ``summary`` one row per (pair, order, mode) with the AOPC (random:
-    mean over repeats), s(x), s(x′), words, and the rank at x and after deleting/inserting the first 10 % of
-    the words."""
+    ``meta`` (copied into the summary); ``orders``: any of :data:`ORDERS`. Returns (curves, summary):
+    ``curves`` has :data:`CURVE_COLUMNS` (``repeat`` 0 except for ``random``); ``summary`` one row per (pair,
+    order, mode) with the AOPC (random: mean over repeats), s(x), s(x′), words, and the rank at x and after
+    deleting/inserting the first 10 % of the words."""
     if side not in ("document", "query"):
         raise IrlensError(f"faithfulness side '{side}': choose document or query")
     bad = [o for o in orders if o not in ORDERS]
@@ -173,6 +332,15 @@ def faithfulness_curves(
     with ig._hooked():
         items = [ig._prepare(p["query"], p["document"], side) for p in pairs]
         gi = _grad_at_input(ig, items) if "grad_input" in orders else None
+        if "attention" in orders:
+            t0 = time.perf_counter()
+            att = attention_at_input(ig, items)
+            log.info(
+                "faithfulness: attention rollout of %d texts in %.2f s",
+                len({it["text"] for it in items}), time.perf_counter() - t0,
+            )  # fmt: skip
+        else:
+            att = None
         plans = []  # per pair: list of (order, mode, repeat, step, fraction, units, state index)
         states: list[tuple[int, np.ndarray]] = []
         index: dict[tuple[int, bytes], int] = {}
@@ -200,6 +368,8 @@ def faithfulness_curves(
                 by_order["ig"] = [word_order(ws)]
             if gi is not None:
                 by_order["grad_input"] = [word_order([gi[i][g].sum() for g in groups])]
+            if att is not None:
+                by_order["attention"] = [word_order([att[i][g].sum() for g in groups])]
             if "random" in orders:
                 by_order["random"] = random_orders(n, repeats, seed + i)
             steps = _steps(n, fractions)
@@ -337,9 +507,9 @@ def faithfulness_rankings(
 
 def faithfulness_table(summary: pd.DataFrame, n_boot: int = 2000, seed: int = 42) -> pd.DataFrame:
     """Per (model, dataset, side, mode): AOPC of each order (per query the mean over its pairs, then the mean
-    over queries, percentile bootstrap 95 % CI over queries) and the paired differences ``ig − random`` and
-    ``ig − grad_input`` on the same pairs, with their CIs. Columns: model, dataset, side, mode, queries, pairs,
-    order / comparison, mean, ci_low, ci_high."""
+    over queries, percentile bootstrap 95 % CI over queries) and the paired differences ``ig − random``,
+    ``ig − grad_input`` and ``ig − attention`` on the same pairs, with their CIs. Columns: model, dataset, side,
+    mode, queries, pairs, order / comparison, mean, ci_low, ci_high."""
     from irlens.stats import bootstrap_mean_ci
 
     rows = []
@@ -353,7 +523,7 @@ def faithfulness_table(summary: pd.DataFrame, n_boot: int = 2000, seed: int = 42
             x = per_q[order].dropna().to_numpy()
             lo, hi = bootstrap_mean_ci(x, n_boot, seed)
             rows.append({**base, "what": order, "mean": float(np.mean(x)), "ci_low": lo, "ci_high": hi})
-        for other in ("random", "grad_input"):
+        for other in ("random", "grad_input", "attention"):
             if "ig" in per_q and other in per_q:
                 x = (per_q["ig"] - per_q[other]).dropna().to_numpy()
                 lo, hi = bootstrap_mean_ci(x, n_boot, seed)
@@ -374,7 +544,7 @@ def figure_faithfulness(curves: pd.DataFrame, out, title: str = "") -> None:
     for row, (key, g) in enumerate(groups):
         for col, mode in enumerate(MODES):
             ax = axes[row][col]
-            for order, style in (("ig", "o-"), ("grad_input", "s--"), ("random", "^:")):
+            for order, style in (("ig", "o-"), ("grad_input", "s--"), ("attention", "d-."), ("random", "^:")):
                 h = g[(g["order"] == order) & (g["mode"] == mode)]
                 if len(h):
                     m = h.groupby("fraction")["norm"].mean()
