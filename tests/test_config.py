@@ -145,6 +145,12 @@ BAD = [
         _set("ablation.eval_sets", {"scifact": {"split": "dev", "role": "ID"}}),
         "config: ablation.eval_sets.scifact.split 'dev' is not kept for scifact (datasets.scifact.splits)",
     ),
+    (
+        "ablation-dose-scheme",
+        _set("ablation.dose.schemes", ["F_A", "AND_A:P"]),
+        "config: ablation.dose.schemes names 'AND_A:P'; the dose-response needs a scheme with a ranking of its own: "
+        "P:, N: or F:<a nig dataset>, or F_A (intersections have none)",
+    ),
     ("gpl-base", _set("gpl.base", ["ghost"]), "config: gpl.base names 'ghost', which is not a key of models"),
     (
         "gpl-dataset",

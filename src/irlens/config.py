@@ -99,6 +99,13 @@ def check_config(config: dict) -> None:
             _fail(f"ablation.eval_sets names dataset '{d}', which is not a key of datasets")
         if not kept(d, eval_set["split"]):
             _fail(f"ablation.eval_sets.{d}.split '{eval_set['split']}' is not kept for {d} (datasets.{d}.splits)")
+    for s in (ablation.get("dose") or {}).get("schemes") or []:
+        kind, _, d = s.partition(":")
+        if s != "F_A" and (kind not in ("P", "N", "F") or d not in nig_datasets):
+            _fail(
+                f"ablation.dose.schemes names '{s}'; the dose-response needs a scheme with a ranking of its own: "
+                "P:, N: or F:<a nig dataset>, or F_A (intersections have none)"
+            )
 
     # GPL: bases, target corpora, the split train-queries reads, a teacher
     gpl = _section(config, "gpl")

@@ -450,6 +450,10 @@ def test_dose_response_ranked_by_true_single_neuron_effects_beats_random(tiny_ce
     )
     assert t.loc[0, "empirical_p"] == pytest.approx((1 + same) / 10)
     assert (t["delta"] <= t["random_mean"] + 1e-9).all()
+    # the whole curve, one test: the ranked mean Δ over the counts vs each draw's curve (draw r at every n)
+    assert t["curve_delta"].nunique() == 1 and t["curve_delta"].iloc[0] == pytest.approx(t["delta"].mean(), abs=1e-12)
+    assert t["curve_random"].iloc[0] == pytest.approx(t["random_mean"].mean(), abs=1e-12)
+    assert t["curve_p"].iloc[0] in [k / 10 for k in range(1, 11)]
     again = dose_response(sc, ranked, counts=(1, 3, 10), repeats=9, seed=4)
     pd.testing.assert_frame_equal(again, t)
     assert not dose_response(sc, ranked, counts=(3,), repeats=9, seed=5).equals(t.iloc[[1]].reset_index(drop=True))

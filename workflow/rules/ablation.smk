@@ -1,5 +1,6 @@
 # Ablation (arXiv 2406.19309 §5.3, Table 4): prune the neurons of each NIG scheme and random neurons in the
 # same modules; per-query nDCG@10 on evaluation sets the attribution did not use; t-tests; table + figure.
+# ablation_dose: one scheme's top-n neurons zeroed for a ladder of n vs random ones, on the pairs NIG attributed.
 
 
 include: "ablation_functions.smk"
@@ -157,3 +158,50 @@ rule ablation_figure:
         correction=ABL["correction"],
     shell:
         "irlens ablation figure {params.inputs} --correction {params.correction} --title 'Ablation of {wildcards.ce}' --out reports/figures/ablation/{wildcards.ce}/drops > {log} 2>&1"
+
+
+rule ablation_dose:
+    input:
+        values="results/nig/{ce}/schemes/values.parquet",
+        roles="results/nig/{ce}/schemes/roles.json",
+        pairs=ablation_dose_pairs,
+        manifests=ablation_dose_manifests,
+        model=ce_model_input,
+    output:
+        table="results/ablation/{ce}/dose/{scheme}.parquet",
+        timing="results/ablation/{ce}/dose/{scheme}.json",
+        md=report(
+            "reports/tables/ablation/{ce}/dose-{scheme}.md",
+            caption="../report/ablation_dose.rst",
+            category="Ablation (cross-encoder)",
+            labels={"table": "dose-response {scheme}"},
+        ),
+        csv="reports/tables/ablation/{ce}/dose-{scheme}.csv",
+        png=report(
+            "reports/figures/ablation/{ce}/dose-{scheme}.png",
+            caption="../report/ablation_dose.rst",
+            category="Ablation (cross-encoder)",
+            labels={"figure": "dose-response {scheme}"},
+        ),
+        pdf="reports/figures/ablation/{ce}/dose-{scheme}.pdf",
+    log:
+        "results/logs/ablation/dose/{ce}/{scheme}.log",
+    benchmark:
+        "results/benchmarks/ablation/dose/{ce}/{scheme}.tsv"
+    wildcard_constraints:
+        ce=CE_NAME_RE,
+        scheme=DOSE_SCHEME_RE,
+    conda:
+        "../../envs/attribution.yaml"
+    threads: ABL["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=gpus(),
+    params:
+        model=lambda wc: ce_model_args(),
+        dose=ablation_dose_args,
+        figure=subpath(output.png, strip_suffix=".png"),
+    shell:
+        "irlens ablation dose {params.model} --threads {threads} --schemes-dir results/nig/{wildcards.ce}/schemes "
+        "--pairs {input.pairs} {params.dose} --out {output.table} --md {output.md} --csv {output.csv} --figure {params.figure} > {log} 2>&1"

@@ -1,5 +1,6 @@
-"""``irlens ablation {evalset,run,merge,table,figure}``: prune NIG-selected neurons vs random neurons and
-measure nDCG@10 (arXiv 2406.19309 §5.3, Table 4); what workflow/rules/ablation.smk calls."""
+"""``irlens ablation {evalset,run,merge,table,figure,dose}``: prune NIG-selected neurons vs random neurons and
+measure nDCG@10 (arXiv 2406.19309 §5.3, Table 4), and the dose–response of one scheme on the pairs NIG
+attributed; what workflow/rules/ablation.smk calls."""
 
 from __future__ import annotations
 
@@ -126,13 +127,13 @@ def cmd_merge(a: argparse.Namespace) -> None:
     log.info("merged %d shards into %s (%d rows)", len(a.inputs), a.out, len(df))
 
 
-def _named(items: list[str], what: str) -> list[tuple[str, str]]:
+def _named(items: list[str], what: str, key: str = "evaluation set") -> list[tuple[str, str]]:
     """``--<what> <name>=<value>`` arguments → ``[(name, value), ...]`` (one-line error otherwise)."""
     out = []
     for it in items:
         name, sep, path = it.partition("=")
         if not sep or not name or not path:
-            raise IrlensError(f"--{what} '{it}': expected <evaluation set>=<path>")
+            raise IrlensError(f"--{what} '{it}': expected <{key}>=<path>")
         out.append((name, path))
     return out
 
@@ -163,13 +164,165 @@ def cmd_figure(a: argparse.Namespace) -> None:
     log.info("wrote %s.png/.pdf", a.out)
 
 
-def _add_correction(p: argparse.ArgumentParser) -> None:
+def _dose_pairs(paths: list[str], members: list[str], data: dict):
+    """The pairs of the NIG sets ``members`` ("<dataset>:<label>") from the merged NIG pairs tables ``paths``
+    (``all.pairs.parquet`` of ``irlens nig merge``; tables of other sets are skipped): a frame with dataset, qid,
+    doc_id, label, target, in ``members`` order then pair order."""
+    import pandas as pd
+
+    found = {}
+    for p in paths:
+        t = read_parquet(
+            p, "NIG pairs table", "'irlens nig merge' (the nig_merge rule)", columns=("qid", "doc_id", "label")
+        )
+        if t.empty:
+            continue
+        if "dataset" not in t.columns:
+            raise IrlensError(f"{p}: no dataset column, so not a merged NIG pairs table; rerun the nig_merge rule")
+        for (d, lb), part in t.groupby(["dataset", "label"], sort=False):
+            key = f"{d}:{lb}"
+            if key in found:
+                raise IrlensError(f"{p}: NIG set {key} is given twice (--pairs); give each all.pairs.parquet once")
+            found[key] = part
+    lacking = [m for m in members if m not in found]
+    if lacking:
+        raise IrlensError(
+            f"dose-response: no NIG pairs for {', '.join(lacking)} among --pairs; add results/nig/<ce>/<dataset>/"
+            "<label>/all.pairs.parquet"
+        )
+    df = pd.concat([found[m] for m in members], ignore_index=True)
+    nodata = sorted(set(df["dataset"]) - set(data))
+    if nodata:
+        raise IrlensError(f"dose-response: no --data <dataset>=<folder> for {', '.join(nodata)}")
+    df["target"] = (df["label"] == "relevant").astype(int)
+    return df
+
+
+def cmd_dose(a: argparse.Namespace) -> None:
+    """``irlens ablation dose``: Δ P(target label) of the pairs NIG attributed for one scheme as its top-n neurons
+    are zeroed, n = ``--counts``, vs as many random neurons in the same modules (:mod:`irlens.ablation.dose`);
+    parquet (+ .json timing), markdown + CSV table and a PNG + PDF figure."""
+    import numpy as np
+
+    from irlens.ablation.dose import (
+        TargetScorer,
+        correct_counts,
+        dose_response,
+        scheme_members,
+        scheme_ranking,
+        write_dose,
+    )
+    from irlens.ablation.scorer import MaskedScorer
+    from irlens.data.beir import doc_text, load_beir
+    from irlens.io import read_json, write_json
+    from irlens.nig.schemes import pretty
+
+    if a.repeats < 1:
+        raise IrlensError(f"dose-response: --repeats must be >= 1 (got {a.repeats}); set ablation.dose.repeats")
+    if not a.counts or min(a.counts) < 1:
+        raise IrlensError(
+            f"dose-response: --counts must be positive integers (got {a.counts}); set ablation.dose.counts"
+        )
+    d = Path(a.schemes_dir)
+    made = "'irlens nig schemes' (the nig_schemes rule)"
+    if not (d / "roles.json").is_file():
+        raise IrlensError(f"{d / 'roles.json'}: NIG scheme roles not found; run {made} first")
+    roles = read_json(d / "roles.json")
+    values = read_parquet(
+        d / "values.parquet", "NIG scheme values", made, columns=("module", "unit", "layer", "component")
+    )
+    ranked = scheme_ranking(values, a.scheme, roles.get("rank_by", "value"))
+    members = scheme_members(a.scheme, (roles.get("pairs") or {}).keys())
+    data = dict(_named(a.data, "data", "dataset"))
+    pairs = _dose_pairs(a.pairs, members, data)
+    if a.max_pairs and len(pairs) > a.max_pairs:
+        keep = np.sort(np.random.default_rng([int(a.seed), len(pairs)]).choice(len(pairs), a.max_pairs, replace=False))
+        pairs = pairs.iloc[keep].reset_index(drop=True)
+    sets = {ds: load_beir(folder, []) for ds, folder in data.items() if ds in set(pairs["dataset"])}
+    miss = [
+        f"{r.dataset}:{r.qid}/{r.doc_id}"
+        for r in pairs.itertuples()
+        if r.qid not in sets[r.dataset].queries or r.doc_id not in sets[r.dataset].corpus
+    ]
+    if miss:
+        raise IrlensError(
+            f"dose-response: pairs {', '.join(miss[:3])} are not in their --data folder; rerun the NIG stage on it"
+        )
+    ce, resolved = load_cross_encoder_from_args(a)
+    t0 = time.perf_counter()
+    queries = [sets[r.dataset].queries[r.qid] for r in pairs.itertuples()]
+    docs = [doc_text(sets[r.dataset].corpus[r.doc_id]) for r in pairs.itertuples()]
+    scorer = TargetScorer(
+        MaskedScorer(ce, queries, docs, max_rows=a.max_rows, cache_mb=a.cache_mb), pairs["target"], ce.num_labels
+    )
+    counts = sorted({n for n in a.counts if n <= len(ranked)})
+    log.info(
+        "dose-response of %s: %d pairs (%s), counts %s of %d neurons, %d random draws each (%d masks)",
+        a.scheme,
+        len(pairs),
+        ", ".join(members),
+        counts,
+        len(ranked),
+        a.repeats,
+        len(counts) * (a.repeats + 1),
+    )
+    table = dose_response(scorer, ranked, counts, a.repeats, a.seed)
+    secs = time.perf_counter() - t0
+    table.insert(1, "pct_neurons", 100.0 * table["n"] / len(ranked))
+    table.insert(0, "scheme", a.scheme)
+    table = correct_counts(table, a.correction)
+    write_dose(
+        table,
+        a.out,
+        a.md,
+        a.csv,
+        a.figure,
+        a.scheme,
+        members,
+        len(ranked),
+        levels=roles.get("levels") or (),
+        method=a.correction,
+        title=a.title or f"Dose–response of {pretty(a.scheme)}",
+    )
+    masks = len(table) * (a.repeats + 1)
+    write_json(
+        Path(a.out).with_suffix(".json"),
+        {
+            "scheme": a.scheme,
+            "members": members,
+            "pairs": len(pairs),
+            "neurons": len(ranked),
+            "counts": [int(n) for n in table["n"]],
+            "repeats": a.repeats,
+            "masks": masks,
+            "seconds": round(secs, 2),
+            "seconds_per_mask": round(secs / max(1, masks), 4),
+            "correction": a.correction,
+            "model": a.model,
+            "model_sha256": resolved.sha256,
+            "prefix_cache": scorer.scorer.prefix_cache,
+        },
+    )
+    log.info(
+        "wrote %s, %s, %s.png: %d masks in %.0f s (%.3f s per mask)",
+        a.out,
+        a.md,
+        a.figure,
+        masks,
+        secs,
+        secs / max(1, masks),
+    )
+
+
+def _add_correction(
+    p: argparse.ArgumentParser, over: str = "the t-test (and empirical) p-values over the whole table"
+) -> None:
     p.add_argument(
         "--correction",
         choices=("holm", "bh", "none"),  # irlens.ablation.stats.CORRECTIONS (not imported: it loads numpy)
         default="holm",
-        help="multiple-testing correction of the t-test (and empirical) p-values over the whole table: holm "
-        "(family-wise error), bh (Benjamini-Hochberg false discovery rate) or none",
+        help=f"multiple-testing correction of {over}: holm (family-wise error), bh (Benjamini-Hochberg false "
+        "discovery rate) or none",
     )
 
 
@@ -246,3 +399,40 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output prefix (.png and .pdf)")
     _add_correction(p)
     p.set_defaults(func=cmd_figure)
+
+    p = s.add_parser(
+        "dose",
+        help="dose-response: score change of the pairs NIG attributed as a scheme's top-n neurons are zeroed, "
+        "vs random neurons of the same modules",
+    )
+    add_cross_encoder_args(p)
+    p.add_argument(
+        "--schemes-dir", required=True, help="output folder of 'irlens nig schemes' (values.parquet, roles.json)"
+    )
+    p.add_argument(
+        "--scheme", required=True, help="a scheme with values of its own: P:<dataset>, N:<dataset>, F:<dataset>, F_A"
+    )
+    p.add_argument(
+        "--pairs",
+        nargs="+",
+        required=True,
+        help="merged NIG pairs tables (<dataset>/<label>/all.pairs.parquet); those of the scheme's sets are used",
+    )
+    p.add_argument(
+        "--data", action="append", required=True, help="<dataset>=<BEIR folder> (texts of the pairs; repeat)"
+    )
+    p.add_argument(
+        "--counts", type=int, nargs="+", default=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], help="neurons zeroed"
+    )
+    p.add_argument("--repeats", type=int, default=20, help="random masks per count")
+    p.add_argument("--seed", type=int, default=42, help="seed of the random masks (and of the --max-pairs draw)")
+    p.add_argument("--max-pairs", type=int, default=0, help="pairs re-scored, a seeded draw (0 = all)")
+    p.add_argument("--max-rows", type=int, default=64, help="rows (pairs x masks) per forward")
+    p.add_argument("--cache-mb", type=float, default=2048, help="memory for cached hidden states (0 = off)")
+    p.add_argument("--title", default="", help="title shown on the figure")
+    p.add_argument("--out", required=True, help="dose table parquet (+ .json timing)")
+    p.add_argument("--md", required=True, help="markdown table (with what the sample can show)")
+    p.add_argument("--csv", required=True, help="CSV table")
+    p.add_argument("--figure", required=True, help="figure prefix (.png and .pdf)")
+    _add_correction(p, "the empirical p-values over the counts")
+    p.set_defaults(func=cmd_dose)
