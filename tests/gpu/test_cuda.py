@@ -399,25 +399,10 @@ def _one_step(model, cfg, xb, nr, nq, var):
     return {k: float(v.detach()) for k, v in parts.items()}, grads
 
 
-@pytest.mark.parametrize(
-    "latent_loss",
-    [
-        "kl",
-        "mse",
-        pytest.param(
-            "infonce",
-            marks=pytest.mark.xfail(
-                reason="irlens/sae/train.py batch_losses: the InfoNCE targets are torch.arange(nq) on the CPU, "
-                "whatever the device of the scores",
-                raises=RuntimeError,
-                strict=True,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("latent_loss", ["kl", "mse", "infonce"])
 def test_sae_training_step_on_cuda_matches_cpu(latent_loss):
-    """irlens.sae.train.train_sae has no device argument (it trains on the CPU, see the next test); its step
-    is built from TopKSAE.forward_codes, batch_losses and the decoder constraints, which are checked on the GPU."""
+    """One step of irlens.sae.train.train_sae (TopKSAE.forward_codes, batch_losses with the InfoNCE targets on the
+    scores' device, the decoder constraints) gives on the GPU what it gives on the CPU."""
     from irlens.sae.config import TrainConfig
 
     n, nq, nr = 4, 4, 16
@@ -461,13 +446,8 @@ def test_sae_training_step_on_cuda_matches_cpu(latent_loss):
     assert torch.equal(gpu.since_fired.cpu(), cpu.since_fired)
 
 
-@pytest.mark.xfail(
-    reason="irlens.sae.train.train_sae has no device argument and keeps the training pool on the CPU "
-    "(irlens/sae/train.py: X = torch.from_numpy(...)): a model on the GPU cannot be trained",
-    raises=RuntimeError,
-    strict=True,
-)
 def test_sae_train_continues_a_model_on_cuda():
+    """A model given on the GPU trains there (device None: the model's device) and stays there."""
     from irlens.sae.config import TrainConfig
     from irlens.sae.train import TrainData, train_sae
 
@@ -479,6 +459,27 @@ def test_sae_train_continues_a_model_on_cuda():
     m_g, rec_g = train_sae(data, cfg, progress=False, model=gpu)
     assert all_on_cuda(m_g)
     assert rec_g["history"][-1]["fvu"] == pytest.approx(rec_c["history"][-1]["fvu"], rel=5e-2)
+
+
+def test_sae_train_device_cuda_with_retrieval_losses_returns_a_cpu_model():
+    """train_sae(device='cuda:0'): fresh model, pool and batches on the GPU (geometric-median init, InfoNCE,
+    mixup draws on the CPU generator); the model comes back on the CPU, the record says where it trained."""
+    from irlens.sae.config import TrainConfig
+    from irlens.sae.train import build_train_data, train_sae
+
+    x = _sae_inputs(400).numpy()
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    cfg = TrainConfig(
+        n_latents=128, k=8, aux_k=16, n=4, epochs=2, batch=64, batch_queries=16, warmup_steps=1, lam=1.0,
+        lam_latent=0.5, latent_loss="infonce", anchors="queries+docs", augment="mixup",
+    )  # fmt: skip
+    data = build_train_data([{"name": "toy", "corpus": x[:320], "queries": x[320:]}], n=4, doc_anchors=True)
+    m_c, rec_c = train_sae(data, cfg, progress=False, device="cpu")
+    m_g, rec_g = train_sae(data, cfg, progress=False, device="cuda:0")
+    assert all_on_cpu(m_g) and rec_g["device"] == "cuda:0" and rec_c["device"] == "cpu"
+    for key in ("fvu", "kl", "lat"):
+        assert rec_g["history"][-1][key] == pytest.approx(rec_c["history"][-1][key], rel=5e-2), key
+    assert rec_g["pool"]["rows"] == rec_c["pool"]["rows"] == len(x)
 
 
 def test_sae_n2g_activations_with_an_encoder_on_cuda_match_cpu(bi_dir):

@@ -107,21 +107,124 @@ def _resources_per_rule(log: str) -> dict[str, set[str]]:
     return out
 
 
-@pytest.mark.parametrize("gpus", [None, "0"])
-def test_profile_resources_from_environment(tmp_path, gpus):
-    """What the profile asks SLURM for, as Snakemake evaluates it (dry run, no cluster needed)."""
+def _commands_per_rule(log: str) -> dict[str, list[str]]:
+    """rule -> the shell commands of its jobs in a dry-run log printed with --printshellcmds."""
+    out, rule = {}, None
+    for line in log.splitlines():
+        m = re.match(r"(?:local)?rule (\w+):$", line)
+        if m:
+            rule = m.group(1)
+        elif rule and line.startswith("Shell command: "):
+            out.setdefault(rule, []).append(line.split(": ", 1)[1])
+    return out
+
+
+@pytest.mark.parametrize(
+    "env_gpu",
+    [{}, {"IRLENS_SLURM_GPUS": "0"}, {"IRLENS_SLURM_GPUS": "2", "IRLENS_SLURM_GPU_MODEL": "a100"},
+     {"IRLENS_SLURM_GRES": "gpu:a100:1", "IRLENS_SLURM_GPU_MODEL": "a100"}],
+    ids=["default", "none", "model", "gres"],
+)  # fmt: skip
+def test_profile_resources_from_environment(tmp_path, env_gpu):
+    """What the profile asks SLURM for, as Snakemake evaluates it (dry run, no cluster needed): the GPU rules get
+    gpu (+ gpu_model) or gres, cpus_per_gpu = their threads and tasks_per_gpu 0; no other rule gets any of them."""
     wd = make_smoke_workdir(tmp_path)
-    env = {"SLURM_PARTITION": "part-x", "SLURM_ACCOUNT": "acct-y", **({"IRLENS_SLURM_GPUS": gpus} if gpus else {})}
+    env = {"SLURM_PARTITION": "part-x", "SLURM_ACCOUNT": "acct-y", **env_gpu}
     p = smoke_snakemake(wd, "--dry-run", "--profile", "workflow/profiles/slurm", cores=False, env=env)
     res = _resources_per_rule(p.stdout + p.stderr)
     assert CORE_GPU_RULES <= set(res), set(res)
+    gres = env_gpu.get("IRLENS_SLURM_GRES", "")
+    n = 0 if gres else int(env_gpu.get("IRLENS_SLURM_GPUS", "1"))
+    model = env_gpu.get("IRLENS_SLURM_GPU_MODEL", "") if n else ""
     for rule, lines in res.items():
         for line in lines:
             assert "slurm_partition=part-x" in line and "slurm_account=acct-y" in line, (rule, line)
             assert re.search(r"\bmem_mb=\d+", line) and re.search(r"\bruntime=\d+", line), (rule, line)
-            want = int(gpus or 1) if rule in GPU_RULES else 0
+            want = n if rule in GPU_RULES else 0
             got = int((re.search(r"\bgpu=(\d+)", line) or [None, 0])[1])
             assert got == want, (rule, line)
+            fields = dict(re.findall(r"\b(gpu_model|gres|cpus_per_gpu|tasks_per_gpu)=([^,]*)", line))
+            if rule in GPU_RULES:
+                assert fields.get("gpu_model") == model and fields.get("gres") == gres, (rule, line)
+                assert fields.get("tasks_per_gpu") == "0" and int(fields.get("cpus_per_gpu", 0)) >= 1, (rule, line)
+            else:
+                assert not fields, (rule, line)
+
+
+def test_every_rule_that_passes_a_device_gets_a_gpu(tmp_path):
+    """With device cuda a job on a node without a GPU stops ('CUDA is not available'): every rule whose command
+    passes --device must be a GPU rule of the profile, and locally (device cuda) declare gpu=1 for --resources."""
+    wd = make_smoke_workdir(tmp_path)
+    p = smoke_snakemake(wd, "--dry-run", "--profile", "workflow/profiles/slurm", cores=False)
+    cmds = _commands_per_rule(p.stdout + p.stderr)
+    with_device = {r for r, cs in cmds.items() if any(" --device " in c for c in cs)}
+    assert CORE_GPU_RULES <= with_device | {"ablation_run"}, with_device
+    assert with_device <= GPU_RULES, sorted(with_device - GPU_RULES)
+    p = smoke_snakemake(wd, "--dry-run", "--printshellcmds", "--config", "retrieval={device: cuda}", cores=True)
+    res = _resources_per_rule(p.stdout + p.stderr)
+    cmds = _commands_per_rule(p.stdout + p.stderr)
+    for rule in with_device:
+        assert all(" --device cuda " in c for c in cmds[rule]), rule
+        assert all(re.search(r"\bgpu=1\b", line) for line in res[rule]), (rule, res[rule])
+
+
+class _Resources(dict):
+    """What the plugin reads from job.resources: .get() and attribute access."""
+
+    __getattr__ = dict.__getitem__
+
+
+def _profile_job(rule: str, threads: int, env: dict[str, str], monkeypatch):
+    """A job of ``rule`` with the profile's set-resources evaluated as Snakemake does (Python expressions with
+    ``threads`` in scope) under ``env``."""
+    from types import SimpleNamespace
+
+    for k in ("IRLENS_SLURM_GPUS", "IRLENS_SLURM_GPU_MODEL", "IRLENS_SLURM_GRES"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    given = (yaml.safe_load(PROFILE.read_text())["set-resources"].get(rule)) or {}
+    res = _Resources(mem_mb=4000, runtime=60)
+    for k, v in given.items():
+        res[k] = eval(v, {"threads": threads}) if isinstance(v, str) else v  # noqa: S307 - our own profile
+    return SimpleNamespace(resources=res, threads=threads, name=rule, is_group=lambda: False)
+
+
+@pytest.mark.parametrize(
+    "rule, env, want, unwanted",
+    [
+        ("ig_attribute", {}, ["--gpus=1", "--cpus-per-gpu=4"], ["--ntasks-per-gpu", "--gres", "--cpus-per-task"]),
+        ("sae_train", {"IRLENS_SLURM_GPUS": "2", "IRLENS_SLURM_GPU_MODEL": "h100"},
+         ["--gpus=h100:2", "--cpus-per-gpu=4"], ["--ntasks-per-gpu", "--gres"]),
+        ("nig_attribute", {"IRLENS_SLURM_GRES": "gpu:a100:1"},
+         ["--gres=gpu:a100:1", "--cpus-per-gpu=4"], ["--gpus", "--ntasks-per-gpu"]),
+        ("encode", {"IRLENS_SLURM_GPUS": "0"},
+         ["--cpus-per-task=4", "--ntasks=1"], ["--gpus", "--gres", "--cpus-per-gpu"]),
+        ("ig_merge", {},
+         ["--cpus-per-task=4", "--ntasks=1"], ["--gpus", "--gres", "--cpus-per-gpu", "--ntasks-per-gpu"]),
+    ],
+)  # fmt: skip
+def test_sbatch_call_of_the_profile(monkeypatch, rule, env, want, unwanted):
+    """The sbatch flags snakemake-executor-plugin-slurm builds from the profile's resources (its own builders:
+    get_submit_command and set_gres_string, as its executor calls them)."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    job = _profile_job(rule, 4, env, monkeypatch)
+    params = {
+        "run_uuid": "u",
+        "slurm_logfile": "/tmp/x.log",
+        "comment_str": rule,
+        "account": "-A acct",
+        "partition": "-p part",
+        "workdir": "/tmp",
+    }
+    call = get_submit_command(job, params) + set_gres_string(job)
+    for flag in want:
+        assert re.search(rf"(^|\s){re.escape(flag)}(\s|$)", call), (flag, call)
+    for flag in unwanted:
+        assert flag not in call, (flag, call)
 
 
 def _scontrol_jobs(env) -> dict[str, dict[str, str]]:

@@ -144,7 +144,7 @@ rule gpl_train:
     resources:
         mem_mb=6000,
         runtime=600,
-        gpu=gpus(GPL_TRAIN["device"]),
+        gpu=gpus(GPL_TRAIN_DEVICE),
     params:
         args=gpl_train_args,
     shell:

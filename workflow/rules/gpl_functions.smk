@@ -7,6 +7,7 @@ GPL_Q = GPL["queries"]
 GPL_NEG = GPL["negatives"]
 GPL_PL = GPL["pseudo_labels"]
 GPL_TRAIN = GPL["train"]
+GPL_TRAIN_DEVICE = GPL_TRAIN.get("device") or DEVICE  # gpl.train.device, null: retrieval.device
 GPL_CHECK = GPL["teacher_check"]
 
 
@@ -132,7 +133,7 @@ def gpl_train_args(wildcards):
         f" --max-length {t['max_length']}",
         f"--lr {t['lr']} --warmup-steps {t['warmup_steps']} --weight-decay {t['weight_decay']}",
         f"--seed {config['seed']} --checkpoint-every {t['checkpoint_every']} --log-every {t['log_every']}",
-        f"--device {quoted(t['device'])}",
+        f"--device {quoted(GPL_TRAIN_DEVICE)}",
     ]
     if t["rescale_range"]:
         args.append(f"--rescale-range {t['rescale_range'][0]} {t['rescale_range'][1]}")

@@ -25,6 +25,7 @@ rule nig_pairs:
     resources:
         mem_mb=4000,
         runtime=30,
+        gpu=gpus(),
     params:
         model=lambda wc: ce_model_args(),
         split=eval_split,
@@ -117,6 +118,7 @@ rule nig_baselines:
     resources:
         mem_mb=4000,
         runtime=30,
+        gpu=gpus(),
     params:
         model=lambda wc: ce_model_args(),
         data=expand("results/data/{dataset}", dataset=NIG_DATASETS),

@@ -22,6 +22,7 @@ rule encode:
     resources:
         mem_mb=4000,
         runtime=240,
+        gpu=gpus(),
     params:
         args=encode_args,
     shell:

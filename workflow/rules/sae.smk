@@ -120,6 +120,7 @@ rule sae_interpret:
     resources:
         mem_mb=6000,
         runtime=60,
+        gpu=gpus(),
     params:
         dataset=SAE_EVAL_DATASET,
         embeddings=lambda w, input: os.path.dirname(input.corpus),

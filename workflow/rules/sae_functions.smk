@@ -82,6 +82,7 @@ def sae_train_args(wildcards):
     if sae_sentences():
         args.append("--sentences")
     args.append(f"--settings {shlex.quote(json.dumps(settings, sort_keys=True))}")
+    args.append(device_args())  # retrieval.device, like every model stage (the rule's gpu resource follows it)
     return " ".join(args)
 
 

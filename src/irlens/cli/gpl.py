@@ -632,7 +632,7 @@ def add_parser(sub) -> None:
     t.add_argument("--seed", type=int, default=42, help="training seed")
     t.add_argument("--checkpoint-every", type=int, default=0, help="resumable checkpoint every N steps (0: none)")
     t.add_argument("--log-every", type=int, default=10, help="log the loss every N steps")
-    common(t, device="cpu")
+    common(t)
     t.set_defaults(func=cmd_train)
 
     e = gs.add_parser("evaluate", help="base vs adapted per-query metrics with paired t-tests (md + csv)")

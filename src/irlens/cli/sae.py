@@ -93,7 +93,7 @@ def cmd_train(a: argparse.Namespace) -> None:
             p.get("sentences", 0),
         )
     data = build_train_data(parts, n=cfg.n, doc_anchors=cfg.anchors == "queries+docs")
-    model, record = train_sae(data, cfg)
+    model, record = train_sae(data, cfg, device=a.device)
     record["exclude_qrels"] = list(a.exclude_qrels or [])
     save_model(model, record, a.out)
     log.info("wrote %s (%.0f s training)", a.out, record["train_seconds"])
@@ -478,6 +478,11 @@ def add_parser(sub) -> None:
         else:
             typ = float if f.default is None or isinstance(f.default, float) else type(f.default)
             p.add_argument(flag, type=typ, default=None, help=f"(default {f.default})")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where to train: auto (CUDA when available) | cpu | cuda | cuda:N; the saved model is the same format",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     p.add_argument("--out", required=True, help="model folder (model.safetensors + config.json)")
     p.set_defaults(func=cmd_train)

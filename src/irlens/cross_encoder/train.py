@@ -125,7 +125,7 @@ def train_cross_encoder(
     local_dirs=(),
     top_grade_positives: bool = True,
     threads: int | None = None,
-    device: str | None = "cpu",
+    device: str | None = "auto",
     log_every: int = 10,
     checkpoint_every: int = 0,
     weight_decay: float = 0.01,

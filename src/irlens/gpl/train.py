@@ -116,7 +116,7 @@ def train_gpl(
     checkpoint_every: int = 0,
     local_dirs=(),
     threads: int | None = None,
-    device: str | None = "cpu",
+    device: str | None = "auto",
     log_every: int = 10,
     progress: bool = True,
     on_step=None,

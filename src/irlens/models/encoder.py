@@ -11,13 +11,45 @@ from irlens.models.resolve import ResolvedModel, resolve_model
 log = logging.getLogger(__name__)
 
 
+TF32_ENV = "IRLENS_TF32"
+
+
+def tf32_enabled() -> bool:
+    """Whether ``$IRLENS_TF32`` allows TF32 (``1``/``true``/``yes``/``on``; unset, empty or ``0``/``false``/
+    ``no``/``off``: not allowed, the default). Any other value is an :class:`~irlens.errors.IrlensError`."""
+    raw = os.environ.get(TF32_ENV, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise IrlensError(f"${TF32_ENV}={os.environ[TF32_ENV]!r}: expected 1/0 (or true/false, yes/no, on/off)")
+
+
+def configure_tf32() -> bool:
+    """Set PyTorch's TF32 switches for float32 matmuls and cuDNN from ``$IRLENS_TF32`` (default off); returns
+    the value set. Called by :func:`pick_device` whenever it resolves to a CUDA device, so every stage follows
+    the one switch. Off by default because attribution checks completeness in float32 (TF32 keeps a 10-bit
+    mantissa in matmuls, ~1e-3 relative error) and the CUDA results are compared with CPU ones; TF32 only
+    changes anything on Ampere or newer GPUs, never on the CPU."""
+    import torch
+
+    on = tf32_enabled()
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+    return on
+
+
 def pick_device(device: str | None = None) -> str:
     """``auto``/None → ``cuda`` when available, else ``cpu``; any other value is checked (a CUDA device this
-    machine lacks is an :class:`~irlens.errors.IrlensError`, not an assertion deep inside torch)."""
+    machine lacks is an :class:`~irlens.errors.IrlensError`, not an assertion deep inside torch). A CUDA
+    result also applies the TF32 switch (:func:`configure_tf32`)."""
     import torch
 
     if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            configure_tf32()
+            return "cuda"
+        return "cpu"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
@@ -30,6 +62,7 @@ def pick_device(device: str | None = None) -> str:
                 f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 ...); "
                 "use one of them, or auto"
             )
+        configure_tf32()
     return device
 
 

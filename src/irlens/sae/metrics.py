@@ -68,10 +68,11 @@ def pool_dead(model: TopKSAE, x: np.ndarray, chunk: int = 4096) -> dict:
     """Latents that never fire on ``x [n, d]`` (the training pool) with the encoder's codes (those training
     used): ``{"rows", "dead", "dead_pct", "codes": "encoder"}``."""
     counts = np.zeros(model.cfg.n_latents, np.int64)
+    device = model.b_pre.device  # rows go where the model is (a model trained on the GPU is counted there)
     with torch.no_grad():
         for s in range(0, len(x), chunk):
-            xb = torch.from_numpy(np.array(x[s : s + chunk], dtype=np.float32))
+            xb = torch.from_numpy(np.array(x[s : s + chunk], dtype=np.float32)).to(device)
             v, i = model.encode_topk(xb, refine_steps=0)
-            counts += fire_counts(v.numpy(), i.numpy(), model.cfg.n_latents)
+            counts += fire_counts(v.cpu().numpy(), i.cpu().numpy(), model.cfg.n_latents)
     dead = int((counts == 0).sum())
     return {"rows": int(len(x)), "dead": dead, "dead_pct": 100.0 * dead / model.cfg.n_latents, "codes": "encoder"}

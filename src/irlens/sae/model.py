@@ -43,7 +43,7 @@ def geometric_median(
         raise ValueError(f"geometric_median expects a non-empty [n, d] matrix, got shape {tuple(x.shape)}")
     xd = x.detach().to(torch.float64)
     w = (
-        torch.ones(xd.shape[0], dtype=torch.float64)
+        torch.ones(xd.shape[0], dtype=torch.float64, device=xd.device)
         if weights is None
         else weights.detach().to(torch.float64).flatten()
     )
@@ -122,7 +122,7 @@ class TopKSAE(nn.Module):
         """Set ``b_pre`` to the geometric median of (at most ``max_rows`` sampled) rows of ``x``."""
         if x.shape[0] > max_rows:
             idx = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))[:max_rows]
-            x = x[idx]
+            x = x[idx.to(x.device)]  # the same rows wherever x lives (the draw is on the CPU)
         self.b_pre.copy_(geometric_median(x.float()))
 
     # ---------------------------------------------------------------------------------- forward

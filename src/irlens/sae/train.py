@@ -21,6 +21,10 @@ An epoch is one pass over the reconstruction pool (``"fvu-kl"``) in a seeded shu
 learning rate warms up linearly, then follows a cosine to 0. Adam (eps 6.25e-10, as OpenAI). After
 each ``backward`` the decoder gradient is projected, after each step the decoder is renormalised.
 Same config and data ⇒ identical weights on CPU.
+
+``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, resolved by :func:`irlens.models.encoder.pick_device`)
+holds the pool, the model and every batch; the shuffles and augmentation draws stay on the CPU, so a
+CUDA run sees the same rows in the same order as a CPU run (its sums differ in float32 rounding only).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import torch
 
 from irlens.errors import IrlensError
 from irlens.io import atomic_dir
+from irlens.models.encoder import pick_device
 from irlens.sae import loss as L
 from irlens.sae.config import TrainConfig
 from irlens.sae.model import TopKSAE
@@ -118,12 +123,18 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 
 def train_sae(
-    data: TrainData, cfg: TrainConfig, progress: bool = True, model: TopKSAE | None = None
+    data: TrainData,
+    cfg: TrainConfig,
+    progress: bool = True,
+    model: TopKSAE | None = None,
+    device: str | None = None,
 ) -> tuple[TopKSAE, dict]:
     """Train a TopK SAE on ``data``; returns ``(model in eval mode, training record)``.
 
     ``model``: continue from this model (its shape must match ``cfg``) instead of a fresh one with the
-    geometric-median pre-bias.
+    geometric-median pre-bias. ``device``: where to train (``auto``, ``cpu``, ``cuda``, ``cuda:N``); None
+    trains where the given model is, a fresh one on the CPU. The model comes back where it was given (a
+    fresh one: on the CPU); the record holds plain numbers.
     """
     if cfg.uses_anchors and len(data.anchors) == 0:
         raise IrlensError(
@@ -133,19 +144,22 @@ def train_sae(
         raise IrlensError(
             f"SAE training: data has {data.neighbours.shape[1]} neighbours per anchor, config asks n={cfg.n}"
         )
+    home = model.b_pre.device if model is not None else torch.device("cpu")  # where the model goes back to
+    dev = torch.device(pick_device(device) if device is not None else home)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)  # augmentation draws
-    X = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))  # [P, d]
+    gen = torch.Generator().manual_seed(cfg.seed + 1)  # augmentation draws (CPU generator on every device)
+    X = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32)).to(dev)  # [P, d]
     P, d = X.shape
     if model is None:
-        model = TopKSAE(cfg.sae_config(d), seed=cfg.seed)
+        model = TopKSAE(cfg.sae_config(d), seed=cfg.seed).to(dev)
         model.init_pre_bias(X, seed=cfg.seed)
     elif (model.cfg.d_model, model.cfg.n_latents, model.cfg.k) != (d, cfg.n_latents, cfg.k):
         raise IrlensError(
             f"SAE training: the given model ({model.cfg}) does not match the data width {d} "
             f"and config n_latents={cfg.n_latents}, k={cfg.k}"
         )
+    model.to(dev)
     var = float((X - X.mean(0)).pow(2).sum(1).mean())  # per-row variance of the pool: the FVU scale
     anchors = torch.from_numpy(data.anchors)
     neigh = torch.from_numpy(data.neighbours[:, : cfg.n].copy())
@@ -160,7 +174,7 @@ def train_sae(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, cfg.warmup_steps))
     log.info(
         "SAE training: %d rows (d=%d), %d anchors x %d neighbours; %d latents, k=%d; loss %s (lam=%g, tau=%g, "
-        "lam_latent=%g %s, tau_latent=%g, latent_norm=%s, in_batch=%s, lam_gram=%g); %d epochs x %d steps",
+        "lam_latent=%g %s, tau_latent=%g, latent_norm=%s, in_batch=%s, lam_gram=%g); %d epochs x %d steps on %s",
         P,
         d,
         A,
@@ -178,6 +192,7 @@ def train_sae(
         cfg.lam_gram,
         cfg.epochs,
         steps_per_epoch,
+        dev,
     )
     history = []
     t0 = time.perf_counter()
@@ -185,7 +200,7 @@ def train_sae(
     model.train()
     for epoch in range(cfg.epochs):
         order = rng.permutation(P)
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}  # float64 on the device: no host sync per step, same sums as floats
         for s in range(steps_per_epoch):
             rows = [torch.from_numpy(order[s * nr : (s + 1) * nr])] if nr else []
             if nq:
@@ -194,7 +209,7 @@ def train_sae(
                 pick = torch.from_numpy(a_order[a_pos : a_pos + nq])
                 a_pos += nq
                 rows += [anchors[pick], neigh[pick].reshape(-1)]
-            idx = torch.cat(rows)
+            idx = torch.cat(rows).to(dev)
             xb = X[idx]  # [B, d]
             if cfg.augment != "none" and nr:
                 xb = torch.cat([augment_rows(xb[:nr], X, cfg, gen), xb[nr:]])
@@ -211,10 +226,10 @@ def train_sae(
             model.normalize_decoder()
             model.update_fired_codes(vals.detach(), codes_idx)
             for k_, v in parts.items():
-                sums[k_] = sums.get(k_, 0.0) + float(v.detach())
+                sums[k_] = sums.get(k_, 0.0) + v.detach().double()
         rec = {
             "epoch": epoch + 1,
-            **{k_: v / steps_per_epoch for k_, v in sums.items()},
+            **{k_: float(v) / steps_per_epoch for k_, v in sums.items()},
             "dead": int(model.dead_mask.sum()),
             "lr": sched.get_last_lr()[0],
             "seconds": round(time.perf_counter() - t0, 2),
@@ -243,8 +258,9 @@ def train_sae(
         "steps": total,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": str(dev),
     }
-    return model, record
+    return model.to(home), record
 
 
 def augment_rows(xb: torch.Tensor, X: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
@@ -254,14 +270,14 @@ def augment_rows(xb: torch.Tensor, X: torch.Tensor, cfg: TrainConfig, gen: torch
     ``noise``: ``x + ε`` with ``ε`` a random direction of norm ``aug_strength``. Either is rescaled to
     ``‖x‖`` (retrieval embeddings live on the sphere). The SAE reconstructs the new point.
     """
-    b = xb.shape[0]
-    pick = torch.rand(b, generator=gen) < cfg.aug_prob  # [b]
+    b, dev = xb.shape[0], xb.device  # draws on the CPU generator ``gen``, then moved: the same on every device
+    pick = (torch.rand(b, generator=gen) < cfg.aug_prob).to(dev)  # [b]
     if cfg.augment == "mixup":
-        partner = X[torch.randint(0, X.shape[0], (b,), generator=gen)]
-        lam = torch.rand(b, 1, generator=gen) * cfg.aug_strength
+        partner = X[torch.randint(0, X.shape[0], (b,), generator=gen).to(X.device)].to(dev)
+        lam = torch.rand(b, 1, generator=gen).to(dev) * cfg.aug_strength
         new = (1 - lam) * xb + lam * partner
     else:
-        eps = torch.randn(xb.shape, generator=gen)
+        eps = torch.randn(xb.shape, generator=gen).to(dev)
         new = xb + cfg.aug_strength * eps / torch.linalg.vector_norm(eps, dim=1, keepdim=True)
     new = new * (
         torch.linalg.vector_norm(xb, dim=1, keepdim=True)
@@ -313,7 +329,8 @@ def batch_losses(
         elif cfg.latent_loss == "mse":
             out["lat"] = cfg.lam_latent * L.score_fvu(L.candidate_scores(q, docs, cfg.in_batch), s_lat)
         else:
-            pos = torch.arange(nq) * (cfg.n if cfg.in_batch else 0)  # the dense top-1 neighbour's column
+            # the dense top-1 neighbour's column, on the scores' device
+            pos = torch.arange(nq, device=s_lat.device) * (cfg.n if cfg.in_batch else 0)
             out["lat"] = cfg.lam_latent * L.info_nce(s_lat, pos, cfg.tau_latent)
     return out
 
