@@ -24,8 +24,16 @@ Contenders (same process, model, pairs and threads):
   (b) Captum tuned: gausslegendre, all steps in one batch (``internal_batch_size=None``), the fixed
       side's embedding computed once per pair, parameters frozen; the step count is the fewest in
       ``STEP_GRID`` with relative completeness error <= ``--tol`` on every pair (search timed apart).
-  (c) irlens ``BiEncoderIG(model, score="dot", baseline="pad", steps=16, tol=0.01, max_steps=512)``;
+  (c) irlens ``BiEncoderIG(model, score="dot", baseline="pad", steps=9, tol=0.01, max_steps=512)`` (adaptive
+      3-point Gauss–Lobatto panels, the library default);
       one ``.attribute(pairs, side=...)`` call over all pairs.
+
+Device mode (``--arch minilm-l6,bert-base --device cuda --doc-tokens 256,512 --dtype fp32,bf16``, run by
+bench/device.sh): randomly initialised models of the papers' architectures (bench/devkit.py), synthetic pairs
+with documents of exactly ``--doc-tokens`` tokens, the document side; (c) split into one pair per call and
+all pairs in one call; bf16 = autocast around (b) and (c) ((a) stays fp32, on ``--a-pairs`` pairs, default 1);
+FLOPs estimated from the encoder's parameters and the fraction of the GPU's peak reported. Writes
+``--out-dir``/ig.json and one ``RESULT ig ...`` line.
 
 Writes results/bench/ig.json (atomically; rewritten with ``"complete": false`` after every contender)
 and ends with one line ``RESULT key=value ...``. Progress goes to stderr.
@@ -41,6 +49,7 @@ import sys
 import time
 from pathlib import Path
 
+import devkit  # bench/devkit.py (the script's folder is on sys.path)
 import numpy as np
 import torch
 
@@ -79,7 +88,8 @@ def load_pairs(folder: Path, n: int) -> list[dict]:
 
 # ---- Captum plumbing ------------------------------------------------------------------------------
 def features(model, text: str) -> dict:
-    return dict(model.preprocess([text]))
+    dev = model.device
+    return {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in model.preprocess([text]).items()}
 
 
 def batch_feats(tensors: dict, extra: dict, batch: int | None = None) -> dict:
@@ -218,11 +228,16 @@ def b_search(model, pairs, side, gaps, tol, ibs_for):
     return STEP_GRID[-1], time.perf_counter() - t0, tried, False
 
 
-def run_irlens(model, pairs, side, a):
+def run_irlens(model, pairs, side, a, per_call: bool = False):
+    """(c): all pairs in one ``attribute`` call (cross-pair batched), or one pair per call (``per_call``)."""
     ig = BiEncoderIG(model, score="dot", baseline="pad", steps=a.c_steps, tol=a.tol, max_steps=a.c_max_steps)
-    t0 = time.perf_counter()
-    out = ig.attribute([(p["query"], p["document"]) for p in pairs], side=side)
-    secs = time.perf_counter() - t0
+    with devkit.autocast(str(model.device), getattr(a, "dtype_now", "fp32")):
+        t0 = time.perf_counter()
+        if per_call:
+            out = [x for p in pairs for x in ig.attribute([(p["query"], p["document"])], side=side)]
+        else:
+            out = ig.attribute([(p["query"], p["document"]) for p in pairs], side=side)
+        secs = time.perf_counter() - t0
     return out, secs
 
 
@@ -276,6 +291,189 @@ def sanity(model, fixed_model, pairs, side, a) -> dict:
     return {"s_a": s_a, "s_irlens": c.score, "spearman_a_c": rho, "a_steps": a.sanity_steps, "a_delta": d}
 
 
+# ---- device mode: random-init models of the papers' architectures, synthetic fixed-length texts ------------
+def device_config(a, arch: str, L: int, dtypes: list[str]) -> dict:
+    """All contenders on ``--pairs`` synthetic pairs with ``L``-token documents (document side), per dtype."""
+    dev = a.device
+    model, folder = devkit.random_bi_encoder(arch, dev, seed=a.seed)
+    P = devkit.encoder_params(model[0].auto_model)
+    pairs = devkit.synthetic_pairs(a.pairs, L, a.query_tokens, seed=a.seed)
+    side = "document"
+    gaps = []
+    for p in pairs:
+        s, s0, n = exact_scores(model, p["document"], p["query"])
+        gaps.append({"s": s, "s0": s0, "L": n})
+    assert all(g["L"] == L for g in gaps), [g["L"] for g in gaps]
+    Lq = a.query_tokens
+    out = {"arch": arch, "doc_tokens": L, "query_tokens": Lq, "encoder_params": P, "n_pairs": len(pairs), "dtypes": {}}
+    out["gap_abs_min"] = float(min(abs(g["s"] - g["s0"]) for g in gaps))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for dt in dtypes:
+        a.dtype_now = dt
+        R = out["dtypes"][dt] = {}
+        # warm-up (untimed): kernels, cuBLAS handles, autocast caches
+        run_irlens(model, pairs[:2], side, a)
+        with devkit.autocast(dev, dt):
+            captum_pair(model, TunedForward(model, pairs[0]["query"]), pairs[0]["document"], 8, None)
+        devkit.sync(dev)
+        for label, per_call in (("c_per_call", True), ("c_batched", False)):
+            res, secs = run_irlens(model, pairs, side, a, per_call=per_call)
+            steps = [x.steps for x in res]
+            rel = [x.rel_error for x in res]
+            rel32 = [abs(float(x.scores.sum()) - (g["s"] - g["s0"])) / abs(g["s"] - g["s0"]) for x, g in zip(res, gaps)]
+            flops = sum(devkit.fwd_bwd_flops(P, L) * st + devkit.fwd_bwd_flops(P, Lq, backward=False) for st in steps)
+            R[label] = {
+                "seconds": secs,
+                "seconds_per_pair": secs / len(pairs),
+                "steps": steps,
+                "mean_steps": float(np.mean(steps)),
+                "rel_error_max": float(np.max(rel)),
+                "rel_error_median": float(np.median(rel)),
+                "rel_error_vs_fp32_max": float(np.max(rel32)),
+                "share_within_tol": float(np.mean(np.asarray(rel) <= a.tol)),
+                "flops_est": flops,
+                **devkit.frac_peak(flops, secs, dev, dt),
+            }
+            log(f"{arch} L={L} {dt} {label}: {secs:.3f}s steps mean {np.mean(steps):.1f} max rel {np.max(rel):.2e}")
+        with devkit.autocast(dev, dt):
+            nb, t_search, tried, found = b_search(model, pairs, side, gaps, a.tol, lambda n, L_: None)
+            b = run_captum(
+                model, lambda other: TunedForward(model, other), pairs, side, gaps, nb, lambda L_: None, "(b)"
+            )
+        secs = float(sum(b["pair_seconds"]))
+        flops = len(pairs) * (devkit.fwd_bwd_flops(P, L) * nb + devkit.fwd_bwd_flops(P, Lq, backward=False))
+        R["b"] = {
+            "seconds": secs,
+            "seconds_per_pair": secs / len(pairs),
+            "steps": nb,
+            "found": found,
+            "search_seconds": t_search,
+            "tried": tried,
+            "rel_error_max": float(np.max(b["rel_error"])),
+            "flops_est": flops,
+            **devkit.frac_peak(flops, secs, dev, dt),
+        }
+        R["speedup_c_batched_over_b"] = secs / R["c_batched"]["seconds"]
+        R["speedup_c_per_call_over_b"] = secs / R["c_per_call"]["seconds"]
+        log(
+            f"{arch} L={L} {dt} (b): {secs:.3f}s at {nb} steps (found {found}); "
+            f"c_batched {R['speedup_c_batched_over_b']:.2f}x, c_per_call {R['speedup_c_per_call_over_b']:.2f}x"
+        )
+    a.dtype_now = "fp32"
+    if not a.skip_a:
+        for p in model.parameters():
+            p.requires_grad_(True)  # DenseIG: autograd on, parameters requiring grad
+        fixed_model = copy.deepcopy(model).eval()
+        K = max(1, a.a_pairs or 1)
+        aa = run_captum(
+            model,
+            lambda other: DenseIGForward(model, fixed_model, other),
+            pairs[:K],
+            side,
+            gaps,
+            a.a_steps,
+            lambda L_: 1,
+            "(a)",
+        )
+        secs = float(sum(aa["pair_seconds"]))
+        flops = K * a.a_steps * (devkit.fwd_bwd_flops(P, L) + devkit.fwd_bwd_flops(P, Lq))
+        out["a"] = {
+            "seconds": secs,
+            "seconds_per_pair": secs / K,
+            "n_pairs": K,
+            "steps": a.a_steps,
+            "dtype": "fp32",
+            "rel_error_max": float(np.max(aa["rel_error"])),
+            "flops_est": flops,
+            **devkit.frac_peak(flops, secs, dev, "fp32"),
+        }
+        for R in out["dtypes"].values():  # per-pair rates: (a) on K pairs, irlens over all pairs
+            for label in ("c_batched", "c_per_call", "b"):
+                R[f"speedup_{label}_over_a"] = out["a"]["seconds_per_pair"] / R[label]["seconds_per_pair"]
+        del fixed_model
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def device_main(a) -> None:
+    import captum
+
+    torch.manual_seed(a.seed)
+    archs = [x.strip() for x in a.arch.split(",") if x.strip()]
+    lengths = [int(x) for x in str(a.doc_tokens).split(",") if x.strip()]
+    dtypes = [x.strip() for x in a.dtype.split(",") if x.strip()]
+    assert all(d in ("fp32", "bf16") for d in dtypes), "--dtype: fp32 and/or bf16"
+    if torch.device(a.device).type == "cpu":
+        torch.set_num_threads(a.threads)
+    out_path = Path(a.out_dir) / "ig.json" if a.out_dir else Path(a.out)
+    result = {
+        "complete": False,
+        "mode": "device (random-init models, synthetic texts)",
+        "device": a.device,
+        "device_name": devkit.device_name(a.device),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "versions": {"torch": torch.__version__, "captum": captum.__version__, "python": platform.python_version()},
+        "settings": {
+            "side": "document",
+            "pairs": a.pairs,
+            "tol": a.tol,
+            "a_steps": a.a_steps,
+            "a_pairs": 0 if a.skip_a else max(1, a.a_pairs or 1),
+            "c": {"score": "dot", "baseline": "pad", "steps": a.c_steps, "tol": a.tol, "max_steps": a.c_max_steps},
+            "b": "gausslegendre, all steps in one batch, fixed side once, fewest STEP_GRID steps with rel err <= tol",
+            "flops": "~2*encoder_params*tokens per forward, x3 with backward; peak: devkit.PEAK_TFLOPS",
+        },
+        "runs": {},
+    }
+    for arch in archs:
+        for L in lengths:
+            key = f"{arch}_{L}"
+            result["runs"][key] = device_config(a, arch, L, dtypes)
+            write_json(out_path, result)
+            if torch.device(a.device).type == "cuda":
+                import gc
+
+                gc.collect()
+                torch.cuda.empty_cache()  # the config's models are gone
+    result["complete"] = True
+    write_json(out_path, result)
+    parts = [f"device={a.device}", f"pairs={a.pairs}", f"tol={a.tol}"]
+    f = devkit.fmt
+    for key, r in result["runs"].items():
+        for dt, R in r["dtypes"].items():
+            t = f"{key}_{dt}"
+            parts += [
+                f"{t}_c_batched_s_per_pair={f(R['c_batched']['seconds_per_pair'], '.4f')}",
+                f"{t}_c_per_call_s_per_pair={f(R['c_per_call']['seconds_per_pair'], '.4f')}",
+                f"{t}_b_s_per_pair={f(R['b']['seconds_per_pair'], '.4f')}",
+                f"{t}_b_steps={R['b']['steps']}",
+                f"{t}_c_mean_steps={R['c_batched']['mean_steps']:.1f}",
+                f"{t}_c_max_rel={R['c_batched']['rel_error_max']:.1e}",
+                f"{t}_c_max_rel_vs_fp32={R['c_batched']['rel_error_vs_fp32_max']:.1e}",
+                f"{t}_b_max_rel={R['b']['rel_error_max']:.1e}",
+                f"{t}_speedup_c_batched_b={R['speedup_c_batched_over_b']:.2f}",
+                f"{t}_speedup_c_per_call_b={R['speedup_c_per_call_over_b']:.2f}",
+            ]
+            if "speedup_c_batched_over_a" in R:
+                parts += [
+                    f"{t}_speedup_c_batched_a={R['speedup_c_batched_over_a']:.1f}",
+                    f"{t}_speedup_c_per_call_a={R['speedup_c_per_call_over_a']:.1f}",
+                ]
+            parts += [
+                f"{t}_c_batched_frac_peak={f(R['c_batched']['frac_peak'])}",
+                f"{t}_b_frac_peak={f(R['b']['frac_peak'])}",
+            ]
+        if "a" in r:
+            parts += [
+                f"{key}_a_s_per_pair={r['a']['seconds_per_pair']:.2f}",
+                f"{key}_a_frac_peak={f(r['a']['frac_peak'])}",
+            ]
+    print("RESULT ig " + " ".join(parts), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared/data/beir/scifact"), help="BEIR folder")
@@ -291,7 +489,7 @@ def main() -> None:
         default=0,
         help="run (a) on the first K pairs only (0: all); ratios vs (a) then compare the same K pairs",
     )
-    ap.add_argument("--c-steps", type=int, default=16)
+    ap.add_argument("--c-steps", type=int, default=9, help="(c)'s initial points (the config's ig.steps)")
     ap.add_argument("--c-max-steps", type=int, default=512)
     ap.add_argument("--sanity-steps", type=int, default=16)
     ap.add_argument(
@@ -301,7 +499,22 @@ def main() -> None:
         help="memory guard for (b): if steps x tokens exceeds this, internal_batch_size is lowered to fit (0: never)",
     )
     ap.add_argument("--out", default=str(REPO / "results/bench/ig.json"))
+    # device mode (bench/device.sh): random-init models of the papers' architectures, synthetic texts
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--arch",
+        default="packaged",
+        help="packaged (SciFact + the packaged MiniLM, CPU) or a comma list of " + ",".join(devkit.ARCHS),
+    )
+    ap.add_argument("--doc-tokens", default="256", help="device mode: document lengths in tokens (comma list)")
+    ap.add_argument("--query-tokens", type=int, default=16)
+    ap.add_argument("--dtype", default="fp32", help="device mode: fp32 and/or bf16 (autocast), comma list")
+    ap.add_argument("--skip-a", action="store_true", help="leave out DenseIG's setup (a) (slow on a CPU)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out-dir", default=None, help="device mode: write ig.json here")
     a = ap.parse_args()
+    if a.arch != "packaged":
+        return device_main(a)
     sides = [s.strip() for s in a.sides.split(",") if s.strip()]
     assert sides and all(s in SIDES for s in sides), f"--sides: choose from {SIDES}"
 
@@ -432,7 +645,11 @@ def main() -> None:
         R["b_search"] = search
         R["b"] = summary(b, None, len(pairs), a.tol)
         R["c"] = summary(c, None, len(pairs), a.tol)
+        R["speedup_c_over_b"] = b["seconds"] / c["seconds"]
         save()
+        if a.skip_a:
+            log(f"{side}: (a) left out (--skip-a)")
+            continue
 
         # (a) DenseIG setup (slow): on the first --a-pairs pairs
         K = len(a_pairs)
@@ -472,6 +689,26 @@ def main() -> None:
         R["speedup_b_over_a"] = aa["seconds"] / R["b_seconds_a_pairs"]
         R["speedup_c_over_b"] = b["seconds"] / c["seconds"]
         save()
+
+    if a.skip_a:
+        S = result["sides_results"]
+        short = {"document": "doc", "query": "query"}
+        parts = [f"pairs={len(pairs)}", "a=skipped"]
+        for sd in sides:
+            R, t = S[sd], short[sd]
+            parts += [
+                f"{t}_b_s_per_pair={R['b']['seconds_per_pair']:.3f}",
+                f"{t}_c_s_per_pair={R['c']['seconds_per_pair']:.3f}",
+                f"{t}_b_steps={R['b_search']['chosen_steps']}",
+                f"{t}_c_mean_steps={R['c']['mean_steps']:.1f}",
+                f"{t}_b_max_rel={R['b']['rel_error_max']:.2e}",
+                f"{t}_c_max_rel={R['c']['rel_error_max']:.2e}",
+                f"{t}_speedup_c_b={R['speedup_c_over_b']:.2f}",
+            ]
+        result["complete"] = True
+        save()
+        print("RESULT " + " ".join(parts), flush=True)
+        return
 
     S = result["sides_results"]
     tot = {k: sum(S[s][k]["seconds"] for s in sides) for k in ("a", "b", "c")}

@@ -38,6 +38,12 @@ ill-conditioned and dominates the max.
 Agreement of few steps with many: Spearman and top-1 % Jaccard of the mean neuron vector over the pairs
 (trapezoid at N, richardson at N − N mod 2, left at N, vs richardson at ``--ref-steps``).
 
+Device mode (``--arch minilm-l6,bert-large --device cuda --doc-tokens 256,512 --dtype fp32,bf16``, run by
+bench/device.sh): random-init cross-encoders (bench/devkit.py), synthetic pairs of exactly ``--doc-tokens``
+tokens; (a) = the Captum loop in fp32 on ``--a-pairs`` pairs (default 1; ``--a-modules M``: M evenly spaced
+modules timed and scaled to all), irlens ``--rule`` one pair per call and batched, fp32 and/or bf16 autocast;
+FLOPs and the fraction of the GPU's peak. Writes ``--out-dir``/nig.json and one ``RESULT nig ...`` line.
+
 Writes ``--out`` (results/bench/nig.json; atomically, rewritten with ``"complete": false`` after every stage)
 and ends with one line ``RESULT key=value ...``. Progress goes to stderr.
 """
@@ -52,6 +58,7 @@ import sys
 import time
 from pathlib import Path
 
+import devkit  # bench/devkit.py (the script's folder is on sys.path)
 import numpy as np
 import torch
 
@@ -106,7 +113,7 @@ class Forward:
 
     def __call__(self, embeds, token_type_ids, attention_mask):
         logits = self.model(inputs_embeds=embeds, token_type_ids=token_type_ids, attention_mask=attention_mask).logits
-        tg = torch.ones(logits.shape[0], dtype=torch.long)
+        tg = torch.ones(logits.shape[0], dtype=torch.long, device=logits.device)
         return target_probability(logits, tg, self.relevant_label)
 
 
@@ -136,7 +143,7 @@ def captum_neurons(model, tokenizer, fwd, layout, feats, n_steps: int, method: s
         )
         out.append((attr[0].detach().double() * mask[:, None]).sum(0))  # summed over (non-padding) tokens
         secs.append(time.perf_counter() - t0)
-    return torch.cat(out).numpy(), secs
+    return torch.cat(out).cpu().numpy(), secs
 
 
 def captum_cut(model, tokenizer, fwd, layer_module, feats, n_steps: int, method: str):
@@ -203,6 +210,165 @@ def stats(rel, gap) -> dict:
     }
 
 
+# ---- device mode: random-init cross-encoders of the papers' architectures, synthetic fixed-length pairs ----
+def device_config(a, arch: str, L: int, dtypes: list[str]) -> dict:
+    dev = a.device
+    model, tok = devkit.random_cross_encoder(arch, dev, seed=a.seed)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    P = devkit.encoder_params(model)
+    rng = np.random.default_rng(a.seed)
+    Lq = a.query_tokens
+    pairs = [(devkit.synthetic_text(rng, Lq), devkit.synthetic_text(rng, L - Lq + 1)) for _ in range(a.pairs)]
+    feats = [{k: v.to(dev) for k, v in tok([q], [d], return_tensors="pt").items()} for q, d in pairs]
+    batch = {k: v.to(dev) for k, v in tok([q for q, _ in pairs], [d for _, d in pairs], return_tensors="pt").items()}
+    assert all(f["input_ids"].shape[1] == L for f in feats), [f["input_ids"].shape[1] for f in feats]
+    layout = neuron_layout(model)
+    fwd = Forward(model, a.relevant_label)
+    N = a.steps
+    M = len(layout) if not a.a_modules else min(a.a_modules, len(layout))
+    mods = [layout[i] for i in np.linspace(0, len(layout) - 1, M).round().astype(int)]
+    out = {
+        "arch": arch,
+        "tokens": L,
+        "encoder_params": P,
+        "n_pairs": len(pairs),
+        "steps": N,
+        "n_modules": len(layout),
+        "a_modules_timed": M,
+        "dtypes": {},
+    }
+
+    def nig(max_tokens):
+        return CrossEncoderNIG(
+            model, tok, relevant_label=a.relevant_label, baseline="pad-all", steps=N, rule=a.rule, max_tokens=max_tokens
+        )
+
+    flops_pair = devkit.fwd_bwd_flops(P, L) * (N + 1)
+    for dt in dtypes:
+        R = out["dtypes"][dt] = {}
+        with devkit.autocast(dev, dt):
+            nig(a.batch_max_tokens).attribute(feats[0], [1])  # warm-up
+            devkit.sync(dev)
+            t0 = time.perf_counter()
+            res1 = [nig(a.batch_max_tokens).attribute(f, [1]) for f in feats]
+            devkit.sync(dev)
+            t1 = time.perf_counter() - t0
+            mt = a.batch_max_tokens or len(pairs) * L * (N + 1)
+            t0 = time.perf_counter()
+            resb = nig(mt).attribute(batch, [1] * len(pairs))
+            devkit.sync(dev)
+            tb = time.perf_counter() - t0
+        rel = [float(np.max(r.rel_error)) for r in res1]
+        R["irlens_per_call"] = {
+            "seconds": t1,
+            "seconds_per_pair": t1 / len(pairs),
+            "rel_error_max": float(np.max(rel)),
+            "rel_error_median": float(np.median(rel)),
+            **devkit.frac_peak(flops_pair * len(pairs), t1, dev, dt),
+        }
+        R["irlens_batched"] = {
+            "seconds": tb,
+            "seconds_per_pair": tb / len(pairs),
+            "rel_error_max": float(np.max(resb.rel_error)),
+            "max_tokens": mt,
+            **devkit.frac_peak(flops_pair * len(pairs), tb, dev, dt),
+        }
+        log(
+            f"{arch} L={L} {dt}: irlens {a.rule}@{N} per call {t1 / len(pairs):.3f} s/pair, batched "
+            f"{tb / len(pairs):.3f} s/pair, max rel {np.max(rel):.1e}"
+        )
+        if not a.skip_a and (dt == "fp32" or a.a_all_dtypes):
+            K = max(1, min(a.a_pairs or 1, len(feats)))
+            secs = []
+            with devkit.autocast(dev, dt):
+                captum_neurons(model, tok, fwd, mods[:1], feats[0], 2)  # warm-up
+                for f in feats[:K]:
+                    devkit.sync(dev)
+                    _, ms = captum_neurons(model, tok, fwd, mods, f, N)
+                    secs.append(sum(ms) * len(layout) / M)  # projected to all modules
+            sp = float(np.mean(secs))
+            R["a"] = {
+                "seconds_per_pair": sp,
+                "n_pairs": K,
+                "dtype": dt,
+                "modules_timed": M,
+                "projected_from_modules": M < len(layout),
+                **devkit.frac_peak(flops_pair * len(layout), sp, dev, dt),
+            }
+            log(f"{arch} L={L} {dt}: (a) Captum loop {sp:.2f} s/pair ({M}/{len(layout)} modules timed)")
+    a_ref = next((R["a"] for R in out["dtypes"].values() if "a" in R), None)
+    if a_ref is not None:
+        out["a_fp32_seconds_per_pair"] = a_ref["seconds_per_pair"]
+        for R in out["dtypes"].values():
+            ref = R.get("a", a_ref)["seconds_per_pair"]
+            for k in ("irlens_per_call", "irlens_batched"):
+                R[f"speedup_{k}_over_a"] = ref / R[k]["seconds_per_pair"]
+    return out
+
+
+def device_main(a) -> None:
+    import captum
+
+    archs = [x.strip() for x in a.arch.split(",") if x.strip()]
+    lengths = [int(x) for x in str(a.doc_tokens).split(",") if x.strip()]
+    dtypes = [x.strip() for x in a.dtype.split(",") if x.strip()]
+    if torch.device(a.device).type == "cpu":
+        torch.set_num_threads(a.threads)
+    out_path = Path(a.out_dir) / "nig.json" if a.out_dir else Path(a.out or REPO / "results/bench/nig.device.json")
+    result = {
+        "complete": False,
+        "mode": "device (random-init cross-encoders, synthetic pairs)",
+        "device": a.device,
+        "device_name": devkit.device_name(a.device),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "versions": {"torch": torch.__version__, "captum": captum.__version__, "python": platform.python_version()},
+        "settings": {
+            "steps": a.steps,
+            "rule": a.rule,
+            "pairs": a.pairs,
+            "baseline": "pad-all",
+            "a": "LayerConductance riemann_trapezoid per module, internal_batch_size=None; with --a-modules M "
+            "M evenly spaced modules are timed and scaled to all",
+            "flops": "~2*encoder_params*tokens per forward, x3 with backward, N+1 points per module "
+            "(Captum) or per pair (irlens)",
+        },
+        "runs": {},
+    }
+    for arch in archs:
+        for L in lengths:
+            result["runs"][f"{arch}_{L}"] = device_config(a, arch, L, dtypes)
+            write_json(out_path, result)
+            if torch.device(a.device).type == "cuda":
+                import gc
+
+                gc.collect()
+                torch.cuda.empty_cache()  # the config's models are gone
+    result["complete"] = True
+    write_json(out_path, result)
+    f = devkit.fmt
+    parts = [f"device={a.device}", f"pairs={a.pairs}", f"steps={a.steps}", f"rule={a.rule}"]
+    for key, r in result["runs"].items():
+        if "a_fp32_seconds_per_pair" in r:
+            parts.append(f"{key}_a_s_per_pair={r['a_fp32_seconds_per_pair']:.3f}")
+        for dt, R in r["dtypes"].items():
+            t = f"{key}_{dt}"
+            parts += [
+                f"{t}_per_call_s_per_pair={R['irlens_per_call']['seconds_per_pair']:.4f}",
+                f"{t}_batched_s_per_pair={R['irlens_batched']['seconds_per_pair']:.4f}",
+                f"{t}_max_rel={R['irlens_per_call']['rel_error_max']:.1e}",
+            ]
+            if "speedup_irlens_batched_over_a" in R:
+                parts += [
+                    f"{t}_speedup_per_call_a={R['speedup_irlens_per_call_over_a']:.1f}",
+                    f"{t}_speedup_batched_a={R['speedup_irlens_batched_over_a']:.1f}",
+                ]
+            parts += [f"{t}_batched_frac_peak={f(R['irlens_batched']['frac_peak'])}"]
+            if "a" in R:
+                parts += [f"{t}_a_frac_peak={f(R['a']['frac_peak'])}"]
+    print("RESULT nig " + " ".join(parts), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO / "results/data/scifact"), help="BEIR folder")
@@ -236,7 +402,24 @@ def main() -> None:
         "--quick", action="store_true", help="smoke check: 2 pairs, 4 steps, completeness at 4,8, reference 8"
     )
     ap.add_argument("--out", default=None, help="default results/bench/nig.json (nig.quick.json with --quick)")
+    # device mode (bench/device.sh): random-init cross-encoders of the papers' architectures, synthetic pairs
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--arch",
+        default="packaged",
+        help="packaged (SciFact + MiniLM, CPU: the study above) or a comma list of " + ",".join(devkit.ARCHS),
+    )
+    ap.add_argument("--doc-tokens", default="256", help="device mode: pair lengths in tokens (comma list)")
+    ap.add_argument("--query-tokens", type=int, default=16)
+    ap.add_argument("--dtype", default="fp32", help="device mode: fp32 and/or bf16 (autocast), comma list")
+    ap.add_argument("--rule", default="trapezoid", help="device mode: irlens' rule")
+    ap.add_argument("--skip-a", action="store_true", help="device mode: leave out the Captum loop (a)")
+    ap.add_argument("--a-modules", type=int, default=0, help="device mode: time (a) on M evenly spaced modules, scaled")
+    ap.add_argument("--a-all-dtypes", action="store_true", help="device mode: (a) under bf16 autocast too")
+    ap.add_argument("--out-dir", default=None, help="device mode: write nig.json here")
     a = ap.parse_args()
+    if a.arch != "packaged":
+        return device_main(a)
     if a.quick:
         a.pairs, a.steps, a.completeness_steps, a.ref_steps = 2, 4, "4,8", 8
     out_path = a.out or str(REPO / ("results/bench/nig.quick.json" if a.quick else "results/bench/nig.json"))
