@@ -137,7 +137,7 @@ SAME = {
     ("gpl", "train", "--weight-decay"): "gpl.train.weight_decay",
     ("gpl", "train", "--checkpoint-every"): "gpl.train.checkpoint_every",
     ("gpl", "train", "--log-every"): "gpl.train.log_every",
-    ("gpl", "train", "--device"): "gpl.train.device",
+    ("gpl", "train", "--device"): "retrieval.device",  # gpl.train.device null (default): retrieval.device
     ("gpl", "train", "--rescale-range"): "gpl.train.rescale_range",
     ("gpl", "evaluate", "--metrics"): "gpl.metrics",
     # ig
@@ -200,9 +200,18 @@ SAME = {
     ("ablation", "merge", "--repeats"): "ablation.repeats",
     ("ablation", "table", "--correction"): "ablation.correction",
     ("ablation", "figure", "--correction"): "ablation.correction",
+    ("ablation", "dose", "--counts"): "ablation.dose.counts",
+    ("ablation", "dose", "--repeats"): "ablation.dose.repeats",
+    ("ablation", "dose", "--max-pairs"): "ablation.dose.max_pairs",
+    ("ablation", "dose", "--correction"): "ablation.dose.correction",
+    ("ablation", "dose", "--max-rows"): "ablation.max_rows",
+    ("ablation", "dose", "--cache-mb"): "ablation.cache_mb",
+    ("ablation", "dose", "--relevant-label"): "cross_encoder.relevant_label",
+    ("ablation", "dose", "--device"): "retrieval.device",
     # sae
     ("sae", "train", "--preset"): "sae.preset",
     ("sae", "train", "--sentences"): ("sae.sentences_per_doc", positive),
+    ("sae", "train", "--device"): "retrieval.device",
     ("sae", "interpret", "--device"): "retrieval.device",
     ("sae", "interpret", "--latents"): "sae.interpret.latents",
     ("sae", "interpret", "--top"): "sae.interpret.top",
@@ -249,6 +258,7 @@ NO_SCHEMA_DEFAULT = {
     ("ablation", "evalset", "--seed"): "seed",
     ("ablation", "run", "--schemes"): "ablation.schemes",
     ("ablation", "run", "--seed"): "seed",
+    ("ablation", "dose", "--seed"): "seed",
     ("sae", "train", "--seed"): "seed",
     ("sae", "interpret", "--seed"): "seed",
     ("sae", "control", "--values"): "sae.control.values",
@@ -294,6 +304,7 @@ DIFFERENT = {
     ("nig", "attribute", "--max-length"): ("cross_encoder.max_length", NULL_IS_LIMIT),
     ("nig", "baselines", "--max-length"): ("cross_encoder.max_length", NULL_IS_LIMIT),
     ("ablation", "run", "--max-length"): ("cross_encoder.max_length", NULL_IS_LIMIT),
+    ("ablation", "dose", "--max-length"): ("cross_encoder.max_length", NULL_IS_LIMIT),
     # --local-dir and --pin (local_dir_args() passes both)
     **{
         (*cmd, flag): spec
@@ -315,6 +326,7 @@ DIFFERENT = {
             ("nig", "attribute"),
             ("nig", "baselines"),
             ("ablation", "run"),
+            ("ablation", "dose"),
             ("sae", "interpret"),
         ]
     },
@@ -332,6 +344,7 @@ DIFFERENT = {
     ("nig", "attribute", "--threads"): ("nig.threads", THREADS),
     ("nig", "baselines", "--threads"): ("nig.threads", THREADS),
     ("ablation", "run", "--threads"): ("ablation.threads", THREADS),
+    ("ablation", "dose", "--threads"): ("ablation.threads", THREADS),
     ("sae", "train", "--threads"): ("sae.threads", THREADS),
     ("sae", "evaluate", "--threads"): ("sae.threads", THREADS + "; sae.eval_threads when set"),
     ("sae", "interpret", "--threads"): ("sae.threads", THREADS),

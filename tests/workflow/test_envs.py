@@ -61,7 +61,7 @@ STEPS = {
             "tables",
         ],
         "nig": ["pairs", "attribute", "merge", "baselines", "schemes", "figures"],
-        "ablation": ["evalset", "run", "merge", "table", "figure"],
+        "ablation": ["evalset", "run", "merge", "table", "figure", "dose"],
     },
     "sae": {
         "sae": ["train", "evaluate", "table", "interpret", "control", "causal", "export-saelens", "import-saelens"]

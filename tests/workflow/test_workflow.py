@@ -102,6 +102,11 @@ def test_smoke_end_to_end(workdir):
     assert "Random baseline" in (workdir / "reports/tables/ablation/minilm-ce/table4.md").read_text()
     assert "\\toprule" in (workdir / "reports/tables/ablation/minilm-ce/table4.tex").read_text()
     assert (workdir / "reports/figures/ablation/minilm-ce/drops.pdf").stat().st_size > 0
+    # dose-response of F_A over the relevant pairs NIG attributed (smoke: unjudged negatives left out)
+    dose = pd.read_parquet(workdir / "results/ablation/minilm-ce/dose/F_A.parquet")
+    assert list(dose["n"]) == [1, 10, 100] and (dose["repeats"] == 3).all() and dose["pairs"].iloc[0] > 0
+    assert "3 draws per n" in (workdir / "reports/tables/ablation/minilm-ce/dose-F_A.md").read_text()
+    assert (workdir / "reports/figures/ablation/minilm-ce/dose-F_A.png").stat().st_size > 0
     # GPL: adapted model (a sentence-transformers folder), evaluated beside its base, attributed by IG
     assert (workdir / "results/gpl/minilm-scifact/model/training.json").is_file()
     gpl = pd.read_csv(workdir / "reports/tables/gpl/base-vs-adapted.csv")
@@ -232,6 +237,7 @@ def test_deleting_one_output_rebuilds_only_dependents(workdir):
         "ablation_merge": 2,
         "ablation_table": 1,
         "ablation_figure": 1,
+        "ablation_dose": 1,  # presets/smoke.yaml: F_A
     }  # new sets change every run
     assert jobs == {
         "retrieve_bm25": 1,
