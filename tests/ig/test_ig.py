@@ -322,11 +322,25 @@ def test_bf16_passes_fall_back_to_fp32_for_pairs_that_miss_tol(tiny_st_model):
     loose = BiEncoderIG(m, score="cos", steps=9, tol=0.5, precision="bf16").attribute(pairs)
     assert [a.meta["precision"] for a in loose] == ["bf16", "bf16"]
     assert all(a.rel_error <= 0.5 for a in loose)
-    tight = BiEncoderIG(m, score="cos", steps=9, tol=1e-5, precision="bf16").attribute(pairs)
-    ref = BiEncoderIG(m, score="cos", steps=9, tol=1e-5).attribute(pairs)
+    kw = dict(score="cos", steps=9, tol=1e-5, stop="completeness")  # fp32 reaches 1e-5 on this stop, bf16 not
+    tight = BiEncoderIG(m, precision="bf16", **kw).attribute(pairs)
+    ref = BiEncoderIG(m, **kw).attribute(pairs)
     for t, r in zip(tight, ref):  # bf16 cannot reach 1e-5: redone in fp32, the fp32 result
         assert t.meta["precision"] == "fp32" and t.meta["converged"] and t.rel_error <= 1e-5
         np.testing.assert_allclose(t.scores, r.scores, rtol=0, atol=1e-6)
         assert t.steps > r.steps  # the bf16 attempt's passes are counted too
     with pytest.raises(IrlensError, match="precision 'fp16'"):
         BiEncoderIG(m, precision="fp16")
+
+
+def test_stop_on_panels_bounds_every_panel_and_costs_at_least_as_much(tiny64):
+    """``stop="panels"`` stops on Σ|panel errors| ≤ tol·|Δs|, a bound on the completeness error: never fewer
+    points than stopping on the completeness error itself, and still complete."""
+    pairs = [(QUERY, DOC), ("dog barking", "Dogs bark at the mailman every single morning.")]
+    for tol in (1e-2, 1e-4):
+        loose = BiEncoderIG(tiny64, score="cos", steps=9, tol=tol).attribute(pairs)
+        strict = BiEncoderIG(tiny64, score="cos", steps=9, tol=tol, stop="panels").attribute(pairs)
+        for a, b in zip(loose, strict):
+            assert b.meta["converged"] and b.rel_error <= tol and b.steps >= a.steps
+    with pytest.raises(IrlensError, match="stop 'bound'"):
+        BiEncoderIG(tiny64, stop="bound")

@@ -28,7 +28,8 @@ once under ``inference_mode`` and cached by text.
 Quadrature: a fixed rule of ``steps`` nodes (``method``), or, with ``tol`` set, an adaptive composite rule of
 3-point Gauss–Lobatto (Simpson) panels: since ∫_a^b ds/dα dα = s(b) − s(a) and a gradient pass at α also
 gives s(α), each panel's error is measured at no extra pass, the errors add up to the completeness error,
-and the panels with the largest errors are bisected until it meets ``tol · |s(x) − s(x′)|`` (see
+and the panels with the largest errors are bisected until Σ|panel errors| (``stop="panels"``, the default;
+or the completeness error itself, ``stop="completeness"``) meets ``tol · |s(x) − s(x′)|`` (see
 :meth:`BiEncoderIG._adaptive`).
 
 Precision: ``precision="bf16"`` runs the gradient passes under bf16 autocast (GPUs); s(x) and s(x′) stay
@@ -54,6 +55,7 @@ BASELINES = IG_BASELINES
 SIDES = ("query", "document")
 SCORES = ("dot", "cos")
 PRECISIONS = ("fp32", "bf16")
+STOPS = ("completeness", "panels")
 
 
 @dataclass
@@ -133,6 +135,7 @@ class BiEncoderIG:
         warp_panels: bool = False,
         progress: bool = False,
         precision: str = "fp32",
+        stop: str = "panels",
     ):
         if score not in SCORES:
             raise IrlensError(f"IG score '{score}': choose one of {', '.join(SCORES)}")
@@ -149,6 +152,9 @@ class BiEncoderIG:
             raise IrlensError(f"IG precision '{precision}': choose one of {', '.join(PRECISIONS)}")
         self.precision = precision
         self._precision_now = "fp32"
+        if stop not in STOPS:
+            raise IrlensError(f"IG stop '{stop}': choose one of {', '.join(STOPS)}")
+        self.stop = stop
         self.tokenizer = model.tokenizer
         self.emb = embedding_module(model)
         self._fixed_cache: dict[str, object] = {}
@@ -414,8 +420,10 @@ class BiEncoderIG:
         share their end points, and the forward half of each gradient pass at α also gives s(e(α)). Since
         ∫_a^b ds/dα dα = s(b) − s(a), every panel's error e_p = Q_p − (s(b) − s(a)) is *measured*, at no
         extra pass; and Σ_p e_p = Σ IG − (s(x) − s(x′)) is the completeness error itself. Start from
-        ``steps`` points (``(steps − 1) / (panel_steps − 1)`` equal panels, at least one); while
-        |Σ_p e_p| > tol · |s(x) − s(x′)|, bisect the panels with the largest |e_p| (greedily, until the
+        ``steps`` points (``(steps − 1) / (panel_steps − 1)`` equal panels, at least one); while the
+        error measure exceeds tol · |s(x) − s(x′)| — ``stop="panels"`` (default): Σ_p |e_p|, a bound on the
+        completeness error that every panel must help meet; ``stop="completeness"``: |Σ_p e_p| itself,
+        cheaper but panel errors may cancel — bisect the panels with the largest |e_p| (greedily, until the
         panels left alone hold at most half of the budget) — a bisected panel keeps its end points (and, for
         odd ``panel_steps``, its middle one: with the default 3 nothing is ever thrown away). A converged pair
         meets ``tol`` by construction. Pairs stop at ``max_steps`` gradient evaluations (flagged not
@@ -470,7 +478,12 @@ class BiEncoderIG:
             for i in pending:
                 it = items[i]
                 budget = self.tol * abs(it["s"] - it["s0"])
-                if abs(sum(panels[i].values())) <= budget:
+                err = (
+                    abs(sum(panels[i].values()))
+                    if self.stop == "completeness"
+                    else sum(abs(e) for e in panels[i].values())
+                )
+                if err <= budget:
                     converged[i] = True
                     continue
                 errs = sorted(panels[i].items(), key=lambda kv: -abs(kv[1]))
