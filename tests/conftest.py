@@ -81,11 +81,18 @@ def copy_minilm_tokenizer(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_ce(tmp_path_factory) -> Path:
     """A tiny random BERT reranker with a 2-logit head (index 1 = relevant), MiniLM's WordPiece vocabulary."""
+    return make_tiny_ce(tmp_path_factory.mktemp("tiny-ce"), seed=0)
+
+
+def make_tiny_ce(out: Path, seed: int, scale: float = 1.0) -> Path:
+    """Save a tiny random 2-layer BERT reranker (2 logits, MiniLM's WordPiece vocabulary) to ``out``; ``scale``
+    multiplies the encoder's and the classifier's weight matrices (LayerNorm excluded), so that zeroing a few
+    units visibly moves P(relevant)."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    out = copy_minilm_tokenizer(tmp_path_factory.mktemp("tiny-ce"))
-    torch.manual_seed(0)
+    out = copy_minilm_tokenizer(out)
+    torch.manual_seed(seed)
     cfg = BertConfig(
         vocab_size=30522,
         hidden_size=32,
@@ -95,7 +102,13 @@ def tiny_ce(tmp_path_factory) -> Path:
         max_position_embeddings=128,
         num_labels=2,
     )
-    BertForSequenceClassification(cfg).save_pretrained(out)
+    m = BertForSequenceClassification(cfg)
+    if scale != 1.0:
+        with torch.no_grad():
+            for n, p in m.named_parameters():
+                if ("encoder" in n and n.endswith("weight") and "LayerNorm" not in n) or n.startswith("classifier"):
+                    p.mul_(scale)
+    m.save_pretrained(out)
     return out
 
 

@@ -28,31 +28,9 @@ NON_RELEVANT = [("q2", "d3"), ("6", "d1")]
 @pytest.fixture(scope="module")
 def strong_ce(tmp_path_factory):
     """A tiny 2-layer reranker with enlarged weights, so zeroing a few units visibly moves P(relevant)."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from conftest import make_tiny_ce
 
-    from conftest import copy_minilm_tokenizer
-
-    out = copy_minilm_tokenizer(tmp_path_factory.mktemp("dose-ce"))
-    torch.manual_seed(1)
-    cfg = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=2,
-    )
-    m = BertForSequenceClassification(cfg)
-    with torch.no_grad():
-        for n, p in m.named_parameters():
-            if "encoder" in n and n.endswith("weight") and "LayerNorm" not in n:
-                p.mul_(3.0)
-            if n.startswith("classifier"):
-                p.mul_(3.0)
-    m.save_pretrained(out)
-    return out
+    return make_tiny_ce(tmp_path_factory.mktemp("dose-ce"), seed=1, scale=3.0)
 
 
 def _nig_outputs(tmp_path, ce_dir) -> tuple:
