@@ -88,6 +88,12 @@ def quoted(value):
     return shlex.quote(str(value))
 
 
+# Jobs on the longest chain (encodings -> reranker -> GPL -> adapted model's encoding -> IG pairs -> IG
+# attribution -> faithfulness) run first among ready jobs, so the rest of the DAG fills the cores around them
+# instead of leaving that chain to run alone at the end.
+CRITICAL_PATH = 10
+
+
 # ---------------------------------------------------------------------------------- devices, models
 DEVICE = config["retrieval"]["device"]
 

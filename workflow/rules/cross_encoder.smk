@@ -16,6 +16,7 @@ rule cross_encoder_train:
         "results/benchmarks/cross_encoder/train/{ce}.tsv"
     wildcard_constraints:
         ce=CE_NAME_RE,
+    priority: CRITICAL_PATH
     conda:
         "../../envs/training.yaml"
     threads: CE_THREADS

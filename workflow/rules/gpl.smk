@@ -23,6 +23,7 @@ rule gpl_queries:
         "results/benchmarks/gpl/queries/{base}-{dataset}.tsv"
     wildcard_constraints:
         base=GPL_BASE_RE,
+    priority: CRITICAL_PATH
     conda:
         "../../envs/training.yaml"
     threads: GPL["threads"]
@@ -51,6 +52,7 @@ rule gpl_negatives:
         "results/benchmarks/gpl/negatives/{base}-{dataset}.tsv"
     wildcard_constraints:
         base=GPL_BASE_RE,
+    priority: CRITICAL_PATH
     conda:
         "../../envs/training.yaml"
     threads: GPL["threads"]
@@ -79,6 +81,7 @@ rule gpl_teacher_check:
         "results/benchmarks/gpl/teacher_check/{base}-{dataset}.tsv"
     wildcard_constraints:
         base=GPL_BASE_RE,
+    priority: CRITICAL_PATH
     conda:
         "../../envs/training.yaml"
     threads: GPL["threads"]
@@ -110,6 +113,7 @@ rule gpl_pseudo_labels:
         "results/benchmarks/gpl/pseudo_labels/{base}-{dataset}.tsv"
     wildcard_constraints:
         base=GPL_BASE_RE,
+    priority: CRITICAL_PATH
     conda:
         "../../envs/training.yaml"
     threads: GPL["threads"]
@@ -138,6 +142,7 @@ rule gpl_train:
         "results/benchmarks/gpl/train/{base}-{dataset}.tsv"
     wildcard_constraints:
         base=GPL_BASE_RE,
+    priority: CRITICAL_PATH
     conda:
         "../../envs/training.yaml"
     threads: GPL["threads"]

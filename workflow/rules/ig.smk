@@ -17,6 +17,7 @@ rule ig_pairs:
         "results/logs/ig/pairs/{dataset}.log",
     benchmark:
         "results/benchmarks/ig/pairs/{dataset}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../../envs/attribution.yaml"
     threads: 1
@@ -44,6 +45,7 @@ rule ig_attribute:
         "results/logs/ig/attribute/{model}/{dataset}/{shard}-of-{nshards}.log",
     benchmark:
         "results/benchmarks/ig/attribute/{model}/{dataset}/{shard}-of-{nshards}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../../envs/attribution.yaml"
     threads: IG["threads"]
@@ -72,6 +74,7 @@ rule ig_merge:
         "results/logs/ig/merge/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/ig/merge/{model}/{dataset}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../../envs/attribution.yaml"
     threads: 1
@@ -277,6 +280,7 @@ rule ig_faithfulness:
         "results/logs/ig/faithfulness/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/ig/faithfulness/{model}/{dataset}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../../envs/attribution.yaml"
     threads: IG["threads"]

@@ -16,6 +16,7 @@ rule encode:
         "results/logs/encode/{model}/{dataset}/{side}.log",
     benchmark:
         "results/benchmarks/encode/{model}/{dataset}/{side}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../../envs/retrieval.yaml"
     threads: ENCODE["threads"]
@@ -43,6 +44,7 @@ rule retrieve_dense:
         "results/benchmarks/retrieve/{dataset}/{retriever}.tsv"
     wildcard_constraints:
         retriever="|".join(DENSE) if DENSE else "^$",
+    priority: CRITICAL_PATH
     conda:
         "../../envs/retrieval.yaml"
     threads: 1

@@ -116,7 +116,7 @@ rule sae_interpret:
         "results/benchmarks/sae/interpret/{model}.tsv"
     conda:
         "../../envs/sae.yaml"
-    threads: SAE_THREADS
+    threads: SAE_EVAL_THREADS
     resources:
         mem_mb=6000,
         runtime=60,
@@ -165,7 +165,7 @@ rule sae_control:
         "results/benchmarks/sae/control/{model}.tsv"
     conda:
         "../../envs/sae.yaml"
-    threads: SAE_THREADS
+    threads: SAE_EVAL_THREADS
     resources:
         mem_mb=4000,
         runtime=30,

@@ -28,7 +28,7 @@ import pandas as pd
 from irlens.ablation.masks import NeuronMask, random_like
 from irlens.errors import IrlensError
 
-COUNTS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+COUNTS = (1, 2, 5, 21, 50, 207, 1000)
 COLUMNS = [
     "n",
     "delta",
