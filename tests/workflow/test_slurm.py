@@ -311,7 +311,7 @@ def test_smoke_through_slurm_profile_equals_local(smoke_local, slurm_cluster, tm
     env = {**slurm_cluster, "HF_HUB_OFFLINE": "1", "SLURM_PARTITION": PARTITION}
     env.pop("SLURM_ACCOUNT", None)  # no accounting on this cluster
     env.pop("IRLENS_SLURM_GPUS", None)  # the profile's default: one GPU for the GPU rules
-    # --max-threads 2: the node has 2 CPUs (rules ask up to 8 threads, which would never schedule) and
+    # --max-threads 2: the node has 2 CPUs (a config may ask for more threads, which would never schedule) and
     # the local reference ran with --cores 2; --retries 0: a failing job fails the test.
     cmd = SNAKEMAKE + [
         "--profile",
