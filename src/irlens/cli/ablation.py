@@ -421,9 +421,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--data", action="append", required=True, help="<dataset>=<BEIR folder> (texts of the pairs; repeat)"
     )
-    p.add_argument(
-        "--counts", type=int, nargs="+", default=[1, 2, 5, 21, 50, 207, 1000], help="neurons zeroed"
-    )
+    p.add_argument("--counts", type=int, nargs="+", default=[1, 2, 5, 21, 50, 207, 1000], help="neurons zeroed")
     p.add_argument("--repeats", type=int, default=20, help="random masks per count")
     p.add_argument("--seed", type=int, default=42, help="seed of the random masks (and of the --max-pairs draw)")
     p.add_argument("--max-pairs", type=int, default=0, help="pairs re-scored, a seeded draw (0 = all)")
