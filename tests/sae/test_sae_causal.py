@@ -93,3 +93,100 @@ def test_a_latent_no_query_activates_is_reported_not_tested():
     assert t.loc[0, "queries"] == 0 and not t.loc[0, "causal"] and np.isnan(t.loc[0, "difference"])
     with pytest.raises(IrlensError, match="outside"):
         causal_rows(m, dv, di, qv, qi, [99])
+
+
+# ------------------------------------------------------------------ held-out pattern deletion (N2G words)
+def _count_act(word: str):
+    """Latent 0's activation = 1 + occurrences of ``word``; latent 1 = 1 (texts → [n, 2], like activation_fn)."""
+
+    def act(texts):
+        return np.array([[1.0 + t.lower().split().count(word), 1.0] for t in texts])
+
+    return act
+
+
+DOCS = [
+    "the cat sat on a mat with another cat today",  # 2 cats of 10 words: act 3 → 1 without them
+    "a cat and a dog met in the old park",  # 1 cat: act 2 → 1
+    "one cat saw the dog across the wide road",
+    "my cat likes the dog next door very much",
+    "her cat chased a dog up the tall green tree",
+    "no such animal appears in this text at all",  # contains no pattern: never a test document
+    "the cat the cat the cat the cat",  # only 4 other words for 4 cats: still usable
+]
+
+
+def _firing_codes(n: int):
+    vals = np.linspace(1.0, 0.5, n, dtype=np.float32)[:, None]  # latent 0 fires on every document, decreasing
+    return vals, np.zeros((n, 1), np.int64)
+
+
+def test_deleting_the_words_that_carry_the_activation_supports_the_pattern_by_hand():
+    from irlens.sae.causal import pattern_rows
+
+    vals, idx = _firing_codes(len(DOCS))
+    df = pattern_rows(_count_act("cat"), DOCS, vals, idx, [0], {0: [["cat"]]}, docs=10, repeats=3, seed=1)
+    r = df.iloc[0]
+    # by hand: per document 1 − 1/(1 + cats); random deletions remove no cat, so their drop is 0
+    want = np.mean([1 - 1 / 3, 1 - 1 / 2, 1 - 1 / 2, 1 - 1 / 2, 1 - 1 / 2, 1 - 1 / 5])
+    assert r["pattern_docs"] == 6
+    assert r["pattern_drop"] == pytest.approx(want)
+    assert r["pattern_drop_random"] == pytest.approx(0.0)
+    assert r["pattern_difference"] == pytest.approx(want)
+    assert r["pattern_ci_low"] > 0 and r["pattern_supported"] == True  # noqa: E712 (a bool, not None)
+    # every difference positive: the exact sign-flip p is its floor 2^-6, Holm over one latent leaves it
+    assert r["pattern_p"] == pytest.approx(2.0**-6) and r["pattern_p_holm"] == pytest.approx(2.0**-6)
+
+
+def test_a_pattern_that_does_not_drive_the_latent_is_not_supported():
+    from irlens.sae.causal import pattern_rows
+
+    vals, idx = _firing_codes(len(DOCS))
+    # "dog" is in four documents but the activation counts cats: deleting it changes nothing, nor do random words
+    # that are not cats... except when a random draw hits a cat, which makes the random drop larger
+    docs = DOCS + [f"a dog number {i} and a cat in a small house" for i in range(3)]  # 7 documents with "dog"
+    vals, idx = _firing_codes(len(docs))
+    df = pattern_rows(_count_act("cat"), docs, vals, idx, [0], {0: [["dog"]]}, docs=10, repeats=3, seed=1)
+    r = df.iloc[0]
+    assert r["pattern_docs"] == 7 and r["pattern_p_floor"] == pytest.approx(2.0**-7)
+    assert r["pattern_drop"] == pytest.approx(0.0)
+    assert r["pattern_difference"] <= 0 and r["pattern_p"] > 0.5
+    assert r["pattern_supported"] == False  # noqa: E712 (a verdict, not None: 7 documents could have shown it)
+    # with 4 documents the smallest reachable p is 1/16 > 0.05: no verdict either way (None), not "unsupported"
+    vals, idx = _firing_codes(len(DOCS))
+    df = pattern_rows(_count_act("cat"), DOCS, vals, idx, [0], {0: [["dog"]]}, docs=10, repeats=3, min_docs=3)
+    assert df.iloc[0]["pattern_docs"] == 4 and df.iloc[0]["pattern_supported"] is None
+
+
+def test_pattern_documents_exclude_the_n2g_examples_and_too_few_are_not_tested():
+    from irlens.sae.causal import pattern_rows
+
+    vals, idx = _firing_codes(len(DOCS))
+    act = _count_act("cat")
+    # the first two documents were N2G's examples: held out means without them
+    df = pattern_rows(act, DOCS, vals, idx, [0], {0: [["cat"]]}, exclude={0: {0, 1}}, docs=10, repeats=2)
+    assert df.iloc[0]["pattern_docs"] == 4
+    # min_docs 5: four documents are too few; the row says so (None = not tested) instead of a verdict
+    assert df.iloc[0]["pattern_supported"] is None
+    # no pattern, or a latent that fires nowhere: not tested, 0 documents
+    df = pattern_rows(act, DOCS, vals, idx, [0, 1], {0: []}, docs=10, repeats=2)
+    assert list(df["pattern_docs"]) == [0, 0] and list(df["pattern_supported"]) == [None, None]
+
+
+def test_random_deletions_are_seeded_remove_as_many_words_and_never_a_pattern_word():
+    from irlens.sae.causal import pattern_variants
+
+    words = "the cat sat on a mat with another cat and a dog".split()
+    a = pattern_variants(words, [["cat"], ["dog", "zebra"]], np.random.default_rng(3), 4)
+    b = pattern_variants(words, [["cat"], ["dog", "zebra"]], np.random.default_rng(3), 4)
+    assert a == b
+    without, rand, k = a
+    assert without == "the sat on a mat with another and a dog"  # only the contained pattern's words go
+    assert k == 2
+    for t in rand:
+        assert len(t.split()) == len(words) - 2 and t.split().count("cat") == 2
+    assert pattern_variants(words, [["zebra"]], np.random.default_rng(0), 2) is None
+    with pytest.raises(IrlensError):
+        from irlens.sae.causal import pattern_rows
+
+        pattern_rows(_count_act("cat"), DOCS, *_firing_codes(len(DOCS)), [0], {0: [["cat"]]}, repeats=0)

@@ -325,7 +325,32 @@ def test_cli_codes_table_interpret_control(tmp_path, tiny_beir, tiny_st_model, c
     assert main(causal) == 0
     k = pd.read_csv(tmp_path / "k.csv")
     assert list(k["latent"]) == [r["latent"] for r in rec["latents"]] and "n2g_patterns" in k.columns
-    assert "tested latents causally supported" in (tmp_path / "k.md").read_text()
+    assert "tested latents causal (" in (tmp_path / "k.md").read_text() and "pattern_docs" not in k.columns
+    # with the encoder: the N2G patterns are also tested by deleting their words from held-out firing documents.
+    # The tiny corpus has too few firing documents beyond the N2G examples, so a copy of the latents JSON gives
+    # every latent the pattern "the" and no examples (nothing held back): each firing document with "the" counts
+    edited = json.loads((out / "l.json").read_text())
+    for r in edited["latents"]:
+        r["n2g"] = {**r["n2g"], "patterns": [["the"]], "examples": []}
+    (tmp_path / "the.json").write_text(json.dumps(edited))
+    cli = [*causal[:-4], "--encoder", str(tiny_st_model), "--data", str(tiny_beir), "--pattern-docs", "3"]
+    assert main([*cli, "--latents-json", str(tmp_path / "the.json"), "--pattern-min-docs", "1",
+                 "--md", str(tmp_path / "p.md"), "--csv", str(tmp_path / "p.csv")]) == 0  # fmt: skip
+    p = pd.read_csv(tmp_path / "p.csv")
+    assert list(p["latent"]) == list(k["latent"]) and (p["pattern_docs"] <= 3).all()
+    judged = p[p["pattern_docs"] >= 1]
+    assert (
+        len(judged) >= 1
+        and judged["pattern_p"].notna().all()
+        and (judged["pattern_p_holm"] >= judged["pattern_p"]).all()
+    )
+    # 1–3 documents: the smallest reachable p (1/2 … 1/8) times the tested latents exceeds 0.05, so no verdict
+    assert judged["pattern_supported"].isna().all() and "too few documents to tell" in (tmp_path / "p.md").read_text()
+    assert np.allclose(judged["pattern_difference"], judged["pattern_drop"] - judged["pattern_drop_random"])
+    assert "N2G pattern deletion (held out)" in (tmp_path / "p.md").read_text()
+    assert main([*causal[:-4], "--encoder", str(tiny_st_model), "--md", str(tmp_path / "q.md"),
+                 "--csv", str(tmp_path / "q.csv")]) == 2  # fmt: skip
+    assert not (tmp_path / "q.md").exists()  # --encoder without --data: one error line, nothing written
     assert (
         main([*causal[:-4], "--latent", "99999", "--md", str(tmp_path / "x.md"), "--csv", str(tmp_path / "x.csv")]) == 2
     )

@@ -186,6 +186,7 @@ rule sae_causal:
         corpus=f"results/embeddings/{{model}}/{SAE_EVAL_DATASET}/corpus.npy",
         codes=f"results/sae/{{model}}/main/codes-{SAE_EVAL_DATASET}.npz",
         latents="results/sae/{model}/main/latents.json",
+        manifest=f"results/data/{SAE_EVAL_DATASET}/manifest.json",
     output:
         md=report(
             "reports/tables/sae/{model}/causal.md",
@@ -204,13 +205,19 @@ rule sae_causal:
     resources:
         mem_mb=4000,
         runtime=30,
+        gpu=gpus(),
     params:
         embeddings=lambda w, input: os.path.dirname(input.corpus),
-        opts=sae_option_args("causal", ["targets", "repeats"]),
+        data=lambda w, input: os.path.dirname(input.manifest),
+        encoder=lambda w: quoted(model_cfg(w.model)["id"]),
+        local=" ".join(local_dir_args()),
+        device=quoted(DEVICE),
+        opts=sae_option_args("causal", ["targets", "repeats", "pattern_docs", "pattern_repeats", "pattern_min_docs"]),
         seed=config["seed"],
     shell:
         "irlens sae causal --model {input.model} --embeddings {params.embeddings} --codes {input.codes} "
-        "--latents-json {input.latents} {params.opts} --seed {params.seed} --threads {threads} "
+        "--latents-json {input.latents} --encoder {params.encoder} {params.local} --data {params.data} "
+        "--device {params.device} {params.opts} --seed {params.seed} --threads {threads} "
         "--md {output.md} --csv {output.csv} > {log} 2>&1"
 
 

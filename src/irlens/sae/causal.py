@@ -15,10 +15,14 @@ that also activate ``i``. For each latent:
    document frequency is closest to ``i``'s (within a factor ``freq_ratio``, else the nearest in log
    frequency), ``repeats`` seeded draws averaged — the same intervention on a latent with no claim attached;
 5. per latent: mean effect, mean control and their paired difference over queries with a percentile
-   bootstrap 95 % CI; ``causal`` is True when that CI lies above 0 (removing the latent hurts its own
-   documents more than removing a comparable latent does).
+   bootstrap 95 % CI and a one-sided sign-flip p, Holm-adjusted over the latents; ``causal`` is True when the
+   adjusted p is ≤ 0.05 (removing the latent hurts its own documents more than removing a comparable latent).
 
 Zeroing a latent that is not active in a document changes nothing (its code has no such entry).
+
+Zeroing never looks at the explanation's words. :func:`pattern_rows` tests those on text: in held-out firing
+documents (not the N2G examples) that contain the pattern, deleting its words should lower the latent's
+activation more than deleting as many random words.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ CAUSAL_COLUMNS = [
     "difference",
     "ci_low",
     "ci_high",
+    "p",
+    "p_holm",
     "rank_drop",
     "rank_drop_random",
     "causal",
@@ -107,11 +113,15 @@ def causal_rows(
     freq_ratio: float = 2.0,
     n_boot: int = 2000,
     max_queries: int = 200,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """One row per latent (:data:`CAUSAL_COLUMNS`) from the saved top-k codes of the corpus and the queries.
     ``normalize``: score L2-normalised reconstructions (as the reconstructed run does for unit-norm
-    encoders). ``max_queries``: at most this many activating queries per latent (a seeded sample)."""
-    from irlens.stats import bootstrap_mean_ci
+    encoders). ``max_queries``: at most this many activating queries per latent (a seeded sample). ``p``:
+    one-sided sign-flip test of the per-query differences (:func:`irlens.stats.sign_flip_p`); ``p_holm``:
+    Holm-adjusted over the tested latents; ``causal`` when ``p_holm`` ≤ ``alpha``."""
+    from irlens.ablation.stats import holm
+    from irlens.stats import bootstrap_mean_ci, sign_flip_p
 
     if repeats < 1:
         raise IrlensError("sae causal: repeats must be >= 1")
@@ -145,6 +155,7 @@ def causal_rows(
             r_rank += r_ / repeats
         diff = score - r_score
         lo, hi = bootstrap_mean_ci(diff, n_boot, seed + lat)
+        p, _ = sign_flip_p(diff, seed=seed + lat)
         rows.append(
             {
                 **base,
@@ -153,9 +164,156 @@ def causal_rows(
                 "difference": float(diff.mean()),
                 "ci_low": lo,
                 "ci_high": hi,
+                "p": p,
                 "rank_drop": float(rank.mean()),
                 "rank_drop_random": float(r_rank.mean()),
-                "causal": bool(lo > 0),
             }
         )
-    return pd.DataFrame(rows, columns=CAUSAL_COLUMNS)
+    df = pd.DataFrame(rows, columns=CAUSAL_COLUMNS)
+    df["p_holm"] = holm(df["p"].to_numpy(dtype=float))
+    df["causal"] = (df["p_holm"] <= alpha).to_numpy()  # NaN (not tested) → False
+    return df
+
+
+# ------------------------------------------------------------------ does the N2G pattern cause the activation?
+PATTERN_COLUMNS = [
+    "latent",
+    "pattern_docs",
+    "pattern_drop",
+    "pattern_drop_random",
+    "pattern_difference",
+    "pattern_ci_low",
+    "pattern_ci_high",
+    "pattern_p",
+    "pattern_p_floor",
+    "pattern_p_holm",
+    "pattern_supported",
+]
+
+
+def delete_words(words: list[str], drop: set[int]) -> str:
+    """``words`` joined by spaces without the positions in ``drop``."""
+    return " ".join(w for i, w in enumerate(words) if i not in drop)
+
+
+def pattern_variants(
+    words: list[str], patterns: list[list[str]], rng: np.random.Generator, repeats: int
+) -> tuple[str, list[str], int] | None:
+    """For a text (its ``words``) that contains a whole pattern: the text without every occurrence of the
+    words of the patterns it contains, and ``repeats`` texts without as many randomly chosen other word
+    occurrences (seeded); plus that count. ``None`` when no pattern is contained or no other word is left
+    to delete at random."""
+    from irlens.sae.n2g import word_key
+
+    keys = [word_key(w) for w in words]
+    present = set(keys)
+    hit = {w for p in patterns if p and all(x in present for x in p) for w in p}
+    if not hit:
+        return None
+    drop = {i for i, k in enumerate(keys) if k in hit}
+    others = np.array([i for i in range(len(words)) if i not in drop])
+    if len(others) < len(drop):
+        return None
+    rand = [
+        delete_words(words, set(rng.choice(others, size=len(drop), replace=False).tolist())) for _ in range(repeats)
+    ]
+    return delete_words(words, drop), rand, len(drop)
+
+
+def pattern_rows(
+    act,
+    texts: list[str],
+    doc_vals: np.ndarray,
+    doc_idx: np.ndarray,
+    latents: list[int],
+    patterns: dict[int, list[list[str]]],
+    exclude: dict[int, set[int]] | None = None,
+    docs: int = 10,
+    repeats: int = 3,
+    max_words: int = 64,
+    min_docs: int = 5,
+    seed: int = 0,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Held-out test of each latent's N2G pattern (:data:`PATTERN_COLUMNS`): does deleting the pattern's words
+    from a document lower the latent's activation more than deleting as many random words of it?
+
+    Documents: those on which the latent fires (its top-k codes), in decreasing activation, except
+    ``exclude[latent]`` (the N2G examples the pattern was read from), cut to their first ``max_words`` words
+    (N2G's unit), that contain every word of some pattern; the first ``docs`` of them. Per document the relative
+    activation drop ``1 − act(without)/act(text)`` (``act``: texts → ReLU pre-activations, as N2G uses,
+    :func:`irlens.sae.n2g.activation_fn`) for the pattern words and, averaged over ``repeats`` seeded draws, for
+    as many random other words. ``pattern_difference``: their paired difference, mean and percentile-bootstrap
+    95 % CI over documents; ``pattern_p``: one-sided sign-flip test over documents (exact up to 16 documents,
+    :func:`irlens.stats.sign_flip_p`), ``pattern_p_floor`` the smallest p its document count can give,
+    ``pattern_p_holm`` Holm-adjusted over the tested latents. ``pattern_supported``: True when ``pattern_p_holm``
+    ≤ ``alpha``; False when not although the count could have shown it (floor × tested latents ≤ ``alpha``);
+    None when not tested (fewer than ``min_docs`` documents) or too few documents to show it either way."""
+    from irlens.ablation.stats import holm
+    from irlens.sae.n2g import predict, split_words
+    from irlens.stats import bootstrap_mean_ci, sign_flip_p
+
+    if repeats < 1 or docs < 1:
+        raise IrlensError("sae causal: pattern docs and repeats must be >= 1")
+    exclude = exclude or {}
+    rng = np.random.default_rng(seed)
+    rows = []
+    for lat in map(int, latents):
+        pats = [p for p in patterns.get(lat, []) if p]
+        r, c = np.nonzero((doc_idx == lat) & (doc_vals > 0))
+        order = r[np.lexsort((r, -doc_vals[r, c]))]
+        batch, n_del = [], []
+        for row in order:
+            if len(n_del) >= docs or not pats:
+                break
+            if int(row) in exclude.get(lat, set()):
+                continue
+            words = split_words(texts[row])[:max_words]
+            if not predict(pats, [" ".join(words)])[0]:
+                continue
+            v = pattern_variants(words, pats, rng, repeats)
+            if v is None:
+                continue
+            batch += [" ".join(words), v[0], *v[1]]
+            n_del.append(v[2])
+        if not n_del:
+            rows.append({"latent": lat, "pattern_docs": 0})
+            continue
+        a = np.asarray(act(batch))[:, lat].reshape(len(n_del), 2 + repeats).astype(np.float64)
+        ok = a[:, 0] > 0
+        a = a[ok]
+        if len(a) < min_docs:
+            rows.append({"latent": lat, "pattern_docs": int(len(a))})
+            continue
+        drop = 1.0 - a[:, 1] / a[:, 0]
+        drop_r = (1.0 - a[:, 2:] / a[:, :1]).mean(1)
+        diff = drop - drop_r
+        lo, hi = bootstrap_mean_ci(diff, n_boot, seed + lat)
+        p, floor = sign_flip_p(diff, seed=seed + lat)
+        rows.append(
+            {
+                "latent": lat,
+                "pattern_docs": int(len(a)),
+                "pattern_drop": float(drop.mean()),
+                "pattern_drop_random": float(drop_r.mean()),
+                "pattern_difference": float(diff.mean()),
+                "pattern_ci_low": lo,
+                "pattern_ci_high": hi,
+                "pattern_p": p,
+                "pattern_p_floor": floor,
+            }
+        )
+    df = pd.DataFrame(rows, columns=PATTERN_COLUMNS)
+    df["pattern_p_holm"] = holm(df["pattern_p"].to_numpy(dtype=float))
+    m = int(df["pattern_p"].notna().sum())
+    verdict = []
+    for p_adj, floor in zip(df["pattern_p_holm"], df["pattern_p_floor"]):
+        if np.isnan(p_adj):
+            verdict.append(None)  # not tested
+        elif p_adj <= alpha:
+            verdict.append(True)
+        else:  # a row whose smallest reachable p times the family size exceeds alpha cannot be shown either way
+            verdict.append(None if floor * m > alpha else False)
+    df["pattern_supported"] = pd.Series(verdict, index=df.index, dtype=object)
+    return df

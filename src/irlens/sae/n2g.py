@@ -53,11 +53,13 @@ def activation_fn(encoder, sae: TopKSAE, batch: int = 64) -> Callable[[list[str]
     return fn
 
 
-def _words(text: str) -> list[str]:
+def split_words(text: str) -> list[str]:
+    """The words of ``text`` (whitespace-separated, as N2G deletes them)."""
     return text.split()
 
 
-def _key(word: str) -> str:
+def word_key(word: str) -> str:
+    """A word as patterns match it: lower case, punctuation other than ``-`` removed."""
     return re.sub(r"[^\w\-]", "", word.lower())
 
 
@@ -77,7 +79,7 @@ def explain_latent(
     """
     examples, patterns = [], []
     for text in texts:
-        words = _words(text)[:max_words]
+        words = split_words(text)[:max_words]
         full = " ".join(words)
         sents = [s for s in _SENT.split(full) if s.strip()]
         a = act([full] + (sents if len(sents) > 1 else []))[:, latent]
@@ -87,7 +89,7 @@ def explain_latent(
             j = int(np.argmax(a[1:]))
             if a[1 + j] >= prune_keep * base:
                 pruned, base = sents[j], float(a[1 + j])
-        pw = _words(pruned)
+        pw = split_words(pruned)
         if base <= 0 or not pw:
             examples.append({"text": text[:300], "pruned": pruned, "activation": base, "saliency": []})
             continue
@@ -100,7 +102,7 @@ def explain_latent(
         order = np.argsort(-sal, kind="stable")
         pat, seen = [], set()
         for i in order:
-            k = _key(pw[i])
+            k = word_key(pw[i])
             if sal[i] < min_saliency or len(pat) >= top_words:
                 break
             if k and k not in seen:
@@ -122,14 +124,14 @@ def explain_latent(
 
 def word_sets(texts: list[str]) -> list[set[str]]:
     """The normalised words of each text (what :func:`predict` matches patterns against)."""
-    return [{_key(w) for w in t.split()} for t in texts]
+    return [{word_key(w) for w in t.split()} for t in texts]
 
 
 def predict(patterns: list[list[str]], texts: list[str] | list[set[str]]) -> np.ndarray:
     """``bool [n]``: the text (or its :func:`word_sets`) contains every word of at least one pattern."""
     out = np.zeros(len(texts), bool)
     for j, t in enumerate(texts):
-        words = t if isinstance(t, set) else {_key(w) for w in t.split()}
+        words = t if isinstance(t, set) else {word_key(w) for w in t.split()}
         out[j] = any(all(w in words for w in p) for p in patterns)
     return out
 
