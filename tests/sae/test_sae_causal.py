@@ -46,12 +46,18 @@ def test_drops_by_hand():
     assert score.tolist() == pytest.approx([2.5, 0.0]) and rank.tolist() == [2.0, 0.0]
 
 
-def test_matched_latent_prefers_similar_frequency_and_is_seeded():
-    freq = np.array([100, 90, 10, 120, 0, 0, 0, 0])
-    vals, idx = np.array([0.5, 0.4, 0.3, 0.2]), np.array([0, 1, 2, 3])
+def test_matched_latent_prefers_similar_frequency_and_value_and_is_seeded():
+    freq = np.array([100, 90, 10, 120, 80, 0, 0, 0])
+    vals, idx = np.array([0.5, 0.4, 0.3, 0.2, 0.6]), np.array([0, 1, 2, 3, 4])
     picks = {matched_latent(vals, idx, 0, freq, np.random.default_rng(s)) for s in range(20)}
-    assert picks == {1, 3}  # within a factor 2 of 100; never 2 (10) nor 0 itself
+    # frequency and value within a factor 2 of (100, 0.5): 1 and 4; never 3 (0.2 is 2.5x weaker), 2 (10) nor 0
+    assert picks == {1, 4}
     assert matched_latent(vals[[0, 2]], idx[[0, 2]], 0, freq, np.random.default_rng(0)) == 2  # nearest if none close
+    # nearest in |log f ratio| + |log v ratio|: 3 (0.18 + 0.92) beats 2 (2.30 + 0.51)
+    assert matched_latent(vals[[0, 2, 3]], idx[[0, 2, 3]], 0, freq, np.random.default_rng(0)) == 3
+    # where the latent is not active in the row, only the frequency counts: 1, 3 and 4 are within a factor 2
+    picks = {matched_latent(vals[1:], idx[1:], 0, freq, np.random.default_rng(s)) for s in range(30)}
+    assert picks == {1, 3, 4}
     assert matched_latent(vals[:1], idx[:1], 0, freq, np.random.default_rng(0)) == -1
 
 
@@ -80,6 +86,7 @@ def test_a_latent_that_carries_the_match_is_causal_and_an_interchangeable_one_is
     assert t.loc[0, "rank_drop"] > 0 and t.loc[0, "queries"] == 6 and t.loc[0, "targets"] == 10
     # zeroing 6 or its twin 7 (same frequency, same values) moves the scores by exactly as much
     assert not t.loc[6, "causal"] and t.loc[6, "difference"] == pytest.approx(0.0, abs=1e-6)
+    assert t.loc[6, "random_value_ratio"] == pytest.approx(1.0)  # the twin has the same value in every document
     # the same seed gives the same table
     again = causal_rows(m, dv, di, qv, qi, [0, 6], targets=10, repeats=3, seed=1, n_boot=500).set_index("latent")
     assert again.equals(t)

@@ -462,8 +462,10 @@ def cmd_causal(a: argparse.Namespace) -> None:
     note = (
         f"**Zeroing:** {int(tested['causal'].sum())} of {len(tested)} tested latents causal (zeroing the latent in "
         f"its top {a.targets} documents lowers their scores for the queries that activate it more than zeroing a "
-        f"frequency-matched random active latent: one-sided sign-flip test over queries, Holm-adjusted over the "
-        f"{len(tested)} latents, p_holm ≤ 0.05; difference with its paired 95% bootstrap CI); "
+        f"random active latent matched on frequency and on value in the document (mean value ratio "
+        f"{np.nanmean(tested['random_value_ratio']) if len(tested) else float('nan'):.2f}; not always reachable: a "
+        f"latent is often the strongest in its top documents): one-sided sign-flip test over queries, "
+        f"Holm-adjusted over the {len(tested)} latents, p_holm ≤ 0.05; difference with its paired 95% bootstrap CI); "
         f"{len(df) - len(tested)} latents no query activates (not tested). "
     )
     if a.encoder:

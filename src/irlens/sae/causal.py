@@ -12,8 +12,10 @@ that also activate ``i``. For each latent:
 3. the **effect** per query is the mean over ``T`` of the score drop s(q, d̂) − s(q, d̂ without i) and of the
    rank drop (rank among all documents after − before; 1 = top);
 4. the **control** zeroes instead, in each target document, a random *other* latent active in it whose
-   document frequency is closest to ``i``'s (within a factor ``freq_ratio``, else the nearest in log
-   frequency), ``repeats`` seeded draws averaged — the same intervention on a latent with no claim attached;
+   document frequency and whose value in that document are both within a factor ``freq_ratio`` of ``i``'s
+   (else the nearest in the sum of the two log ratios), ``repeats`` seeded draws averaged — the same
+   intervention, of about the same size, on a latent with no claim attached (``random_value_ratio``: the mean
+   value of the zeroed control latent over ``i``'s in the same documents);
 5. per latent: mean effect, mean control and their paired difference over queries with a percentile
    bootstrap 95 % CI and a one-sided sign-flip p, Holm-adjusted over the latents; ``causal`` is True when the
    adjusted p is ≤ 0.05 (removing the latent hurts its own documents more than removing a comparable latent).
@@ -50,6 +52,7 @@ CAUSAL_COLUMNS = [
     "p_holm",
     "rank_drop",
     "rank_drop_random",
+    "random_value_ratio",
     "causal",
 ]
 
@@ -66,18 +69,21 @@ def zero_latent(vals: np.ndarray, idx: np.ndarray, latents) -> np.ndarray:
 def matched_latent(
     row_vals: np.ndarray, row_idx: np.ndarray, latent: int, freq: np.ndarray, rng, ratio: float = 2.0
 ) -> int:
-    """A random latent active in this row (value > 0), other than ``latent``, whose document frequency is within
-    a factor ``ratio`` of ``latent``'s; if none is, the one nearest in log frequency. -1 when the row has no
-    other active latent."""
-    active = [int(j) for j, v in zip(row_idx, row_vals) if v > 0 and int(j) != latent]
+    """A random latent active in this row (value > 0), other than ``latent``, whose document frequency and whose
+    value in this row are both within a factor ``ratio`` of ``latent``'s (the value criterion only where
+    ``latent`` is active in the row); if none is, the one nearest in |log frequency ratio| + |log value ratio|.
+    -1 when the row has no other active latent."""
+    active = [(int(j), float(v)) for j, v in zip(row_idx, row_vals) if v > 0 and int(j) != latent]
     if not active:
         return -1
     f0 = max(float(freq[latent]), 1.0)
-    logd = np.array([abs(np.log(max(float(freq[j]), 1.0) / f0)) for j in active])
-    close = [j for j, d in zip(active, logd) if d <= np.log(ratio)]
+    v0 = max((float(v) for j, v in zip(row_idx, row_vals) if int(j) == latent and v > 0), default=None)
+    d_freq = np.array([abs(np.log(max(float(freq[j]), 1.0) / f0)) for j, _ in active])
+    d_val = np.array([abs(np.log(v / v0)) if v0 else 0.0 for _, v in active])
+    close = [j for (j, _), a, b in zip(active, d_freq, d_val) if a <= np.log(ratio) and b <= np.log(ratio)]
     if close:
         return int(rng.choice(close))
-    return active[int(np.argmin(logd))]
+    return active[int(np.argmin(d_freq + d_val))][0]
 
 
 def _transform(x, normalize: bool) -> np.ndarray:
@@ -147,8 +153,11 @@ def causal_rows(
         new = _transform(decode_codes(model, zero_latent(tv, ti, lat), ti), normalize)
         score, rank = target_drops(q_hat, d_hat, t_rows, new)
         r_score, r_rank = np.zeros(len(q_rows)), np.zeros(len(q_rows))
+        own = np.where(ti == lat, tv, 0).max(1)  # the latent's value in each target document
+        ratios = []
         for _ in range(repeats):
             other = np.array([matched_latent(v, i, lat, freq, rng, freq_ratio) for v, i in zip(tv, ti)])
+            ratios += [np.where(i == o, v, 0).max() / w for v, i, o, w in zip(tv, ti, other, own) if o >= 0 and w > 0]
             new_r = _transform(decode_codes(model, zero_latent(tv, ti, other), ti), normalize)
             s_, r_ = target_drops(q_hat, d_hat, t_rows, new_r)
             r_score += s_ / repeats
@@ -167,6 +176,7 @@ def causal_rows(
                 "p": p,
                 "rank_drop": float(rank.mean()),
                 "rank_drop_random": float(r_rank.mean()),
+                "random_value_ratio": float(np.mean(ratios)) if ratios else np.nan,
             }
         )
     df = pd.DataFrame(rows, columns=CAUSAL_COLUMNS)
