@@ -16,9 +16,6 @@
 #   SLURM_LOCAL_PARTITION   partition name [debug]
 #   SLURM_LOCAL_CTLD_PORT   slurmctld port [6817];  SLURM_LOCAL_SLURMD_PORT  slurmd port [6818]
 #   SLURM_LOCAL_GPUS        fake GPUs (GRES gpu) on the node [2]
-#   SLURM_LOCAL_CPUS        CPUs the node advertises [its real count]; more than that lets more jobs run
-#                           at once than there are cores, so that short jobs' start-up and the executor's
-#                           status polling overlap (the SLURM test uses 4 on 2 cores)
 #   SLURM_LOCAL_MEM_MB      memory the node advertises [max(real memory, 16384)]; the rules ask for
 #                           up to 8 GB each, which a small CI machine should still schedule
 #   SLURM_LOCAL_MIN_JOB_AGE seconds slurmctld keeps finished jobs visible to squeue/scontrol [600]
@@ -103,10 +100,6 @@ do_start() {
     cpus="$(field CPUs)"; sockets="$(field SocketsPerBoard)"; cores="$(field CoresPerSocket)"
     threads="$(field ThreadsPerCore)"; real="$(field RealMemory)"
     [[ -n "$cpus" && -n "$real" ]] || die "could not read the node's CPUs/memory from 'slurmd -C': $hw"
-    if [[ -n "${SLURM_LOCAL_CPUS:-}" ]]; then
-        [[ "$SLURM_LOCAL_CPUS" =~ ^[1-9][0-9]*$ ]] || die "SLURM_LOCAL_CPUS must be a positive integer, not '$SLURM_LOCAL_CPUS'"
-        cpus="$SLURM_LOCAL_CPUS"; sockets=1; cores="$cpus"; threads=1 # one socket, one thread per core
-    fi
     mem="${SLURM_LOCAL_MEM_MB:-$((real > 16384 ? real : 16384))}"
 
     # munge: a fresh key for this cluster only, socket and PID file under DIR

@@ -79,12 +79,6 @@ def slurm_cluster():
         "SLURM_LOCAL_CTLD_PORT": str(ctld),
         "SLURM_LOCAL_SLURMD_PORT": str(slurmd),
         "SLURM_LOCAL_MIN_JOB_AGE": "7200",
-        # 4 CPUs and 4 fake GPUs on a 2-core machine: half of a job's time under SLURM is start-up and the
-        # executor's status polling (which backs off by 10 s per empty poll), so 4 jobs at once overlap that
-        # wait; 32 GB because the rules ask for up to 8 GB each (nothing near that is used in the smoke run)
-        "SLURM_LOCAL_CPUS": "4",
-        "SLURM_LOCAL_GPUS": "4",
-        "SLURM_LOCAL_MEM_MB": "32768",
         "SLURM_CONF": str(scratch / "slurm.conf"),
         "PATH": f"{scratch / 'bin'}{os.pathsep}{os.environ['PATH']}",
     }  # client wrappers: see the script's header
@@ -317,8 +311,8 @@ def test_smoke_through_slurm_profile_equals_local(smoke_local, slurm_cluster, tm
     env = {**slurm_cluster, "HF_HUB_OFFLINE": "1", "SLURM_PARTITION": PARTITION}
     env.pop("SLURM_ACCOUNT", None)  # no accounting on this cluster
     env.pop("IRLENS_SLURM_GPUS", None)  # the profile's default: one GPU for the GPU rules
-    # --max-threads 2: the machine has 2 cores and the local reference ran with --cores 2 (a job's threads fix its
-    # results); --retries 0: a failing job fails the test.
+    # --max-threads 2: the node has 2 CPUs (a config may ask for more threads, which would never schedule) and
+    # the local reference ran with --cores 2; --retries 0: a failing job fails the test.
     cmd = SNAKEMAKE + [
         "--profile",
         "workflow/profiles/slurm",
