@@ -367,19 +367,16 @@ def cmd_import_saelens(a: argparse.Namespace) -> None:
     log.info("wrote %s (%d latents over width %d, k %d)", a.out, model.cfg.n_latents, model.cfg.d_model, model.cfg.k)
 
 
-def _pattern_table(a: argparse.Namespace, model, codes: dict, records: dict, latents: list[int]):
-    """The held-out N2G pattern-deletion columns (:func:`irlens.sae.causal.pattern_rows`) of ``latents``."""
+def _pattern_table(a: argparse.Namespace, model, codes: dict, doc_ids: list[str], records: dict, latents: list[int]):
+    """The held-out N2G pattern-deletion columns (:func:`irlens.sae.causal.pattern_rows`) of ``latents``;
+    ``doc_ids``: the rows of the embeddings' corpus.npy."""
     from irlens.models.encoder import load_bi_encoder
     from irlens.models.resolve import parse_pins
     from irlens.sae.causal import pattern_rows
-    from irlens.sae.data import load_embeddings_file
     from irlens.sae.interpret import document_texts
     from irlens.sae.n2g import activation_fn
 
-    if not a.data:
-        raise IrlensError("sae causal: --encoder needs --data (the BEIR folder with the documents' texts)")
     folder = Path(a.embeddings)
-    _, doc_ids, _ = load_embeddings_file(folder / "corpus.npy")
     texts = document_texts(Path(a.data) / "corpus.jsonl", doc_ids, folder / "corpus.json")
     row_of = {d: i for i, d in enumerate(doc_ids)}
     patterns, exclude = {}, {}
@@ -422,12 +419,14 @@ def cmd_causal(a: argparse.Namespace) -> None:
     from irlens.sae.model import TopKSAE
     from irlens.sae.retrieval import normalizing_encoder
 
+    if a.encoder and not a.data:
+        raise IrlensError("sae causal: --encoder needs --data (the BEIR folder with the documents' texts)")
     set_threads(a.threads)
     model, _ = TopKSAE.load(a.model)
     codes = read_codes(a.codes, a.embeddings)
     if "query_vals" not in codes:
         raise IrlensError(f"{a.codes}: no query codes (the embeddings folder had no queries.npy)")
-    corpus, _, _ = load_embeddings_file(Path(a.embeddings) / "corpus.npy")
+    corpus, doc_ids, _ = load_embeddings_file(Path(a.embeddings) / "corpus.npy")
     queries, _, _ = load_embeddings_file(Path(a.embeddings) / "queries.npy")
     records = {}
     if a.latents_json:
@@ -469,7 +468,7 @@ def cmd_causal(a: argparse.Namespace) -> None:
         f"{len(df) - len(tested)} latents no query activates (not tested). "
     )
     if a.encoder:
-        df = df.merge(_pattern_table(a, model, codes, records, list(df["latent"])), on="latent", how="left")
+        df = df.merge(_pattern_table(a, model, codes, doc_ids, records, list(df["latent"])), on="latent", how="left")
         v = df["pattern_supported"]
         n_test = int(df["pattern_p"].notna().sum())
         n_yes, n_no = int((v == True).sum()), int((v == False).sum())  # noqa: E712 (None = no verdict)

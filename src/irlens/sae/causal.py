@@ -86,6 +86,16 @@ def matched_latent(
     return active[int(np.argmin(d_freq + d_val))][0]
 
 
+def paired_summary(diff: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float, float, float]:
+    """``(mean, ci_low, ci_high, p, p_floor)`` of paired differences: percentile-bootstrap 95 % CI and the
+    one-sided sign-flip p of mean > 0 (:func:`irlens.stats.sign_flip_p`) with the smallest p it can reach."""
+    from irlens.stats import bootstrap_mean_ci, sign_flip_p
+
+    lo, hi = bootstrap_mean_ci(diff, n_boot, seed)
+    p, floor = sign_flip_p(diff, seed=seed)
+    return float(np.mean(diff)), lo, hi, p, floor
+
+
 def _transform(x, normalize: bool) -> np.ndarray:
     from irlens.sae.retrieval import as_embeddings
 
@@ -127,7 +137,6 @@ def causal_rows(
     one-sided sign-flip test of the per-query differences (:func:`irlens.stats.sign_flip_p`); ``p_holm``:
     Holm-adjusted over the tested latents; ``causal`` when ``p_holm`` ≤ ``alpha``."""
     from irlens.ablation.stats import holm
-    from irlens.stats import bootstrap_mean_ci, sign_flip_p
 
     if repeats < 1:
         raise IrlensError("sae causal: repeats must be >= 1")
@@ -162,15 +171,13 @@ def causal_rows(
             s_, r_ = target_drops(q_hat, d_hat, t_rows, new_r)
             r_score += s_ / repeats
             r_rank += r_ / repeats
-        diff = score - r_score
-        lo, hi = bootstrap_mean_ci(diff, n_boot, seed + lat)
-        p, _ = sign_flip_p(diff, seed=seed + lat)
+        mean, lo, hi, p, _ = paired_summary(score - r_score, n_boot, seed + lat)
         rows.append(
             {
                 **base,
                 "score_drop": float(score.mean()),
                 "score_drop_random": float(r_score.mean()),
-                "difference": float(diff.mean()),
+                "difference": mean,
                 "ci_low": lo,
                 "ci_high": hi,
                 "p": p,
@@ -261,8 +268,7 @@ def pattern_rows(
     ≤ ``alpha``; False when not although the count could have shown it (floor × tested latents ≤ ``alpha``);
     None when not tested (fewer than ``min_docs`` documents) or too few documents to show it either way."""
     from irlens.ablation.stats import holm
-    from irlens.sae.n2g import predict, split_words
-    from irlens.stats import bootstrap_mean_ci, sign_flip_p
+    from irlens.sae.n2g import split_words
 
     if repeats < 1 or docs < 1:
         raise IrlensError("sae causal: pattern docs and repeats must be >= 1")
@@ -279,11 +285,8 @@ def pattern_rows(
                 break
             if int(row) in exclude.get(lat, set()):
                 continue
-            words = split_words(texts[row])[:max_words]
-            if not predict(pats, [" ".join(words)])[0]:
-                continue
-            v = pattern_variants(words, pats, rng, repeats)
-            if v is None:
+            v = pattern_variants(words := split_words(texts[row])[:max_words], pats, rng, repeats)
+            if v is None:  # no whole pattern in the text (or too few other words)
                 continue
             batch += [" ".join(words), v[0], *v[1]]
             n_del.append(v[2])
@@ -298,16 +301,14 @@ def pattern_rows(
             continue
         drop = 1.0 - a[:, 1] / a[:, 0]
         drop_r = (1.0 - a[:, 2:] / a[:, :1]).mean(1)
-        diff = drop - drop_r
-        lo, hi = bootstrap_mean_ci(diff, n_boot, seed + lat)
-        p, floor = sign_flip_p(diff, seed=seed + lat)
+        mean, lo, hi, p, floor = paired_summary(drop - drop_r, n_boot, seed + lat)
         rows.append(
             {
                 "latent": lat,
                 "pattern_docs": int(len(a)),
                 "pattern_drop": float(drop.mean()),
                 "pattern_drop_random": float(drop_r.mean()),
-                "pattern_difference": float(diff.mean()),
+                "pattern_difference": mean,
                 "pattern_ci_low": lo,
                 "pattern_ci_high": hi,
                 "pattern_p": p,
